@@ -1,0 +1,112 @@
+import { createHmac } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
+import fastifyFormbody from '@fastify/formbody';
+import fastifyHelmet from '@fastify/helmet';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { TesseraError } from './domain/errors.ts';
+import { adminRoutes } from './http/api/admin.ts';
+import { meRoutes } from './http/api/me.ts';
+import { mfaResetRoutes } from './http/api/mfa-resets.ts';
+import { sessionRoutes } from './http/api/sessions.ts';
+import { createErrorHandler } from './http/errors.ts';
+import type { AssuranceLevel } from './http/guards.ts';
+import { refuseCrossSite } from './http/origin-check.ts';
+import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
+import type { ServiceDeps } from './services/context.ts';
+
+/** Bodies are a few short fields; anything bigger is refused before parsing. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const LEVELS: ReadonlySet<AssuranceLevel> = new Set(['public', 'password_verified', 'enrolling', 'signed_in', 'admin']);
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    level?: AssuranceLevel;
+  }
+}
+
+/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
+export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
+  return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
+}
+
+async function buildAppWith(deps: ServiceDeps, log: Logger) {
+  const https = deps.config.baseUrl.startsWith('https:');
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: deps.config.trustProxy,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  // Every route must say which assurance level it needs; a route that forgets stops start-up.
+  app.addHook('onRoute', (route) => {
+    const level = (route.config as { level?: AssuranceLevel } | undefined)?.level;
+    if (route.url.startsWith('/static/') || route.url === '/api/docs' || route.method === 'HEAD') return;
+    if (!level || !LEVELS.has(level)) throw new Error(`route ${String(route.method)} ${route.url} declares no assurance level`);
+  });
+
+  const cookieSecret = createHmac('sha256', deps.keys.keyring().current.key).update('tessera:cookie-signing').digest('hex');
+  await app.register(fastifyCookie, { secret: cookieSecret });
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        ...(https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' },
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },
+      servers: [{ url: deps.config.baseUrl }],
+    },
+  });
+
+  app.setErrorHandler(createErrorHandler(renderErrorPage(deps)));
+  app.setNotFoundHandler((request, reply) => createErrorHandler(renderErrorPage(deps))(new TesseraError('not_found'), request, reply));
+
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      refuseCrossSite(request, deps.config);
+      // A cross-site HTML form can send url-encoded or text/plain bodies, never JSON: the API takes JSON only.
+      const type = request.headers['content-type'];
+      const hasBody = request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0' || request.headers['transfer-encoding'] !== undefined;
+      if (hasBody && !(typeof type === 'string' && /^application\/json\s*(;|$)/i.test(type))) throw new TesseraError('unsupported_media_type');
+    });
+    api.addHook('onSend', async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
+    await api.register(sessionRoutes, { deps });
+    await api.register(meRoutes, { deps });
+    await api.register(adminRoutes, { deps });
+    await api.register(mfaResetRoutes, { deps });
+  }, { prefix: '/api/v1' });
+
+  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (pages) => {
+    await pages.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
+    pages.addHook('onRequest', async (request) => refuseCrossSite(request, deps.config));
+    await pages.register(pageRoutes, { deps });
+  });
+
+  return app;
+}

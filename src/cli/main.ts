@@ -1,0 +1,183 @@
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { createRuntime, type Runtime } from '../deps.ts';
+import { TesseraError } from '../domain/errors.ts';
+import type { Actor } from '../domain/events.ts';
+import { createLogger } from '../logger.ts';
+import { startServer } from '../main.ts';
+import { CLI_CONTEXT } from '../services/context.ts';
+import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
+import { findTotpCredential } from '../store/totp.ts';
+import { findOrgById } from '../store/orgs.ts';
+
+const USAGE = `usage:
+  tessera serve
+  tessera migrate
+  tessera org create --name N --edition enterprise|standard [--require-2fa]
+  tessera user create --org N --email E --password P [--admin] [--unlicensed] [--sso] [--recovery-email R]
+  tessera user show --email E
+  tessera user unlock --email E
+  tessera user reset-2fa --email E`;
+
+class UsageError extends Error {}
+
+function operator(): Actor {
+  let name = process.env.TESSERA_OPERATOR || process.env.SUDO_USER || process.env.USER || '';
+  if (!name) {
+    try {
+      name = userInfo().username;
+    } catch {
+      name = 'unknown';
+    }
+  }
+  return { kind: 'operator', name };
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v.length === 0) throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const runtime = await createRuntime(config, createLogger(process.env.LOG_LEVEL || 'warn'));
+  try {
+    const result = await work(runtime);
+    // Flush any mail the command queued (best effort; the server's queue retries what is left).
+    await Promise.race([runtime.mail.deliverDue(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    return result;
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const server = await startServer(config, log);
+  log.info({ url: config.baseUrl, database: server.runtime.deps.dialect }, 'tessera listening');
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down: finishing requests in flight');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [group, action, ...rest] = argv;
+  const opts = parseArgs({
+    args: group === 'serve' || group === 'migrate' ? [action ?? '', ...rest].filter(Boolean) : rest,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      name: { type: 'string' },
+      edition: { type: 'string' },
+      'require-2fa': { type: 'boolean' },
+      org: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      admin: { type: 'boolean' },
+      unlicensed: { type: 'boolean' },
+      sso: { type: 'boolean' },
+      'recovery-email': { type: 'string' },
+    },
+  });
+  const v = opts.values as Record<string, unknown>;
+  const command = group === 'serve' || group === 'migrate' ? group : `${group ?? ''} ${action ?? ''}`.trim();
+  switch (command) {
+    case 'serve':
+      await serve();
+      return -1;
+    case 'migrate':
+      await withRuntime(async () => {});
+      console.log('database is up to date');
+      return 0;
+    case 'org create': {
+      const edition = required(v, 'edition');
+      if (edition !== 'enterprise' && edition !== 'standard') throw new UsageError('--edition must be enterprise or standard');
+      const org = await withRuntime((r) =>
+        createOrg(r.deps, CLI_CONTEXT, operator(), { name: required(v, 'name'), edition, require2fa: v['require-2fa'] === true }),
+      );
+      console.log(`created organisation "${org.name}" (${org.edition}${org.require_2fa ? ', 2FA required' : ''}) id=${org.id}`);
+      return 0;
+    }
+    case 'user create': {
+      const sso = v.sso === true;
+      if (!sso && typeof v.password !== 'string') throw new UsageError('--password is required (or --sso)');
+      const user = await withRuntime((r) =>
+        createUser(r.deps, CLI_CONTEXT, operator(), {
+          orgName: required(v, 'org'),
+          email: required(v, 'email'),
+          password: typeof v.password === 'string' ? v.password : null,
+          role: v.admin === true ? 'admin' : 'member',
+          licensed: v.unlicensed !== true,
+          sso,
+          recoveryEmail: typeof v['recovery-email'] === 'string' ? v['recovery-email'] : null,
+        }),
+      );
+      console.log(`created user ${user.email} (${user.role}) id=${user.id}`);
+      return 0;
+    }
+    case 'user show': {
+      const info = await withRuntime(async (r) => {
+        const user = await showUser(r.deps, required(v, 'email'));
+        const org = await findOrgById(r.deps.db, user.org_id);
+        const totp = await findTotpCredential(r.deps.db, user.id);
+        return {
+          id: user.id,
+          email: user.email,
+          org: org?.name ?? null,
+          role: user.role,
+          licensed: user.licensed === 1,
+          sso: user.sso === 1,
+          recoveryEmail: user.recovery_email,
+          mfaEnabled: totp !== null,
+          locked: user.locked_at !== null,
+          failedCodeAttempts: user.failed_code_attempts,
+        };
+      });
+      console.log(JSON.stringify(info, null, 2));
+      return 0;
+    }
+    case 'user unlock': {
+      const wasLocked = await withRuntime((r) => unlockNow(r.deps, CLI_CONTEXT, operator(), required(v, 'email')));
+      console.log(wasLocked ? 'unlocked' : 'was not locked');
+      return 0;
+    }
+    case 'user reset-2fa': {
+      const user = await withRuntime((r) => resetSecondFactorNow(r.deps, CLI_CONTEXT, operator(), required(v, 'email')));
+      console.log(`two-factor authentication reset for ${user.email}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function oneLine(err: unknown): string {
+  if (err instanceof TesseraError || err instanceof ConfigError || err instanceof UsageError) return err.message;
+  const e = err as { code?: string; message?: string; errors?: Array<{ message?: string }> };
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || (e.message ?? '').includes('timeout')) {
+    return `cannot reach the database: ${e.errors?.[0]?.message ?? e.message ?? e.code}`;
+  }
+  if (e.code === '28P01' || e.code === '3D000') return `database refused the connection: ${e.message}`;
+  return e.message ?? String(err);
+}
+
+try {
+  const code = await run(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
+} catch (err) {
+  process.stderr.write(`tessera: ${oneLine(err)}\n`);
+  if (err instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+}

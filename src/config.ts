@@ -1,0 +1,80 @@
+import { resolve } from 'node:path';
+import { DEFAULT_MAX_CODE_ATTEMPTS } from './domain/lockout.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  baseUrl: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  sqlitePath: string;
+  secretKey: string | null;
+  smtpUrl: string | null;
+  mailFrom: string;
+  issuer: string;
+  maxCodeAttempts: number;
+  demo: boolean;
+  sessionIdleSeconds: number;
+  sessionAbsoluteSeconds: number;
+  /** A password entered longer ago than this no longer counts as fresh for sensitive changes. */
+  freshPasswordSeconds: number;
+  trustProxy: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Parsed and validated once at start-up; a bad value stops the process with one clear line. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const dataDir = resolve(cwd, env.DATA_DIR || 'data');
+  const baseUrl = (env.BASE_URL || `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+  try {
+    const u = new URL(baseUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new ConfigError(`BASE_URL must be an http(s) URL, got "${baseUrl}"`);
+  }
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^(postgres(ql)?|sqlite|file):/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// (or be unset for the embedded SQLite database)');
+  }
+  const sqlitePath = databaseUrl && /^(sqlite|file):/.test(databaseUrl)
+    ? resolve(cwd, databaseUrl.replace(/^(sqlite|file):(\/\/)?/, ''))
+    : resolve(dataDir, 'tessera.db');
+  const secretKey = env.TESSERA_SECRET_KEY || null;
+  if (secretKey !== null && !/^[0-9a-fA-F]{64}$/.test(secretKey) && Buffer.from(secretKey, 'base64').length !== 32) {
+    throw new ConfigError('TESSERA_SECRET_KEY must be 32 bytes as 64 hex characters or base64');
+  }
+  const smtpUrl = env.SMTP_URL || null;
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  return {
+    port,
+    host,
+    baseUrl,
+    dataDir,
+    databaseUrl: databaseUrl && /^postgres/.test(databaseUrl) ? databaseUrl : null,
+    sqlitePath,
+    secretKey,
+    smtpUrl,
+    mailFrom: env.MAIL_FROM || 'Tessera <no-reply@tessera.invalid>',
+    issuer: env.ISSUER || 'Tessera',
+    maxCodeAttempts: integer(env, 'MAX_CODE_ATTEMPTS', DEFAULT_MAX_CODE_ATTEMPTS, 1, 100),
+    demo: env.TESSERA_DEMO !== '0',
+    sessionIdleSeconds: integer(env, 'SESSION_IDLE_SECONDS', 60 * 60, 60, 30 * 86400),
+    sessionAbsoluteSeconds: integer(env, 'SESSION_ABSOLUTE_SECONDS', 24 * 60 * 60, 60, 365 * 86400),
+    freshPasswordSeconds: integer(env, 'FRESH_PASSWORD_SECONDS', 10 * 60, 10, 86400),
+    trustProxy: env.TRUST_PROXY === '1',
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

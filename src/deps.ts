@@ -1,0 +1,75 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { type Clock, systemClock } from './domain/clock.ts';
+import { cryptoRandom, type RandomSource } from './domain/random.ts';
+import { createMailTransport, type MailTransport } from './mail/transport.ts';
+import type { KeyProvider, ServiceDeps } from './services/context.ts';
+import { createMailDelivery, type MailDelivery } from './services/mail-delivery.ts';
+import { createPasswordHasher } from './services/password-hasher.ts';
+import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
+import { type DatabaseHandle, openDatabase } from './store/database.ts';
+import { loadKeyring } from './store/key-file.ts';
+import { migrateToLatest } from './store/migrate.ts';
+
+export interface Runtime {
+  deps: ServiceDeps;
+  database: DatabaseHandle;
+  mail: MailDelivery;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOverrides {
+  clock?: Clock;
+  random?: RandomSource;
+  transport?: MailTransport;
+  events?: (inner: EventSink) => EventSink;
+}
+
+/** The one place where the process's parts are built and wired together. */
+export async function createRuntime(config: Config, log: Logger, overrides: RuntimeOverrides = {}): Promise<Runtime> {
+  const clock = overrides.clock ?? systemClock;
+  const random = overrides.random ?? cryptoRandom;
+  const database = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  try {
+    await migrateToLatest(database.db, database.dialect);
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
+  let keyring = loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random });
+  const keys: KeyProvider = {
+    keyring: () => keyring,
+    reload: () => (keyring = loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random })),
+  };
+  const transport = overrides.transport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
+  const baseSink = createAuditAndNotifySink(config, random);
+  let mail: MailDelivery | null = null;
+  const deps: ServiceDeps = {
+    db: database.db,
+    dialect: database.dialect,
+    config,
+    clock,
+    random,
+    keys,
+    passwords: createPasswordHasher(),
+    events: overrides.events ? overrides.events(baseSink) : baseSink,
+    log,
+    onMailQueued: () => mail?.kick(),
+  };
+  mail = createMailDelivery(deps, transport);
+  const delivery = mail;
+  return {
+    deps,
+    database,
+    mail: delivery,
+    async close() {
+      await delivery.stop();
+      await database.close();
+    },
+  };
+}
+
+export function outboxDir(config: Config): string {
+  return join(config.dataDir, 'outbox');
+}

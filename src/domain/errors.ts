@@ -1,0 +1,50 @@
+/**
+ * The single error vocabulary. Services throw TesseraError with one of these codes; the HTTP
+ * layer turns it into a status and JSON or HTML, the CLI into one line and a non-zero exit.
+ * Tests assert codes, never message strings.
+ */
+export const ERRORS = {
+  invalid_request: { status: 400, message: 'The request is not valid.' },
+  invalid_credentials: { status: 401, message: 'Incorrect email or password.' },
+  invalid_code: { status: 401, message: 'That code is not valid.' },
+  not_authenticated: { status: 401, message: 'Sign in first.' },
+  sso_required: { status: 403, message: 'This account signs in through single sign-on.' },
+  mfa_unavailable: { status: 403, message: 'Two-factor authentication is not available for this account.' },
+  mfa_required_by_policy: { status: 403, message: 'Your organisation requires two-factor authentication.' },
+  forbidden: { status: 403, message: 'You do not have access to this.' },
+  csrf_rejected: { status: 403, message: 'The request did not come from this site. Reload the page and try again.' },
+  not_found: { status: 404, message: 'Not found.' },
+  token_invalid: { status: 404, message: 'This link is not valid.' },
+  mfa_not_enabled: { status: 409, message: 'Two-factor authentication is not turned on.' },
+  mfa_already_enabled: { status: 409, message: 'Two-factor authentication is already turned on.' },
+  no_pending_setup: { status: 409, message: 'Start the set-up again.' },
+  wrong_step: { status: 409, message: 'This step is not available now.' },
+  conflict: { status: 409, message: 'That already exists.' },
+  token_used: { status: 409, message: 'This link has already been used.' },
+  token_expired: { status: 410, message: 'This link has expired.' },
+  payload_too_large: { status: 413, message: 'The request is too large.' },
+  unsupported_media_type: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  account_locked: {
+    status: 423,
+    message: 'Your account has been locked after too many failed attempts. Contact your organisation admin or support to unlock it.',
+  },
+  rate_limited: { status: 429, message: 'Too many attempts. Wait a moment and try again.' },
+  internal_error: { status: 500, message: 'Something went wrong on our side.' },
+  unavailable: { status: 503, message: 'The service is temporarily unavailable.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  constructor(code: ErrorCode, details: Record<string, unknown> = {}, message?: string) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'TesseraError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}

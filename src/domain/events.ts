@@ -1,0 +1,66 @@
+/**
+ * Security events. Services record them inside the transaction that made the change, so an
+ * audit row (and the notification mail it triggers) exists exactly when the change does.
+ */
+export const SECURITY_EVENT_TYPES = [
+  'sign_in.succeeded',
+  'sign_in.password_failed',
+  'sign_in.code_failed',
+  'sign_in.code_replayed',
+  'sign_in.sso_refused',
+  'account.locked',
+  'account.unlocked',
+  'mfa.enabled',
+  'mfa.disabled',
+  'mfa.reset_requested',
+  'mfa.reset_completed',
+  'backup_code.used',
+  'backup_code.regenerated',
+  'session.ended',
+  'policy.changed',
+  'user.created',
+  'org.created',
+  'keys.rotated',
+] as const;
+
+export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];
+
+/** Who did it: a user, the operator at the CLI, or the system itself. */
+export type Actor =
+  | { kind: 'user'; userId: string; email: string }
+  | { kind: 'operator'; name: string }
+  | { kind: 'anonymous' };
+
+export interface SecurityEvent {
+  type: SecurityEventType;
+  at: Date;
+  orgId: string | null;
+  actor: Actor;
+  subject: { userId: string; email: string } | null;
+  ip: string | null;
+  userAgent: string | null;
+  /** Never a secret, code, token or password: these rows are shown to admins. */
+  details: Record<string, string | number | boolean | null>;
+}
+
+/** Events that change how a person signs in: the person gets an email for each. */
+export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<SecurityEventType>([
+  'mfa.enabled',
+  'mfa.disabled',
+  'mfa.reset_completed',
+  'backup_code.used',
+  'backup_code.regenerated',
+  'account.locked',
+  'sign_in.code_replayed',
+]);
+
+export function describeActor(actor: Actor): string {
+  switch (actor.kind) {
+    case 'user':
+      return actor.email;
+    case 'operator':
+      return `operator:${actor.name}`;
+    case 'anonymous':
+      return 'anonymous';
+  }
+}

@@ -1,0 +1,64 @@
+import { DAY_MS } from './clock.ts';
+
+export type Edition = 'enterprise' | 'standard';
+export type Role = 'member' | 'admin';
+
+export interface OrgPolicy {
+  edition: Edition;
+  require2fa: boolean;
+  graceDays: number;
+  require2faSince: Date | null;
+}
+
+export interface UserStanding {
+  licensed: boolean;
+  sso: boolean;
+}
+
+export type MfaUnavailableReason = 'standard_edition' | 'unlicensed' | 'sso_user';
+
+export const UNAVAILABLE_EXPLANATIONS: Record<MfaUnavailableReason, string> = {
+  standard_edition: 'Two-factor authentication is available on the Enterprise edition only.',
+  unlicensed: 'Only licensed users can set up two-factor authentication. Ask your admin for a licence.',
+  sso_user: 'You sign in through single sign-on, so two-factor authentication is handled by your identity provider.',
+};
+
+export type MfaAvailability = { available: true } | { available: false; reason: MfaUnavailableReason };
+
+/** Only licensed, password-signing users of enterprise organisations have 2FA here. */
+export function describeMfaAvailability(org: OrgPolicy, user: UserStanding): MfaAvailability {
+  if (org.edition !== 'enterprise') return { available: false, reason: 'standard_edition' };
+  if (user.sso) return { available: false, reason: 'sso_user' };
+  if (!user.licensed) return { available: false, reason: 'unlicensed' };
+  return { available: true };
+}
+
+export function isMfaRequired(org: OrgPolicy, user: UserStanding): boolean {
+  return describeMfaAvailability(org, user).available && org.require2fa;
+}
+
+/** When the grace period ends, or null when there is none (or the policy is off). */
+export function graceEndsAt(org: OrgPolicy): Date | null {
+  if (!org.require2fa || org.graceDays <= 0 || org.require2faSince === null) return null;
+  return new Date(org.require2faSince.getTime() + org.graceDays * DAY_MS);
+}
+
+export function graceDaysLeft(org: OrgPolicy, now: Date): number {
+  const end = graceEndsAt(org);
+  if (end === null || end <= now) return 0;
+  return Math.ceil((end.getTime() - now.getTime()) / DAY_MS);
+}
+
+export type NextStep = 'done' | 'totp' | 'enroll';
+
+/** What follows a correct password: the code prompt, forced set-up, or nothing. */
+export function nextStepAfterPassword(input: {
+  org: OrgPolicy;
+  user: UserStanding;
+  mfaEnabled: boolean;
+  now: Date;
+}): NextStep {
+  if (input.mfaEnabled) return 'totp';
+  if (!isMfaRequired(input.org, input.user)) return 'done';
+  return graceDaysLeft(input.org, input.now) > 0 ? 'done' : 'enroll';
+}

@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import type { RandomSource } from './random.ts';
+
+/** 256 bits: far above the 128-bit floor for tokens that travel in links and cookies. */
+export const TOKEN_BYTES = 32;
+export const RESET_LINK_TTL_SECONDS = 15 * 60;
+export const LOST_DEVICE_LINK_TTL_SECONDS = 60 * 60;
+
+export function generateToken(random: RandomSource): string {
+  return Buffer.from(random.bytes(TOKEN_BYTES)).toString('base64url');
+}
+
+/**
+ * Tokens are high-entropy, so a fast hash is enough to make a stolen database useless;
+ * a slow password hash would only cost CPU on every request.
+ */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Cheap shape check before any database work: refuses junk without touching the store. */
+export function isWellFormedToken(token: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(token);
+}

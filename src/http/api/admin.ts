@@ -1,0 +1,107 @@
+import type { FastifyInstance } from 'fastify';
+import { TesseraError } from '../../domain/errors.ts';
+import {
+  adminRequestReset,
+  adminUnlock,
+  describeOrgOverview,
+  listOrgAudit,
+  listOrgUsers,
+  MAX_GRACE_DAYS,
+  updatePolicy,
+} from '../../services/admin.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { errors } from './schemas.ts';
+
+const userIdParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
+
+export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+  const tags = ['admin'];
+
+  app.get('/admin/users', {
+    schema: { tags, summary: 'Every user of the admin’s organisation with their 2FA state', response: errors(401, 403) },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    const [users, overview] = await Promise.all([listOrgUsers(deps, admin), describeOrgOverview(deps, admin)]);
+    return {
+      overview,
+      users: users.map((u) => ({
+        id: u.id,
+        email: u.email,
+        role: u.role,
+        licensed: u.licensed === 1,
+        sso: u.sso === 1,
+        mfa: { enabled: u.mfa_enabled, locked: u.locked_at !== null, resetPending: u.reset_pending },
+      })),
+    };
+  });
+
+  app.post('/admin/users/:id/mfa-reset', {
+    schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404) } },
+    config: { level: 'admin' },
+  }, async (request, reply) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    await adminRequestReset(deps, requestContext(request), admin, (request.params as { id: string }).id);
+    return reply.status(202).send();
+  });
+
+  app.post('/admin/users/:id/unlock', {
+    schema: { tags, summary: 'Unlock an account locked by wrong codes', params: userIdParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } },
+    config: { level: 'admin' },
+  }, async (request, reply) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    await adminUnlock(deps, requestContext(request), admin, (request.params as { id: string }).id);
+    return reply.status(204).send();
+  });
+
+  app.patch('/admin/org', {
+    schema: {
+      tags,
+      summary: 'Require 2FA for everyone in the organisation, with an optional grace period',
+      body: {
+        type: 'object',
+        properties: { require2fa: { type: 'boolean' }, graceDays: { type: 'integer', minimum: 0, maximum: MAX_GRACE_DAYS } },
+        required: ['require2fa'],
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown });
+    return { id: org.id, name: org.name, edition: org.edition, require2fa: org.require_2fa === 1, graceDays: org.grace_days };
+  });
+
+  app.get('/admin/audit', {
+    schema: {
+      tags,
+      summary: 'Security events of the organisation, newest first; page with ?before=<id>',
+      querystring: { type: 'object', properties: { before: { type: 'string', pattern: '^[0-9]{1,15}$' }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }, additionalProperties: false },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    const q = request.query as { before?: string; limit?: string };
+    const limit = q.limit ? Number(q.limit) : undefined;
+    if (limit !== undefined && (limit < 1 || limit > 200)) throw new TesseraError('invalid_request', { field: 'limit' });
+    const page = await listOrgAudit(deps, admin, { beforeId: q.before ? Number(q.before) : null, limit });
+    return {
+      events: page.events.map((e) => ({
+        id: e.id,
+        at: new Date(e.at).toISOString(),
+        type: e.type,
+        actor: e.actor,
+        subject: e.subject_email,
+        ip: e.ip,
+        userAgent: e.user_agent,
+        details: JSON.parse(e.details) as unknown,
+      })),
+      nextBefore: page.nextBefore,
+    };
+  });
+}

@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import { describeMfaState } from '../../services/accounts.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
+import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { setSessionCookie } from '../session-cookie.ts';
+import { body, codeString, errors, nextStep, passwordString } from './schemas.ts';
+
+export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+  const tags = ['account'];
+
+  app.get('/me', {
+    schema: {
+      tags,
+      summary: 'The signed-in user and their 2FA state',
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            email: { type: 'string' },
+            role: { type: 'string' },
+            org: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, edition: { type: 'string' } } },
+            mfa: {
+              type: 'object',
+              properties: {
+                available: { type: 'boolean' },
+                unavailableReason: { type: ['string', 'null'] },
+                required: { type: 'boolean' },
+                enabled: { type: 'boolean' },
+                locked: { type: 'boolean' },
+                graceDaysLeft: { type: 'integer' },
+              },
+            },
+          },
+        },
+        ...errors(401),
+      },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const mfa = await describeMfaState(deps, active);
+    return {
+      id: active.user.id,
+      email: active.user.email,
+      role: active.user.role,
+      org: { id: active.org.id, name: active.org.name, edition: active.org.edition },
+      mfa,
+    };
+  });
+
+  app.post('/me/totp/setup', {
+    schema: {
+      tags,
+      summary: 'Start 2FA set-up: a fresh secret, otpauth URI and QR code (password needed except in forced set-up)',
+      body: { type: 'object', properties: { password: passwordString }, additionalProperties: false },
+      response: {
+        200: {
+          type: 'object',
+          properties: { secret: { type: 'string' }, secretGroups: { type: 'string' }, otpauthUri: { type: 'string' }, qrSvg: { type: 'string' } },
+          required: ['secret', 'otpauthUri', 'qrSvg'],
+        },
+        ...errors(400, 401, 403, 409),
+      },
+    },
+    config: { level: 'enrolling' },
+  }, async (request) => {
+    const active = await requireLevel(deps, request, 'enrolling');
+    return beginTotpSetup(deps, requestContext(request), active, (request.body as { password?: unknown } | undefined)?.password);
+  });
+
+  app.post('/me/totp/confirm', {
+    schema: {
+      tags,
+      summary: 'Finish set-up with a code from the app; answers with the backup code, shown once',
+      body: body({ code: codeString }, ['code']),
+      response: {
+        200: { type: 'object', properties: { recoveryCode: { type: 'string' }, next: nextStep }, required: ['recoveryCode', 'next'] },
+        ...errors(400, 401, 403, 409),
+      },
+    },
+    config: { level: 'enrolling' },
+  }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'enrolling');
+    const result = await confirmTotpSetup(deps, requestContext(request), active, (request.body as { code: unknown }).code);
+    if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
+    return { recoveryCode: result.recoveryCode, next: 'done' };
+  });
+
+  app.delete('/me/totp', {
+    schema: {
+      tags,
+      summary: 'Remove 2FA (password and a current code)',
+      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      response: { 204: { type: 'null' }, ...errors(400, 401, 403, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    await removeTotp(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    return reply.status(204).send();
+  });
+
+  app.post('/me/recovery-code', {
+    schema: {
+      tags,
+      summary: 'Regenerate the backup code (password and a current code)',
+      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      response: { 200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] }, ...errors(400, 401, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    return { recoveryCode };
+  });
+}

@@ -1,0 +1,26 @@
+/** JSON schemas shared by the API routes; they also feed the OpenAPI document at /api/docs. */
+export const errorResponse = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' }, attemptsLeft: { type: 'integer' } },
+      required: ['code', 'message'],
+      additionalProperties: true,
+    },
+  },
+  required: ['error'],
+} as const;
+
+export const codeString = { type: 'string', minLength: 1, maxLength: 64 } as const;
+export const passwordString = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+
+export function body(properties: Record<string, object>, required: string[]): object {
+  return { type: 'object', properties, required, additionalProperties: false };
+}
+
+export function errors(...statuses: number[]): Record<number, object> {
+  return Object.fromEntries(statuses.map((s) => [s, { description: 'Error', ...errorResponse }]));
+}
+
+export const nextStep = { type: 'string', enum: ['done', 'totp', 'enroll'] } as const;

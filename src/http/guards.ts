@@ -1,0 +1,58 @@
+import type { FastifyRequest } from 'fastify';
+import { TesseraError } from '../domain/errors.ts';
+import type { ServiceDeps } from '../services/context.ts';
+import { type ActiveSession, resolveSession } from '../services/sessions.ts';
+import { readSessionToken } from './session-cookie.ts';
+
+/**
+ * Assurance levels, lowest first. Every route names the one it needs and a single guard enforces
+ * it; there are no path-based exemptions.
+ *  - public: anyone
+ *  - password_verified: the password step is done, a second step is pending (code or forced set-up)
+ *  - enrolling: password_verified with forced set-up pending, or fully signed in
+ *  - signed_in: both steps done
+ *  - admin: signed in as an admin of the organisation
+ */
+export type AssuranceLevel = 'public' | 'password_verified' | 'enrolling' | 'signed_in' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tesseraAuth?: Promise<ActiveSession | null>;
+  }
+}
+
+/** Looks the session up once per request, on first use. */
+export function currentSession(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | null> {
+  if (!request.tesseraAuth) {
+    const token = readSessionToken(request, deps.config);
+    request.tesseraAuth = token ? resolveSession(deps, token) : Promise.resolve(null);
+  }
+  return request.tesseraAuth;
+}
+
+export function meetsLevel(active: ActiveSession | null, level: AssuranceLevel): boolean {
+  if (level === 'public') return true;
+  if (!active) return false;
+  const { level: sessionLevel, next_step: next } = active.session;
+  switch (level) {
+    case 'password_verified':
+      return sessionLevel === 'partial';
+    case 'enrolling':
+      return sessionLevel === 'full' || next === 'enroll';
+    case 'signed_in':
+      return sessionLevel === 'full';
+    case 'admin':
+      return sessionLevel === 'full' && active.user.role === 'admin';
+  }
+}
+
+/** Throws unless the request's session meets `level`; returns the session for the handler. */
+export async function requireLevel(deps: ServiceDeps, request: FastifyRequest, level: AssuranceLevel): Promise<ActiveSession> {
+  const active = await currentSession(deps, request);
+  if (level === 'admin' && active?.session.level === 'full' && active.user.role !== 'admin') throw new TesseraError('forbidden');
+  if (level === 'password_verified' && active?.session.level === 'full') throw new TesseraError('wrong_step');
+  if (!active || !meetsLevel(active, level)) {
+    throw level === 'password_verified' ? new TesseraError('wrong_step', {}, 'Sign in with your password first.') : new TesseraError('not_authenticated');
+  }
+  return active;
+}

@@ -1,0 +1,113 @@
+/**
+ * Every security email says what happened, when, from where, and what to do if it was not the
+ * reader. Bodies carry links but never a code or secret.
+ */
+export interface MailContent {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface MailContext {
+  email: string;
+  at: Date;
+  ip: string | null;
+  userAgent: string | null;
+  baseUrl: string;
+  issuer: string;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+function when(ctx: MailContext): string {
+  return `${ctx.at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+function compose(
+  ctx: MailContext,
+  subject: string,
+  paragraphs: string[],
+  opts: { link?: { url: string; label: string }; notMe?: string } = {},
+): MailContent {
+  const origin = `When: ${when(ctx)}\nFrom IP address: ${ctx.ip ?? 'unknown'}${ctx.userAgent ? `\nDevice: ${ctx.userAgent}` : ''}`;
+  const notMe = opts.notMe ?? `If this was not you, change your password at ${ctx.baseUrl}/login and contact your organisation admin at once.`;
+  const text = [
+    ...paragraphs,
+    ...(opts.link ? [`${opts.link.label}:\n${opts.link.url}`] : []),
+    origin,
+    notMe,
+    `— ${ctx.issuer}`,
+  ].join('\n\n');
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;max-width:36rem">
+${paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n')}
+${opts.link ? `<p><a href="${escapeHtml(opts.link.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1d4ed8;color:#fff;text-decoration:none;border-radius:6px">${escapeHtml(opts.link.label)}</a></p><p style="font-size:.9em">Or paste this address into your browser: ${escapeHtml(opts.link.url)}</p>` : ''}
+<p style="color:#555;font-size:.9em">${escapeHtml(origin).replace(/\n/g, '<br>')}</p>
+<p style="color:#555;font-size:.9em">${escapeHtml(notMe)}</p>
+<p>— ${escapeHtml(ctx.issuer)}</p></body></html>`;
+  return { subject: `[${ctx.issuer}] ${subject}`, text, html };
+}
+
+export const mailTemplates = {
+  mfaEnabled: (ctx: MailContext) =>
+    compose(ctx, 'Two-factor authentication turned on', [
+      `Two-factor authentication was turned on for ${ctx.email}. From now on you will be asked for a code from your authenticator app each time you sign in.`,
+    ]),
+  mfaDisabled: (ctx: MailContext) =>
+    compose(ctx, 'Two-factor authentication turned off', [
+      `Two-factor authentication was turned off for ${ctx.email}. Your account is now protected by your password alone.`,
+    ]),
+  mfaResetCompleted: (ctx: MailContext) =>
+    compose(ctx, 'Two-factor authentication was reset', [
+      `Two-factor authentication was reset for ${ctx.email}. Your authenticator app and backup code no longer work for this account. Sign in with your password; if your organisation requires two-factor authentication you will be asked to set it up again.`,
+    ]),
+  backupCodeUsed: (ctx: MailContext) =>
+    compose(ctx, 'Your backup code was used', [
+      `Your backup code was used to sign in to ${ctx.email}. It no longer works; a new one was shown on screen.`,
+    ]),
+  backupCodeRegenerated: (ctx: MailContext) =>
+    compose(ctx, 'New backup code created', [
+      `A new backup code was created for ${ctx.email}. The previous one no longer works.`,
+    ]),
+  accountLocked: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'Your account has been locked',
+      [`Your account ${ctx.email} was locked after too many wrong two-factor codes in a row.`],
+      { notMe: 'Someone who knows your password may be trying to sign in: change your password and ask your organisation admin to unlock your account.' },
+    ),
+  codeReplayed: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'A used sign-in code was sent again',
+      [`A two-factor code for ${ctx.email} that had already been used was sent again, and refused. Someone else may have seen your code.`],
+      { notMe: 'If you did not just sign in twice with the same code, change your password and tell your organisation admin.' },
+    ),
+  adminResetRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+    compose(
+      ctx,
+      'Confirm the reset of your two-factor authentication',
+      [
+        `An admin of your organisation asked to reset two-factor authentication for ${ctx.email}.`,
+        `Nothing changes until you confirm. The link is valid for ${ctx.minutes} minutes and works once.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Confirm 2FA reset' },
+        notMe: 'If you did not ask your admin for this, ignore this email: your two-factor authentication stays as it is.',
+      },
+    ),
+  lostDeviceRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+    compose(
+      ctx,
+      'Reset two-factor authentication for your account',
+      [
+        `Someone who knows the password of ${ctx.email} said they lost their mobile device and asked to reset two-factor authentication.`,
+        `The link is valid for ${ctx.minutes} minutes and works once. After the reset, sign in as usual; you may be asked to set up your authenticator app again.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Reset two-factor authentication' },
+        notMe: 'If this was not you, do not follow the link, and change your password now: someone knows it.',
+      },
+    ),
+};

@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { createRuntime, type Runtime, type RuntimeOverrides } from './deps.ts';
+import { seedDemoIfEmpty } from './demo.ts';
+import { MINUTE_MS } from './domain/clock.ts';
+import { deleteExpiredSessions } from './store/sessions.ts';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  runtime: Runtime;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** config → deps → app → listen. Used by `tessera serve` and by tests that need a real server. */
+export async function startServer(config: Config, log: Logger, overrides: RuntimeOverrides = {}): Promise<RunningServer> {
+  const runtime = await createRuntime(config, log, overrides);
+  const { deps } = runtime;
+  if (config.demo) {
+    const demo = await seedDemoIfEmpty(deps);
+    if (demo) {
+      // Printed once to the operator's terminal, never to the log stream.
+      process.stdout.write(
+        `\nDemo organisation created. Sign in at ${config.baseUrl}/login\n  email:    ${demo.email}\n  password: ${demo.password}\n\n`,
+      );
+    }
+  }
+  const app = await buildApp(deps, log);
+  const address = await app.listen({ port: config.port, host: config.host });
+  runtime.mail.start();
+  const sweeper = setInterval(() => {
+    const now = deps.clock.now().getTime();
+    deleteExpiredSessions(deps.db, now - config.sessionIdleSeconds * 1000, now - config.sessionAbsoluteSeconds * 1000).catch((err: unknown) =>
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'session sweep failed'),
+    );
+  }, 10 * MINUTE_MS);
+  sweeper.unref();
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    runtime,
+    url: address,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweeper);
+        await app.close();
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { Actor, SecurityEvent } from '../domain/events.ts';
+import { TesseraError } from '../domain/errors.ts';
+import {
+  describeMfaAvailability,
+  graceDaysLeft,
+  isMfaRequired,
+  type MfaUnavailableReason,
+  type OrgPolicy,
+} from '../domain/policy.ts';
+import { findOrgById, type OrgRow } from '../store/orgs.ts';
+import type { Database } from '../store/schema.ts';
+import { findTotpCredential } from '../store/totp.ts';
+import { findUserById, type UserRow } from '../store/users.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+
+export interface Account {
+  user: UserRow;
+  org: OrgRow;
+}
+
+export function orgPolicy(org: OrgRow): OrgPolicy {
+  return {
+    edition: org.edition,
+    require2fa: org.require_2fa === 1,
+    graceDays: org.grace_days,
+    require2faSince: org.require_2fa_since === null ? null : new Date(org.require_2fa_since),
+  };
+}
+
+export function userStanding(user: UserRow): { licensed: boolean; sso: boolean } {
+  return { licensed: user.licensed === 1, sso: user.sso === 1 };
+}
+
+export async function loadAccount(db: Kysely<Database>, userId: string): Promise<Account> {
+  const user = await findUserById(db, userId);
+  if (!user) throw new TesseraError('not_found');
+  const org = await findOrgById(db, user.org_id);
+  if (!org) throw new TesseraError('not_found');
+  return { user, org };
+}
+
+export interface MfaState {
+  available: boolean;
+  unavailableReason: MfaUnavailableReason | null;
+  required: boolean;
+  enabled: boolean;
+  locked: boolean;
+  graceDaysLeft: number;
+}
+
+export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
+  const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
+  const enabled = (await findTotpCredential(db, account.user.id)) !== null;
+  return {
+    available: availability.available,
+    unavailableReason: availability.available ? null : availability.reason,
+    required: isMfaRequired(orgPolicy(account.org), userStanding(account.user)),
+    enabled,
+    locked: account.user.locked_at !== null,
+    graceDaysLeft: graceDaysLeft(orgPolicy(account.org), deps.clock.now()),
+  };
+}
+
+export function userActor(user: UserRow): Actor {
+  return { kind: 'user', userId: user.id, email: user.email };
+}
+
+/** Builds an event about `user` with the request's origin filled in. */
+export function eventFor(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  type: SecurityEvent['type'],
+  user: UserRow,
+  extra: { actor?: Actor; details?: SecurityEvent['details'] } = {},
+): SecurityEvent {
+  return {
+    type,
+    at: deps.clock.now(),
+    orgId: user.org_id,
+    actor: extra.actor ?? userActor(user),
+    subject: { userId: user.id, email: user.email },
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    details: extra.details ?? {},
+  };
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}

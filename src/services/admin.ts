@@ -1,0 +1,138 @@
+import { DAY_MS } from '../domain/clock.ts';
+import { TesseraError } from '../domain/errors.ts';
+import type { Actor } from '../domain/events.ts';
+import { listAuditEvents, type AuditEventRow } from '../store/audit.ts';
+import { findOrgById, updateOrgPolicy } from '../store/orgs.ts';
+import { findUserById, listUsersInOrg, unlockUser, type UserRow, type UserWithMfa } from '../store/users.ts';
+import { type Account, eventFor, loadAccount, userActor } from './accounts.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+import { requestAdminReset } from './recovery.ts';
+
+export const MAX_GRACE_DAYS = 90;
+export const AUDIT_PAGE_SIZE = 50;
+
+export function requireAdmin(account: Account): void {
+  if (account.user.role !== 'admin') throw new TesseraError('forbidden');
+}
+
+/** Admins act on their own organisation only; another organisation's user is simply not found. */
+export async function findUserInOrg(deps: ServiceDeps, orgId: string, userId: string): Promise<UserRow> {
+  const user = typeof userId === 'string' && userId.length <= 64 ? await findUserById(deps.db, userId) : null;
+  if (!user || user.org_id !== orgId) throw new TesseraError('not_found');
+  return user;
+}
+
+export async function listOrgUsers(deps: ServiceDeps, admin: Account): Promise<UserWithMfa[]> {
+  requireAdmin(admin);
+  return listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime());
+}
+
+export interface AdoptionPoint {
+  day: string;
+  enabled: number;
+}
+
+export interface OrgOverview {
+  total: number;
+  eligible: number;
+  enabled: number;
+  locked: number;
+  resetsPending: number;
+  /** 2FA users at the end of each of the last 30 days, from the audit log. */
+  adoption: AdoptionPoint[];
+}
+
+export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Promise<OrgOverview> {
+  const users = await listOrgUsers(deps, admin);
+  const now = deps.clock.now().getTime();
+  const enabledNow = users.filter((u) => u.mfa_enabled).length;
+  const events = await deps.db
+    .selectFrom('audit_events')
+    .select(['at', 'type'])
+    .where('org_id', '=', admin.org.id)
+    .where('type', 'in', ['mfa.enabled', 'mfa.disabled', 'mfa.reset_completed'])
+    .where('at', '>', now - 30 * DAY_MS)
+    .execute();
+  // Walk back from today's count, undoing each day's changes.
+  const adoption: AdoptionPoint[] = [];
+  let count = enabledNow;
+  for (let i = 0; i < 30; i++) {
+    const dayEnd = now - i * DAY_MS;
+    adoption.unshift({ day: new Date(dayEnd).toISOString().slice(0, 10), enabled: Math.max(0, count) });
+    for (const e of events) {
+      if (e.at <= dayEnd && e.at > dayEnd - DAY_MS) count += e.type === 'mfa.enabled' ? -1 : 1;
+    }
+  }
+  return {
+    total: users.length,
+    eligible: users.filter((u) => admin.org.edition === 'enterprise' && u.licensed === 1 && u.sso === 0).length,
+    enabled: enabledNow,
+    locked: users.filter((u) => u.locked_at !== null).length,
+    resetsPending: users.filter((u) => u.reset_pending).length,
+    adoption,
+  };
+}
+
+export async function adminRequestReset(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string): Promise<void> {
+  requireAdmin(admin);
+  const target = await findUserInOrg(deps, admin.org.id, userId);
+  await requestAdminReset(deps, ctx, admin.user, target);
+}
+
+export async function unlockAccount(deps: ServiceDeps, ctx: RequestContext, actor: Actor, target: UserRow): Promise<boolean> {
+  return deps.db.transaction().execute(async (tx) => {
+    const wasLocked = await unlockUser(tx, target.id);
+    await deps.events.record(tx, eventFor(deps, ctx, 'account.unlocked', target, { actor, details: { wasLocked } }));
+    return wasLocked;
+  });
+}
+
+export async function adminUnlock(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string): Promise<void> {
+  requireAdmin(admin);
+  const target = await findUserInOrg(deps, admin.org.id, userId);
+  await unlockAccount(deps, ctx, userActor(admin.user), target);
+}
+
+export async function updatePolicy(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  admin: Account,
+  input: { require2fa: unknown; graceDays?: unknown },
+): Promise<Account['org']> {
+  requireAdmin(admin);
+  if (typeof input.require2fa !== 'boolean') throw new TesseraError('invalid_request', { field: 'require2fa' });
+  const grace = input.graceDays ?? 0;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_DAYS) {
+    throw new TesseraError('invalid_request', { field: 'graceDays' }, `graceDays must be a whole number from 0 to ${MAX_GRACE_DAYS}.`);
+  }
+  if (input.require2fa && admin.org.edition !== 'enterprise') {
+    throw new TesseraError('mfa_unavailable', { reason: 'standard_edition' }, 'Two-factor authentication is available on the Enterprise edition only.');
+  }
+  const now = deps.clock.now().getTime();
+  const wasRequired = admin.org.require_2fa === 1;
+  const since = input.require2fa ? (wasRequired ? admin.org.require_2fa_since ?? now : now) : null;
+  await deps.db.transaction().execute(async (tx) => {
+    await updateOrgPolicy(tx, admin.org.id, { require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since });
+    await deps.events.record(tx, {
+      ...eventFor(deps, ctx, 'policy.changed', admin.user, { details: { require2fa: input.require2fa as boolean, graceDays: grace } }),
+      subject: null,
+    });
+  });
+  const org = await findOrgById(deps.db, admin.org.id);
+  if (!org) throw new TesseraError('not_found');
+  return org;
+}
+
+export async function listOrgAudit(
+  deps: ServiceDeps,
+  admin: Account,
+  page: { beforeId: number | null; limit?: number },
+): Promise<{ events: AuditEventRow[]; nextBefore: number | null }> {
+  requireAdmin(admin);
+  const limit = Math.min(Math.max(page.limit ?? AUDIT_PAGE_SIZE, 1), 200);
+  const events = await listAuditEvents(deps.db, { orgId: admin.org.id, beforeId: page.beforeId, limit });
+  const last = events.at(-1);
+  return { events, nextBefore: events.length === limit && last ? last.id : null };
+}
+
+export { loadAccount };

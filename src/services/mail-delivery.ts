@@ -1,0 +1,90 @@
+import { MINUTE_MS, SECOND_MS } from '../domain/clock.ts';
+import type { MailTransport } from '../mail/transport.ts';
+import { leaseMail, listDueMail, markMailFailed, markMailSent } from '../store/mail-queue.ts';
+import type { ServiceDeps } from './context.ts';
+
+/** How long a process owns a message while sending it before another may try. */
+const LEASE_MS = 2 * MINUTE_MS;
+/** Backoff after each failure: 5 s, 10 s, 20 s … capped at 10 minutes; a minute-long outage loses nothing. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(5 * SECOND_MS * 2 ** Math.max(0, attempts - 1), 10 * MINUTE_MS);
+}
+
+export interface MailDelivery {
+  /** Sends everything due now; returns how many were sent. */
+  deliverDue(): Promise<number>;
+  /** Asks for a delivery run soon, without waiting for it. */
+  kick(): void;
+  start(pollMs?: number): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Mail is queued in the database by the transaction that caused it and sent from here, so a
+ * request never waits on SMTP and a mail server that is down loses nothing.
+ */
+export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, transport: MailTransport): MailDelivery {
+  let running: Promise<number> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | null = null;
+
+  async function runOnce(): Promise<number> {
+    let sent = 0;
+    for (;;) {
+      const now = deps.clock.now().getTime();
+      const due = await listDueMail(deps.db, now, 20);
+      if (due.length === 0) return sent;
+      let progressed = false;
+      for (const row of due) {
+        if (!(await leaseMail(deps.db, row, now + LEASE_MS))) continue;
+        progressed = true;
+        try {
+          await transport.send({ id: row.id, to: row.to_address, subject: row.subject, text: row.text_body, html: row.html_body });
+          await markMailSent(deps.db, row.id, deps.clock.now().getTime());
+          sent++;
+        } catch (err) {
+          const attempts = row.attempts + 1;
+          const message = err instanceof Error ? err.message : String(err);
+          await markMailFailed(deps.db, row.id, attempts, deps.clock.now().getTime() + retryDelayMs(attempts), message);
+          deps.log.warn({ mailId: row.id, attempts, err: message }, 'mail delivery failed; will retry');
+        }
+      }
+      if (!progressed) return sent;
+    }
+  }
+
+  function deliverDue(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = runOnce()
+      .catch((err: unknown) => {
+        deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'mail delivery run failed');
+        return 0;
+      })
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          void deliverDue();
+        }
+      });
+    return running;
+  }
+
+  return {
+    deliverDue,
+    kick: () => void deliverDue(),
+    start(pollMs = 5 * SECOND_MS) {
+      timer ??= setInterval(() => void deliverDue(), pollMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      await running;
+      transport.close();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import type { Kysely } from 'kysely';
+import type { Actor } from '../domain/events.ts';
+import { TesseraError } from '../domain/errors.ts';
+import { newId } from '../domain/random.ts';
+import {
+  generateToken,
+  hashToken,
+  isWellFormedToken,
+  LOST_DEVICE_LINK_TTL_SECONDS,
+  RESET_LINK_TTL_SECONDS,
+} from '../domain/tokens.ts';
+import { mailTemplates } from '../mail/templates.ts';
+import { deleteBackupCode } from '../store/backup-codes.ts';
+import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens } from '../store/link-tokens.ts';
+import type { Database } from '../store/schema.ts';
+import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
+import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
+import { eventFor, userActor } from './accounts.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+import { queueMail } from './security-events.ts';
+import { type ActiveSession, endOtherSessions } from './sessions.ts';
+
+export type ResetPurpose = LinkTokenRow['purpose'];
+
+/** Removes every second factor and lock of a user, and signs them out everywhere. */
+export async function wipeSecondFactor(db: Kysely<Database>, userId: string): Promise<void> {
+  await deleteTotpCredential(db, userId);
+  await deleteBackupCode(db, userId);
+  await deletePendingEnrolment(db, userId);
+  await unlockUser(db, userId);
+  await endOtherSessions(db, userId, null);
+}
+
+async function issueResetLink(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  user: UserRow,
+  purpose: ResetPurpose,
+  actor: Actor,
+): Promise<void> {
+  const token = generateToken(deps.random);
+  const now = deps.clock.now();
+  const ttlSeconds = purpose === 'admin_reset' ? RESET_LINK_TTL_SECONDS : LOST_DEVICE_LINK_TTL_SECONDS;
+  const url = `${deps.config.baseUrl}/mfa-reset/${token}`;
+  const to = purpose === 'lost_device' ? (user.recovery_email ?? user.email) : user.email;
+  const template = purpose === 'admin_reset' ? mailTemplates.adminResetRequested : mailTemplates.lostDeviceRequested;
+  const content = template({
+    email: user.email,
+    at: now,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+    baseUrl: deps.config.baseUrl,
+    issuer: deps.config.issuer,
+    url,
+    minutes: ttlSeconds / 60,
+  });
+  await deps.db.transaction().execute(async (tx) => {
+    // A new request makes every older link useless, so only the newest email works.
+    await revokeOpenLinkTokens(tx, user.id, now.getTime());
+    await insertLinkToken(tx, {
+      id: newId(deps.random),
+      token_hash: hashToken(token),
+      user_id: user.id,
+      purpose,
+      created_at: now.getTime(),
+      expires_at: now.getTime() + ttlSeconds * 1000,
+      used_at: null,
+      revoked_at: null,
+      requested_by: actor.kind === 'user' ? actor.userId : actor.kind,
+    });
+    await queueMail(tx, deps.random, to, content, now);
+    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_requested', user, { actor, details: { via: purpose, expiresInMinutes: ttlSeconds / 60 } }));
+  });
+  deps.onMailQueued();
+}
+
+/** "Lost your mobile device?": only after a correct password, and only for someone with 2FA. */
+export async function requestLostDeviceReset(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession): Promise<void> {
+  if (active.session.level !== 'partial' || active.session.next_step !== 'totp') throw new TesseraError('wrong_step');
+  await issueResetLink(deps, ctx, active.user, 'lost_device', userActor(active.user));
+}
+
+export async function requestAdminReset(deps: ServiceDeps, ctx: RequestContext, admin: UserRow, target: UserRow): Promise<void> {
+  await issueResetLink(deps, ctx, target, 'admin_reset', userActor(admin));
+}
+
+export type ResetLinkState =
+  | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date }
+  | { state: 'invalid' | 'used' | 'expired' };
+
+/** What the link's page shows. Looking changes nothing: mail scanners open links too. */
+export async function inspectResetLink(deps: ServiceDeps, token: string): Promise<ResetLinkState> {
+  if (!isWellFormedToken(token)) return { state: 'invalid' };
+  const row = await findLinkTokenByHash(deps.db, hashToken(token));
+  if (!row || row.revoked_at !== null) return { state: 'invalid' };
+  if (row.used_at !== null) return { state: 'used' };
+  if (row.expires_at <= deps.clock.now().getTime()) return { state: 'expired' };
+  const user = await findUserById(deps.db, row.user_id);
+  if (!user) return { state: 'invalid' };
+  return { state: 'valid', purpose: row.purpose, email: user.email, expiresAt: new Date(row.expires_at) };
+}
+
+/**
+ * Following the link: marking the token used is one conditional UPDATE, so concurrent clicks
+ * reset once; the wipe commits with it or not at all.
+ */
+export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string }> {
+  if (!isWellFormedToken(token)) throw new TesseraError('token_invalid');
+  const result = await deps.db.transaction().execute(async (tx) => {
+    const row = await findLinkTokenByHash(tx, hashToken(token));
+    if (!row || row.revoked_at !== null) throw new TesseraError('token_invalid');
+    if (row.used_at !== null) throw new TesseraError('token_used');
+    const now = deps.clock.now().getTime();
+    if (row.expires_at <= now) throw new TesseraError('token_expired');
+    if (!(await markLinkTokenUsed(tx, row.id, now))) throw new TesseraError('token_used');
+    const user = await findUserById(tx, row.user_id);
+    if (!user) throw new TesseraError('token_invalid');
+    await wipeSecondFactor(tx, user.id);
+    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose } }));
+    return { email: user.email };
+  });
+  deps.onMailQueued();
+  return result;
+}

@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
+import { describeActor, NOTIFIED_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../domain/events.ts';
+import { newId, type RandomSource } from '../domain/random.ts';
+import { type MailContent, type MailContext, mailTemplates } from '../mail/templates.ts';
+import { appendAuditEvent } from '../store/audit.ts';
+import { enqueueMail } from '../store/mail-queue.ts';
+import type { Database } from '../store/schema.ts';
+
+/** Receives every security event inside the transaction that caused it. */
+export interface EventSink {
+  record(db: Kysely<Database>, event: SecurityEvent): Promise<void>;
+}
+
+const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => MailContent>> = {
+  'mfa.enabled': mailTemplates.mfaEnabled,
+  'mfa.disabled': mailTemplates.mfaDisabled,
+  'mfa.reset_completed': mailTemplates.mfaResetCompleted,
+  'backup_code.used': mailTemplates.backupCodeUsed,
+  'backup_code.regenerated': mailTemplates.backupCodeRegenerated,
+  'account.locked': mailTemplates.accountLocked,
+  'sign_in.code_replayed': mailTemplates.codeReplayed,
+};
+
+export async function queueMail(
+  db: Kysely<Database>,
+  random: RandomSource,
+  to: string,
+  content: MailContent,
+  now: Date,
+): Promise<void> {
+  await enqueueMail(db, {
+    id: newId(random),
+    to_address: to,
+    subject: content.subject,
+    text_body: content.text,
+    html_body: content.html,
+    created_at: now.getTime(),
+    attempts: 0,
+    next_attempt_at: now.getTime(),
+    sent_at: null,
+    last_error: null,
+  });
+}
+
+/**
+ * The audit log and the notification emails subscribe here. Both are written through the
+ * caller's transaction: if the change rolls back, so do its audit row and its email.
+ */
+export function createAuditAndNotifySink(config: Config, random: RandomSource): EventSink {
+  return {
+    async record(db, event) {
+      await appendAuditEvent(db, {
+        at: event.at.getTime(),
+        type: event.type,
+        org_id: event.orgId,
+        actor: describeActor(event.actor),
+        actor_user_id: event.actor.kind === 'user' ? event.actor.userId : null,
+        subject_user_id: event.subject?.userId ?? null,
+        subject_email: event.subject?.email ?? null,
+        ip: event.ip,
+        user_agent: event.userAgent ? event.userAgent.slice(0, 300) : null,
+        details: JSON.stringify(event.details),
+      });
+      const template = NOTIFICATIONS[event.type];
+      if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type)) {
+        const content = template({
+          email: event.subject.email,
+          at: event.at,
+          ip: event.ip,
+          userAgent: event.userAgent,
+          baseUrl: config.baseUrl,
+          issuer: config.issuer,
+        });
+        await queueMail(db, random, event.subject.email, content, event.at);
+      }
+    },
+  };
+}
+
+/** Wraps a sink and keeps every event, for tests that assert on what was recorded. */
+export function createRecordingSink(inner: EventSink): EventSink & { events: SecurityEvent[] } {
+  const events: SecurityEvent[] = [];
+  return {
+    events,
+    async record(db, event) {
+      await inner.record(db, event);
+      events.push(event);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import type { Kysely } from 'kysely';
+import { MINUTE_MS } from '../domain/clock.ts';
+import { generateToken, hashToken } from '../domain/tokens.ts';
+import type { Database } from '../store/schema.ts';
+import {
+  deleteSession,
+  deleteUserSessions,
+  findSession,
+  insertSession,
+  markPasswordVerified,
+  type SessionRow,
+  touchSession,
+} from '../store/sessions.ts';
+import { type Account, loadAccount } from './accounts.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+
+/** A password-only session has this long to finish the second step or forced set-up. */
+export const PARTIAL_SESSION_TTL_MS = 15 * MINUTE_MS;
+/** Writing last_seen on every request would make every read a write; a minute's slack is harmless. */
+const TOUCH_INTERVAL_MS = MINUTE_MS;
+
+export type SessionLevel = 'partial' | 'full';
+export type PendingStep = 'totp' | 'enroll';
+
+export interface ActiveSession extends Account {
+  session: SessionRow;
+  /** The cookie value; only its hash is stored. */
+  token: string;
+}
+
+export interface IssuedSession {
+  token: string;
+  session: SessionRow;
+}
+
+/** A new random id every time; the store only ever sees its hash. */
+export async function issueSession(
+  deps: ServiceDeps,
+  db: Kysely<Database>,
+  userId: string,
+  level: SessionLevel,
+  nextStep: PendingStep | null,
+  ctx: RequestContext,
+  passwordVerifiedAt: number,
+): Promise<IssuedSession> {
+  const token = generateToken(deps.random);
+  const now = deps.clock.now().getTime();
+  const session: SessionRow = {
+    id_hash: hashToken(token),
+    user_id: userId,
+    level,
+    next_step: nextStep,
+    created_at: now,
+    last_seen_at: now,
+    password_verified_at: passwordVerifiedAt,
+    ip: ctx.ip,
+    user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 300) : null,
+  };
+  await insertSession(db, session);
+  return { token, session };
+}
+
+/**
+ * Replaces a partial session with a full one under a new id (no fixation). Deleting the old row
+ * is the claim, so two concurrent completions cannot both mint a session.
+ */
+export async function elevateSession(deps: ServiceDeps, db: Kysely<Database>, current: SessionRow, ctx: RequestContext): Promise<IssuedSession | null> {
+  if (!(await deleteSession(db, current.id_hash))) return null;
+  return issueSession(deps, db, current.user_id, 'full', null, ctx, current.password_verified_at);
+}
+
+export function isSessionExpired(deps: ServiceDeps, session: SessionRow, now: number): boolean {
+  const idleLimit = session.level === 'partial' ? PARTIAL_SESSION_TTL_MS : deps.config.sessionIdleSeconds * 1000;
+  if (now - session.last_seen_at > idleLimit) return true;
+  const absoluteLimit = session.level === 'partial' ? PARTIAL_SESSION_TTL_MS : deps.config.sessionAbsoluteSeconds * 1000;
+  return now - session.created_at > absoluteLimit;
+}
+
+/** Looks a cookie value up; an expired session is deleted on sight and treated as none. */
+export async function resolveSession(deps: ServiceDeps, token: string): Promise<ActiveSession | null> {
+  if (token.length === 0 || token.length > 100) return null;
+  const idHash = hashToken(token);
+  const session = await findSession(deps.db, idHash);
+  if (!session) return null;
+  const now = deps.clock.now().getTime();
+  if (isSessionExpired(deps, session, now)) {
+    await deleteSession(deps.db, idHash);
+    return null;
+  }
+  if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
+  const account = await loadAccount(deps.db, session.user_id);
+  return { ...account, session, token };
+}
+
+export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {
+  await deleteSession(deps.db, session.id_hash);
+}
+
+export async function notePasswordVerified(deps: ServiceDeps, session: SessionRow): Promise<void> {
+  await markPasswordVerified(deps.db, session.id_hash, deps.clock.now().getTime());
+}
+
+/** When a factor is removed or reset, every other place the person is signed in ends. */
+export async function endOtherSessions(db: Kysely<Database>, userId: string, keep: SessionRow | null): Promise<number> {
+  return deleteUserSessions(db, userId, keep?.id_hash ?? null);
+}

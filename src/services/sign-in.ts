@@ -1,0 +1,125 @@
+import { TesseraError } from '../domain/errors.ts';
+import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { formatBackupCode, generateBackupCode, hashBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
+import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
+import { findOrgById } from '../store/orgs.ts';
+import { deleteSession, type SessionRow } from '../store/sessions.ts';
+import { findTotpCredential } from '../store/totp.ts';
+import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users.ts';
+import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
+import { registerWrongCode, withVerifiedCode } from './code-check.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+import { type ActiveSession, elevateSession, type IssuedSession, issueSession } from './sessions.ts';
+
+export const MAX_EMAIL_LENGTH = 254;
+export const MAX_PASSWORD_LENGTH = 1024;
+
+function requireString(value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new TesseraError('invalid_request', { field });
+  }
+  return value;
+}
+
+/**
+ * The password step. A wrong password and an unknown email get the same answer after the same
+ * work (a dummy hash is verified for unknown emails), so the answer reveals no account.
+ */
+export async function signInWithPassword(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  input: { email: unknown; password: unknown },
+  previous: SessionRow | null,
+): Promise<{ next: NextStep; issued: IssuedSession }> {
+  const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
+  const password = requireString(input.password, 'password', MAX_PASSWORD_LENGTH);
+  const user = await findUserByEmail(deps.db, email);
+  const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
+  if (user && user.sso === 1) {
+    await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));
+    throw new TesseraError('sso_required');
+  }
+  if (!user || !ok) {
+    if (user) {
+      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_failed', user)));
+    }
+    throw new TesseraError('invalid_credentials');
+  }
+  if (user.locked_at !== null) throw new TesseraError('account_locked');
+  const org = await findOrgById(deps.db, user.org_id);
+  if (!org) throw new TesseraError('invalid_credentials');
+  const mfaEnabled = (await findTotpCredential(deps.db, user.id)) !== null;
+  const next = nextStepAfterPassword({ org: orgPolicy(org), user: userStanding(user), mfaEnabled, now: deps.clock.now() });
+  const now = deps.clock.now().getTime();
+  const issued = await deps.db.transaction().execute(async (tx) => {
+    // Whatever session the browser carried before is dropped: a new level always means a new id.
+    if (previous) await deleteSession(tx, previous.id_hash);
+    const session = await issueSession(deps, tx, user.id, next === 'done' ? 'full' : 'partial', next === 'done' ? null : next, ctx, now);
+    if (next === 'done') await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', user, { details: { factors: 'password' } }));
+    return session;
+  });
+  return { next, issued };
+}
+
+function requirePendingStep(active: ActiveSession, step: 'totp' | 'enroll'): void {
+  if (active.session.level !== 'partial' || active.session.next_step !== step) throw new TesseraError('wrong_step');
+}
+
+/** The code step: a correct, never-used code turns the partial session into a full one. */
+export async function completeSignInWithCode(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  active: ActiveSession,
+  code: unknown,
+): Promise<IssuedSession> {
+  requirePendingStep(active, 'totp');
+  return withVerifiedCode(deps, ctx, active.user, code, async (tx) => {
+    const issued = await elevateSession(deps, tx, active.session, ctx);
+    if (!issued) throw new TesseraError('wrong_step');
+    await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
+    return issued;
+  });
+}
+
+class WrongBackupCode extends Error {}
+
+/**
+ * The backup-code step. Consuming the code is one conditional DELETE, so of concurrent
+ * submissions exactly one signs in; the winner is shown the replacement code once.
+ */
+export async function completeSignInWithBackupCode(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  active: ActiveSession,
+  code: unknown,
+): Promise<{ issued: IssuedSession; recoveryCode: string }> {
+  requirePendingStep(active, 'totp');
+  if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
+  const normalized = normalizeBackupCode(code);
+  if (normalized === null) {
+    throw new TesseraError('invalid_request', { field: 'code' }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
+  }
+  try {
+    const result = await deps.db.transaction().execute(async (tx) => {
+      const fresh = await findUserById(tx, active.user.id);
+      if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
+      if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongBackupCode();
+      const replacement = generateBackupCode(deps.random);
+      const now = deps.clock.now().getTime();
+      await replaceBackupCode(tx, fresh.id, hashBackupCode(normalizeBackupCode(replacement) ?? ''), now);
+      await clearCodeFailures(tx, fresh.id);
+      const issued = await elevateSession(deps, tx, active.session, ctx);
+      if (!issued) throw new TesseraError('wrong_step');
+      await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
+      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
+      return { issued, recoveryCode: replacement };
+    });
+    deps.onMailQueued();
+    return result;
+  } catch (err) {
+    if (err instanceof WrongBackupCode) return registerWrongCode(deps, ctx, active.user, 'backup_code');
+    throw err;
+  }
+}
+
+export { formatBackupCode };

@@ -1,0 +1,31 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export async function replaceBackupCode(db: Db, userId: string, codeHash: string, now: number): Promise<void> {
+  await db.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
+  await db.insertInto('backup_codes').values({ user_id: userId, code_hash: codeHash, created_at: now }).execute();
+}
+
+/**
+ * Single use in one statement: the row is deleted only if the hash matches, and the caller
+ * succeeds only if it deleted it. Twenty concurrent submissions of one code: exactly one wins.
+ * The hash lookup is an equality on a SHA-256 of an 80-bit secret, so it leaks nothing useful.
+ */
+export async function consumeBackupCode(db: Db, userId: string, codeHash: string): Promise<boolean> {
+  const r = await db
+    .deleteFrom('backup_codes')
+    .where('user_id', '=', userId)
+    .where('code_hash', '=', codeHash)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
+}
+
+export async function deleteBackupCode(db: Db, userId: string): Promise<void> {
+  await db.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
+}
+
+export async function hasBackupCode(db: Db, userId: string): Promise<boolean> {
+  return (await db.selectFrom('backup_codes').select('user_id').where('user_id', '=', userId).executeTakeFirst()) !== undefined;
+}

@@ -1,0 +1,37 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { adaptNodeSqlite, openSqliteFile } from './sqlite-adapter.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// int8 (epoch milliseconds) and numeric come back as strings by default; they fit a JS number.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+export function openDatabase(input: { databaseUrl: string | null; sqlitePath: string; poolSize?: number }): DatabaseHandle {
+  if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
+    const pool = new pg.Pool({
+      connectionString: input.databaseUrl,
+      max: input.poolSize ?? 10,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle client losing its connection (database restart) must not crash the process;
+    // the pool drops it and the next query opens a fresh one.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: 'postgres', close: () => db.destroy() };
+  }
+  mkdirSync(dirname(input.sqlitePath), { recursive: true });
+  const raw = openSqliteFile(input.sqlitePath);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}

@@ -1,0 +1,37 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, LinkTokenTable } from './schema.ts';
+
+export type LinkTokenRow = Selectable<LinkTokenTable>;
+type Db = Kysely<Database>;
+
+export async function insertLinkToken(db: Db, row: LinkTokenRow): Promise<void> {
+  await db.insertInto('link_tokens').values(row).execute();
+}
+
+export async function findLinkTokenByHash(db: Db, tokenHash: string): Promise<LinkTokenRow | null> {
+  return (await db.selectFrom('link_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()) ?? null;
+}
+
+/** A new request makes older links of the same user useless. */
+export async function revokeOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
+  await db
+    .updateTable('link_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** Single use under concurrent clicks: only the UPDATE that finds the token unused succeeds. */
+export async function markLinkTokenUsed(db: Db, id: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('link_tokens')
+    .set({ used_at: now })
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}

@@ -1,0 +1,56 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, MailQueueTable } from './schema.ts';
+
+export type QueuedMailRow = Selectable<MailQueueTable>;
+type Db = Kysely<Database>;
+
+export async function enqueueMail(db: Db, row: QueuedMailRow): Promise<void> {
+  await db.insertInto('mail_queue').values(row).execute();
+}
+
+export async function listDueMail(db: Db, now: number, limit: number): Promise<QueuedMailRow[]> {
+  return db
+    .selectFrom('mail_queue')
+    .selectAll()
+    .where('sent_at', 'is', null)
+    .where('next_attempt_at', '<=', now)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
+
+/**
+ * Leases a message to this process by pushing its next attempt into the future; the lease is
+ * taken only if nobody moved it first, so two processes never send the same message at once.
+ */
+export async function leaseMail(db: Db, row: QueuedMailRow, leaseUntil: number): Promise<boolean> {
+  const r = await db
+    .updateTable('mail_queue')
+    .set({ next_attempt_at: leaseUntil })
+    .where('id', '=', row.id)
+    .where('sent_at', 'is', null)
+    .where('next_attempt_at', '=', row.next_attempt_at)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function markMailSent(db: Db, id: string, now: number): Promise<void> {
+  await db.updateTable('mail_queue').set({ sent_at: now, last_error: null }).where('id', '=', id).execute();
+}
+
+export async function markMailFailed(db: Db, id: string, attempts: number, nextAttemptAt: number, error: string): Promise<void> {
+  await db
+    .updateTable('mail_queue')
+    .set({ attempts, next_attempt_at: nextAttemptAt, last_error: error.slice(0, 500) })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function countUnsentMail(db: Db): Promise<number> {
+  const r = await db
+    .selectFrom('mail_queue')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('sent_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

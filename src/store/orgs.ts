@@ -1,0 +1,30 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, OrgTable } from './schema.ts';
+
+export type OrgRow = Selectable<OrgTable>;
+type Db = Kysely<Database>;
+
+export async function insertOrg(db: Db, row: OrgRow): Promise<void> {
+  await db.insertInto('orgs').values(row).execute();
+}
+
+export async function findOrgById(db: Db, id: string): Promise<OrgRow | null> {
+  return (await db.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function findOrgByName(db: Db, name: string): Promise<OrgRow | null> {
+  return (await db.selectFrom('orgs').selectAll().where('name', '=', name).executeTakeFirst()) ?? null;
+}
+
+export async function countOrgs(db: Db): Promise<number> {
+  const row = await db.selectFrom('orgs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function updateOrgPolicy(
+  db: Db,
+  id: string,
+  policy: { require_2fa: number; grace_days: number; require_2fa_since: number | null },
+): Promise<void> {
+  await db.updateTable('orgs').set(policy).where('id', '=', id).execute();
+}

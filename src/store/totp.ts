@@ -1,0 +1,78 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, TotpCredentialTable, TotpEnrolmentTable } from './schema.ts';
+
+export type TotpCredentialRow = Selectable<TotpCredentialTable>;
+export type TotpEnrolmentRow = Selectable<TotpEnrolmentTable>;
+type Db = Kysely<Database>;
+
+export async function findTotpCredential(db: Db, userId: string): Promise<TotpCredentialRow | null> {
+  return (await db.selectFrom('totp_credentials').selectAll().where('user_id', '=', userId).executeTakeFirst()) ?? null;
+}
+
+/**
+ * Claims a time step for the user: succeeds only if no equal or later step was accepted before.
+ * One conditional UPDATE, so of two requests carrying the same code exactly one wins, across
+ * processes too.
+ */
+export async function claimTotpStep(db: Db, userId: string, step: number): Promise<boolean> {
+  const r = await db
+    .updateTable('totp_credentials')
+    .set({ last_used_step: step })
+    .where('user_id', '=', userId)
+    .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function deleteTotpCredential(db: Db, userId: string): Promise<boolean> {
+  const r = await db.deleteFrom('totp_credentials').where('user_id', '=', userId).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+export async function insertTotpCredential(db: Db, row: TotpCredentialRow): Promise<void> {
+  await db.insertInto('totp_credentials').values(row).execute();
+}
+
+export async function listTotpCredentialsByKey(db: Db, keyIdNot: string, limit: number): Promise<TotpCredentialRow[]> {
+  return db.selectFrom('totp_credentials').selectAll().where('key_id', '!=', keyIdNot).limit(limit).execute();
+}
+
+/** Swaps the ciphertext only if it is still the one we read, so a concurrent change is never overwritten. */
+export async function replaceTotpCiphertext(
+  db: Db,
+  userId: string,
+  from: { keyId: string; ciphertext: string },
+  to: { keyId: string; ciphertext: string },
+): Promise<boolean> {
+  const r = await db
+    .updateTable('totp_credentials')
+    .set({ key_id: to.keyId, secret_ciphertext: to.ciphertext })
+    .where('user_id', '=', userId)
+    .where('key_id', '=', from.keyId)
+    .where('secret_ciphertext', '=', from.ciphertext)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function savePendingEnrolment(db: Db, row: TotpEnrolmentRow): Promise<void> {
+  await db.deleteFrom('totp_enrolments').where('user_id', '=', row.user_id).execute();
+  await db.insertInto('totp_enrolments').values(row).execute();
+}
+
+export async function findPendingEnrolment(db: Db, userId: string): Promise<TotpEnrolmentRow | null> {
+  return (await db.selectFrom('totp_enrolments').selectAll().where('user_id', '=', userId).executeTakeFirst()) ?? null;
+}
+
+/** Deleting the pending row is the claim: only the request that deletes it may activate it. */
+export async function takePendingEnrolment(db: Db, userId: string, createdAt: number): Promise<boolean> {
+  const r = await db
+    .deleteFrom('totp_enrolments')
+    .where('user_id', '=', userId)
+    .where('created_at', '=', createdAt)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
+}
+
+export async function deletePendingEnrolment(db: Db, userId: string): Promise<void> {
+  await db.deleteFrom('totp_enrolments').where('user_id', '=', userId).execute();
+}

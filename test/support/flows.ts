@@ -1,0 +1,27 @@
+// Common multi-step flows for HTTP tests, each step asserted.
+import assert from 'node:assert/strict';
+import { base32ToBytes, rfc6238Code } from './totp-oracle.ts';
+import { DEFAULT_PASSWORD, type TestClient, type TestServer } from './server.ts';
+
+/** The code an authenticator app would show at the server's current (injected) time. */
+export function appCode(ts: TestServer, secret: string, offsetMs = 0): string {
+  return rfc6238Code(base32ToBytes(secret), ts.clock.now().getTime() + offsetMs);
+}
+
+export async function signInPassword(client: TestClient, email: string, password = DEFAULT_PASSWORD): Promise<string> {
+  const r = await client.post('/sessions', { email, password });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.next;
+}
+
+/** Signs in and turns 2FA on from the profile; returns the secret and the backup code. */
+export async function enrolFromProfile(ts: TestServer, client: TestClient, email: string): Promise<{ secret: string; recoveryCode: string }> {
+  assert.equal(await signInPassword(client, email), 'done');
+  const setup = await client.post('/me/totp/setup', { password: DEFAULT_PASSWORD });
+  assert.equal(setup.status, 200, JSON.stringify(setup.body));
+  const confirm = await client.post('/me/totp/confirm', { code: appCode(ts, setup.body.secret) });
+  assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+  // Move to the next time step so the enrolment code is not a replay for what follows.
+  ts.clock.advance(30_000);
+  return { secret: setup.body.secret, recoveryCode: confirm.body.recoveryCode };
+}

@@ -1,0 +1,161 @@
+// Starts the real server (real SQLite file or PostgreSQL, real HTTP on a loopback port) with an
+// injected clock, and gives tests a small cookie-keeping HTTP client and direct service access.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { FixedClock } from '../../src/domain/clock.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type RunningServer, startServer } from '../../src/main.ts';
+import type { MailTransport } from '../../src/mail/transport.ts';
+import { CLI_CONTEXT } from '../../src/services/context.ts';
+import { createOrg, createUser } from '../../src/services/directory.ts';
+import { createRecordingSink } from '../../src/services/security-events.ts';
+import type { SecurityEvent } from '../../src/domain/events.ts';
+
+export interface TestServer {
+  url: string;
+  config: Config;
+  clock: FixedClock;
+  server: RunningServer;
+  events: SecurityEvent[];
+  dataDir: string;
+  close(): Promise<void>;
+  client(): TestClient;
+  /** Creates an org (if missing) and a user; returns the user's id. */
+  createUser(input: Partial<UserSpec> & { email: string }): Promise<string>;
+}
+
+export interface UserSpec {
+  org: string;
+  edition: 'enterprise' | 'standard';
+  require2fa: boolean;
+  email: string;
+  password: string;
+  admin: boolean;
+  licensed: boolean;
+  sso: boolean;
+  recoveryEmail: string | null;
+}
+
+export const DEFAULT_PASSWORD = 'correct horse battery staple';
+
+/** DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
+export async function startTestServer(opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
+  const env: NodeJS.ProcessEnv = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    TESSERA_DEMO: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...(process.env.TEST_DATABASE_URL ? { DATABASE_URL: process.env.TEST_DATABASE_URL } : {}),
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const clock = new FixedClock(opts.start ?? Date.UTC(2026, 10, 22, 12, 0, 0));
+  let recorded: SecurityEvent[] = [];
+  const server = await startServer(config, createLogger(config.logLevel), {
+    clock,
+    transport: opts.transport,
+    events: (inner) => {
+      const sink = createRecordingSink(inner);
+      recorded = sink.events;
+      return sink;
+    },
+  });
+  const address = server.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = `http://127.0.0.1:${port}`;
+  const deps = server.runtime.deps;
+  return {
+    url,
+    config,
+    clock,
+    server,
+    get events() {
+      return recorded;
+    },
+    dataDir,
+    async close() {
+      await server.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+    client: () => new TestClient(url),
+    async createUser(input) {
+      const spec: UserSpec = {
+        org: 'Acme', edition: 'enterprise', require2fa: false, password: DEFAULT_PASSWORD,
+        admin: false, licensed: true, sso: false, recoveryEmail: null, ...input,
+      };
+      const actor = { kind: 'operator', name: 'test' } as const;
+      try {
+        await createOrg(deps, CLI_CONTEXT, actor, { name: spec.org, edition: spec.edition, require2fa: spec.require2fa });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'conflict') throw err;
+      }
+      const user = await createUser(deps, CLI_CONTEXT, actor, {
+        orgName: spec.org, email: spec.email, password: spec.sso ? null : spec.password,
+        role: spec.admin ? 'admin' : 'member', licensed: spec.licensed, sso: spec.sso, recoveryEmail: spec.recoveryEmail,
+      });
+      return user.id;
+    },
+  };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A browser-like client: keeps cookies, sends JSON. */
+export class TestClient {
+  readonly base: string;
+  cookies = new Map<string, string>();
+  constructor(base: string) {
+    this.base = base;
+  }
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  session(): string | undefined {
+    return this.cookies.get('tessera_session');
+  }
+  async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const init: RequestInit = { method, headers: { ...headers }, redirect: 'manual' };
+    const h = init.headers as Record<string, string>;
+    if (this.cookies.size > 0) h.cookie = this.cookieHeader();
+    if (body !== undefined) {
+      if (typeof body === 'string') init.body = body;
+      else {
+        init.body = JSON.stringify(body);
+        h['content-type'] ??= 'application/json';
+      }
+    }
+    const res = await fetch(this.base + path, init);
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(c) || /max-age=0/i.test(c)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await res.text();
+    let parsed: unknown = text;
+    if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  }
+  post<T = any>(path: string, body?: unknown, headers?: Record<string, string>) {
+    return this.request<T>('POST', `/api/v1${path}`, body, headers);
+  }
+  get<T = any>(path: string) {
+    return this.request<T>('GET', `/api/v1${path}`);
+  }
+  delete<T = any>(path: string, body?: unknown) {
+    return this.request<T>('DELETE', `/api/v1${path}`, body);
+  }
+  patch<T = any>(path: string, body?: unknown) {
+    return this.request<T>('PATCH', `/api/v1${path}`, body);
+  }
+}
