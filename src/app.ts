@@ -1,7 +1,10 @@
 import { createHmac } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
+import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import { fileURLToPath } from 'node:url';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -101,9 +104,17 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
   }, { prefix: '/api/v1' });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });
 
   await app.register(async (pages) => {
     await pages.register(fastifyFormbody, { bodyLimit: BODY_LIMIT_BYTES });
+    // Double-submit token: a signed, HttpOnly cookie holds the secret and every form carries the token.
+    await pages.register(fastifyCsrf, {
+      sessionPlugin: '@fastify/cookie',
+      cookieKey: https ? '__Host-tessera_csrf' : 'tessera_csrf',
+      cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/', secure: https },
+      getToken: (request) => (request.body as { _csrf?: string } | undefined)?._csrf,
+    });
     pages.addHook('onRequest', async (request) => refuseCrossSite(request, deps.config));
     await pages.register(pageRoutes, { deps });
   });

@@ -1,0 +1,54 @@
+import type { FastifyReply } from 'fastify';
+import { html, type SafeHtml } from './html.ts';
+
+export interface PageOptions {
+  title: string;
+  /** Signed-in user's email, shown in the header with a sign-out button. */
+  signedInAs?: string | null;
+  /** CSRF token for the header's sign-out form (and any form on the page). */
+  csrfToken?: string | null;
+  isAdmin?: boolean;
+  /** Error announced to screen readers; rendered above the content. */
+  error?: string | null;
+  notice?: string | null;
+}
+
+/** The hidden field every state-changing form carries. */
+export function csrfField(token: string | null | undefined): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${token ?? ''}">`;
+}
+
+/** One shell for every page: one stylesheet, one small script, no external fonts or CDNs. */
+export function page(opts: PageOptions, body: SafeHtml): SafeHtml {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${opts.title} · Tessera</title>
+<link rel="stylesheet" href="/static/tessera.css">
+<script src="/static/tessera.js" defer></script>
+</head>
+<body>
+<header class="site">
+  <a class="brand" href="/">Tessera</a>
+  ${opts.signedInAs
+    ? html`<nav aria-label="Account">
+    <a href="/account/security">Security</a>
+    ${opts.isAdmin ? html`<a href="/admin/users">Admin</a>` : ''}
+    <form method="post" action="/logout" class="inline">${csrfField(opts.csrfToken)}<button type="submit" class="link">Sign out</button></form>
+  </nav>`
+    : ''}
+</header>
+<main id="main">
+${opts.error ? html`<div class="alert error" role="alert">${opts.error}</div>` : ''}
+${opts.notice ? html`<div class="alert notice" role="status">${opts.notice}</div>` : ''}
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export function sendPage(reply: FastifyReply, markup: SafeHtml, status = 200): FastifyReply {
+  return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(markup.value);
+}
