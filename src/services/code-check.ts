@@ -87,9 +87,13 @@ export async function withVerifiedCode<T>(
   user: UserRow,
   code: unknown,
   work: (tx: Kysely<Database>) => Promise<T>,
+  opts: { claimFirst?: (tx: Kysely<Database>) => Promise<void> } = {},
 ): Promise<T> {
   try {
     const result = await deps.db.transaction().execute(async (tx) => {
+      // Claiming the session before the code means a double-submitted form loses on the claim
+      // (wrong_step) instead of being counted as a wrong or replayed code.
+      if (opts.claimFirst) await opts.claimFirst(tx);
       await verifyCurrentCode(deps, ctx, tx, user, code);
       return work(tx);
     });

@@ -65,8 +65,18 @@ export async function issueSession(
  * is the claim, so two concurrent completions cannot both mint a session.
  */
 export async function elevateSession(deps: ServiceDeps, db: Kysely<Database>, current: SessionRow, ctx: RequestContext): Promise<IssuedSession | null> {
-  if (!(await deleteSession(db, current.id_hash))) return null;
-  return issueSession(deps, db, current.user_id, 'full', null, ctx, current.password_verified_at);
+  if (!(await claimSession(db, current))) return null;
+  return issueFullSession(deps, db, current, ctx);
+}
+
+/** Deletes the session if it still exists; true only for the one request that deleted it. */
+export function claimSession(db: Kysely<Database>, current: SessionRow): Promise<boolean> {
+  return deleteSession(db, current.id_hash);
+}
+
+/** The full session that replaces a claimed partial one, keeping when the password was entered. */
+export function issueFullSession(deps: ServiceDeps, db: Kysely<Database>, claimed: SessionRow, ctx: RequestContext): Promise<IssuedSession> {
+  return issueSession(deps, db, claimed.user_id, 'full', null, ctx, claimed.password_verified_at);
 }
 
 export function isSessionExpired(deps: ServiceDeps, session: SessionRow, now: number): boolean {

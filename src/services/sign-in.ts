@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
+import type { Database } from '../store/schema.ts';
 import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { formatBackupCode, generateBackupCode, hashBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
@@ -9,7 +11,7 @@ import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { registerWrongCode, withVerifiedCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { type ActiveSession, elevateSession, type IssuedSession, issueSession } from './sessions.ts';
+import { type ActiveSession, claimSession, type IssuedSession, issueFullSession, issueSession } from './sessions.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
 export const MAX_PASSWORD_LENGTH = 1024;
@@ -73,15 +75,25 @@ export async function completeSignInWithCode(
   code: unknown,
 ): Promise<IssuedSession> {
   requirePendingStep(active, 'totp');
-  return withVerifiedCode(deps, ctx, active.user, code, async (tx) => {
-    const issued = await elevateSession(deps, tx, active.session, ctx);
-    if (!issued) throw new TesseraError('wrong_step');
-    await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
-    return issued;
-  });
+  return withVerifiedCode(
+    deps,
+    ctx,
+    active.user,
+    code,
+    async (tx) => {
+      const issued = await issueFullSession(deps, tx, active.session, ctx);
+      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
+      return issued;
+    },
+    { claimFirst: (tx) => requireClaim(tx, active) },
+  );
 }
 
 class WrongBackupCode extends Error {}
+
+async function requireClaim(tx: Kysely<Database>, active: ActiveSession): Promise<void> {
+  if (!(await claimSession(tx, active.session))) throw new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
+}
 
 /**
  * The backup-code step. Consuming the code is one conditional DELETE, so of concurrent
@@ -101,6 +113,8 @@ export async function completeSignInWithBackupCode(
   }
   try {
     const result = await deps.db.transaction().execute(async (tx) => {
+      // Claim the partial session first: a double-submitted form then loses here, uncounted.
+      await requireClaim(tx, active);
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
       if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongBackupCode();
@@ -108,8 +122,7 @@ export async function completeSignInWithBackupCode(
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, hashBackupCode(normalizeBackupCode(replacement) ?? ''), now);
       await clearCodeFailures(tx, fresh.id);
-      const issued = await elevateSession(deps, tx, active.session, ctx);
-      if (!issued) throw new TesseraError('wrong_step');
+      const issued = await issueFullSession(deps, tx, active.session, ctx);
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
       return { issued, recoveryCode: replacement };

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+describe('codes: replay, single use, concurrency', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startTestServer();
+  });
+  after(() => ts.close());
+
+  async function enrolledUser(email: string) {
+    await ts.createUser({ email });
+    return enrolFromProfile(ts, ts.client(), email);
+  }
+
+  it('refuses a code whose time step was already accepted, and records the replay', async () => {
+    const { secret } = await enrolledUser('replay@acme.test');
+    const code = appCode(ts, secret);
+    const a = ts.client();
+    assert.equal(await signInPassword(a, 'replay@acme.test'), 'totp');
+    assert.equal((await a.post('/sessions/totp', { code })).status, 200);
+
+    const b = ts.client();
+    assert.equal(await signInPassword(b, 'replay@acme.test'), 'totp');
+    const r = await b.post('/sessions/totp', { code });
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error.code, 'invalid_code');
+    assert.equal(r.body.error.reason, 'code_already_used');
+    assert.ok(ts.events.some((e) => e.type === 'sign_in.code_replayed' && e.subject?.email === 'replay@acme.test'));
+    // The previous step's code is also spent: the window never reaches back past the last use.
+    const older = appCode(ts, secret, -30_000);
+    assert.equal((await b.post('/sessions/totp', { code: older })).status, 401);
+    ts.clock.advance(30_000);
+    assert.equal((await b.post('/sessions/totp', { code: appCode(ts, secret) })).status, 200);
+  });
+
+  it('lets exactly one of ten concurrent sign-ins with the same code through', async () => {
+    const { secret } = await enrolledUser('race@acme.test');
+    const clients = Array.from({ length: 10 }, () => ts.client());
+    for (const c of clients) assert.equal(await signInPassword(c, 'race@acme.test'), 'totp');
+    const code = appCode(ts, secret);
+    const results = await Promise.all(clients.map((c) => c.post('/sessions/totp', { code })));
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 401, 401, 401, 401, 401, 401, 401, 401, 401]);
+  });
+
+  it('consumes a backup code once under 20 concurrent submissions and shows a new one', async () => {
+    const { recoveryCode } = await enrolledUser('backup@acme.test');
+    const c = ts.client();
+    assert.equal(await signInPassword(c, 'backup@acme.test'), 'totp');
+    const results = await Promise.all(Array.from({ length: 20 }, () => c.post('/sessions/recovery-code', { code: recoveryCode })));
+    const ok = results.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, results.map((r) => r.status).join(','));
+    for (const r of results.filter((x) => x.status !== 200)) assert.equal(r.body.error.code, 'wrong_step');
+    const fresh = ok[0]!.body.recoveryCode as string;
+    assert.notEqual(fresh, recoveryCode);
+    assert.equal((await c.get('/me')).body.mfa.locked, false, 'a double-submitted form never counts as a wrong code');
+
+    // The old code is gone; the new one works, typed in lower case without dashes.
+    const d = ts.client();
+    assert.equal(await signInPassword(d, 'backup@acme.test'), 'totp');
+    const reuse = await d.post('/sessions/recovery-code', { code: recoveryCode });
+    assert.equal(reuse.status, 401);
+    assert.equal(reuse.body.error.code, 'invalid_code');
+    const r = await d.post('/sessions/recovery-code', { code: fresh.replace(/-/g, '').toLowerCase() });
+    assert.equal(r.status, 200);
+    assert.ok(ts.events.some((e) => e.type === 'backup_code.used'));
+  });
+
+  it('lets exactly one of 20 concurrent sessions use the same backup code', async () => {
+    const { recoveryCode } = await enrolledUser('backup2@acme.test');
+    const clients = Array.from({ length: 20 }, () => ts.client());
+    for (const c of clients) assert.equal(await signInPassword(c, 'backup2@acme.test'), 'totp');
+    const results = await Promise.all(clients.map((c) => c.post('/sessions/recovery-code', { code: recoveryCode })));
+    assert.equal(results.filter((r) => r.status === 200).length, 1);
+  });
+
+  it('refuses a malformed backup code as bad input without counting it', async () => {
+    await enrolledUser('shape@acme.test');
+    const c = ts.client();
+    await signInPassword(c, 'shape@acme.test');
+    const r = await c.post('/sessions/recovery-code', { code: 'not-a-code' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'invalid_request');
+  });
+});
