@@ -71,7 +71,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
         ...(https ? { upgradeInsecureRequests: [] } : {}),
       },
     },
-    referrerPolicy: { policy: 'no-referrer' },
+    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own form
+    // posts, which the cross-site check must refuse. Nothing leaves the site either way; the pages
+    // that carry a token in their URL (emailed reset links) set no-referrer themselves.
+    referrerPolicy: { policy: 'same-origin' },
     strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
     frameguard: { action: 'deny' },

@@ -22,7 +22,9 @@ export function refuseCrossSite(request: FastifyRequest, config: Config): void {
       allowed.add(`https://${host}`);
     }
     if (!allowed.has(origin)) throw new TesseraError('csrf_rejected');
-  } else if (origin === 'null') {
+  } else if (origin === 'null' && site !== 'same-origin') {
+    // `null` comes from sandboxed or opaque documents (refused), but also from our own pages served
+    // with Referrer-Policy: no-referrer; the browser-set Sec-Fetch-Site tells the two apart.
     throw new TesseraError('csrf_rejected');
   }
 }

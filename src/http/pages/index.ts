@@ -2,17 +2,48 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import type { HtmlErrorRenderer } from '../errors.ts';
+import { accountPages } from './account.ts';
+import { codePromptPages } from './code-prompt.ts';
+import { homePages } from './home.ts';
+import { html } from './html.ts';
+import { page, sendPage } from './layout.ts';
+import { resetLinkPages } from './reset-link.ts';
+import { setupPages } from './setup.ts';
+import { signInPages } from './sign-in.ts';
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
-}
+const TITLES: Record<number, string> = {
+  400: 'Something is wrong with that request',
+  401: 'Sign in first',
+  403: 'Not allowed',
+  404: 'Page not found',
+  409: 'That step is not available now',
+  413: 'That was too much',
+  429: 'Too many attempts',
+};
 
-/** Placeholder until the server-rendered pages land (issue 3). */
+/**
+ * The HTML side of the central error handler. A page that needs a sign-in the visitor no longer
+ * has (expired or never started) sends them to where they can continue instead of a dead end.
+ */
 export function renderErrorPage(_deps: ServiceDeps): HtmlErrorRenderer {
-  return (_request: FastifyRequest, reply: FastifyReply, err: TesseraError) =>
-    reply.type('text/html; charset=utf-8').send(`<!doctype html><title>Error</title><p role="alert">${escapeHtml(err.message)}</p>`);
+  return (request: FastifyRequest, reply: FastifyReply, err: TesseraError) => {
+    if (err.code === 'not_authenticated') return reply.redirect(request.method === 'GET' ? '/login' : '/login?notice=expired', 303);
+    if (err.code === 'wrong_step') return reply.redirect('/', 303);
+    const title = TITLES[err.status] ?? (err.status >= 500 ? 'Something went wrong' : 'That did not work');
+    const body = html`<h1>${title}</h1>
+<div class="alert error" role="alert">${err.message}</div>
+<p><a href="/">Go to the start page</a></p>`;
+    // No CSRF token or session lookup here: an error page must render even when those are what failed.
+    return sendPage(reply, page({ title }, body), err.status);
+  };
 }
 
-export async function pageRoutes(app: FastifyInstance, _opts: { deps: ServiceDeps }): Promise<void> {
-  app.get('/', { config: { level: 'public' } }, async (_request, reply) => reply.redirect('/api/docs'));
+/** Every server-rendered page; each file holds one flow. */
+export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  await app.register(homePages, opts);
+  await app.register(signInPages, opts);
+  await app.register(codePromptPages, opts);
+  await app.register(setupPages, opts);
+  await app.register(accountPages, opts);
+  await app.register(resetLinkPages, opts);
 }

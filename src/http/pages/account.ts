@@ -1,0 +1,149 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TesseraError } from '../../domain/errors.ts';
+import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
+import { describeMfaState, type MfaState } from '../../services/accounts.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { backupCodePanel, chrome, codeField, describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { html, type SafeHtml } from './html.ts';
+import { csrfField, page, sendPage } from './layout.ts';
+
+/** /account/security: 2FA status and the changes that need the password and a current code. */
+
+const NOTICES: Record<string, string> = {
+  removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
+};
+
+function statusSection(mfa: MfaState): SafeHtml {
+  if (!mfa.available) {
+    return html`<p>Two-factor authentication is <strong id="mfa-status">not available</strong> for your account.</p>
+<p id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']}</p>`;
+  }
+  if (mfa.enabled) {
+    return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
+<div class="actions">
+  <a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a>
+  ${mfa.required ? '' : html`<a class="button danger" href="/account/security/remove" id="remove">Remove</a>`}
+</div>
+${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed.</p>` : ''}`;
+  }
+  return html`<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
+Turn it on so that a stolen password alone is not enough to get into your account.</p>
+${mfa.required
+    ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
+    : ''}
+<div class="actions"><a class="button" href="/account/security/setup" id="configure">Configure</a></div>`;
+}
+
+interface ReauthForm {
+  title: string;
+  intro: SafeHtml;
+  action: string;
+  button: string;
+  danger?: boolean;
+}
+
+const REMOVE_FORM: ReauthForm = {
+  title: 'Remove two-factor authentication',
+  intro: html`<p>Your account will then be protected by your password alone. Your authenticator app entry and backup code
+will stop working, and you will be signed out on every other device.</p>`,
+  action: '/account/security/remove',
+  button: 'Remove two-factor authentication',
+  danger: true,
+};
+
+const REGENERATE_FORM: ReauthForm = {
+  title: 'Regenerate backup code',
+  intro: html`<p>You will get a new backup code, and the one you have now will stop working.</p>`,
+  action: '/account/security/backup-code',
+  button: 'Create a new backup code',
+};
+
+function sendReauthForm(reply: FastifyReply, active: ActiveSession, form: ReauthForm, error: string | null, status = 200): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>${form.title}</h1>
+${form.intro}
+<p>To confirm it is you, enter your password and a current code from your authenticator app.</p>
+<form method="post" action="${form.action}" class="stack" data-once>
+  ${csrfField(csrf)}
+  ${passwordField({ autofocus: true })}
+  ${codeField({ label: '6-digit code from your app' })}
+  <button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>
+</form>
+<p><a href="/account/security">Cancel</a></p>`;
+  return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
+}
+
+/** The re-auth pages exist only while 2FA is on (and, for removal, not required). */
+async function requireEnabled(deps: ServiceDeps, request: FastifyRequest, forRemoval: boolean): Promise<ActiveSession | null> {
+  const active = await requireLevel(deps, request, 'signed_in');
+  const mfa = await describeMfaState(deps, active);
+  if (!mfa.enabled || (forRemoval && mfa.required)) return null;
+  return active;
+}
+
+
+export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  app.get('/account/security', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const mfa = await describeMfaState(deps, active);
+    const csrf = newCsrf(reply);
+    const key = (request.query as { done?: unknown }).done;
+    const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
+    const body = html`<h1>Security</h1>
+<p>Signed in as <strong>${active.user.email}</strong>.</p>
+<section class="card" aria-labelledby="mfa-heading">
+  <h2 id="mfa-heading">Two-factor authentication</h2>
+  ${statusSection(mfa)}
+</section>
+<p><a href="/">Back to home</a></p>`;
+    return sendPage(reply, page({ title: 'Security', notice, ...chrome(active, csrf) }, body));
+  });
+
+  app.get('/account/security/remove', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireEnabled(deps, request, true);
+    if (!active) return reply.redirect('/account/security', 303);
+    return sendReauthForm(reply, active, REMOVE_FORM, null);
+  });
+
+  app.post('/account/security/remove', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const form = formBody(request);
+    try {
+      await removeTotp(deps, requestContext(request), active, { password: form.password, code: form.code });
+      return reply.redirect('/account/security?done=removed', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status);
+    }
+  });
+
+  app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireEnabled(deps, request, false);
+    if (!active) return reply.redirect('/account/security', 303);
+    return sendReauthForm(reply, active, REGENERATE_FORM, null);
+  });
+
+  app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const form = formBody(request);
+    try {
+      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code });
+      const csrf = newCsrf(reply);
+      const body = backupCodePanel(code, 'Your previous backup code no longer works.', '/account/security', 'Back to security settings');
+      return sendPage(reply, page({ title: 'Your new backup code', ...chrome(active, csrf) }, body));
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status);
+    }
+  });
+}

@@ -1,0 +1,138 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TesseraError } from '../../domain/errors.ts';
+import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { requestLostDeviceReset } from '../../services/recovery.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
+import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { setSessionCookie } from '../session-cookie.ts';
+import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
+import { html, type SafeHtml } from './html.ts';
+import { csrfField, page, sendPage } from './layout.ts';
+
+/** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
+
+function cancelForm(csrf: string): SafeHtml {
+  return html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
+}
+
+function sendCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
+  const body = html`<h1>Enter your code</h1>
+<p>Open the authenticator app on your phone and enter the 6-digit code it shows for this account.</p>
+<form method="post" action="/login/code" class="stack" data-once>
+  ${csrfField(csrf)}
+  ${codeField({ autofocus: true, autosubmit: true, invalid: Boolean(error) })}
+  <button type="submit">Verify</button>
+</form>
+<section class="other-options" aria-labelledby="other-heading">
+  <h2 id="other-heading">Can’t use your app?</h2>
+  <ul class="plain">
+    <li><a href="/login/backup-code" id="use-backup-code">Use your backup code</a></li>
+    <li>
+      <form method="post" action="/login/lost-device" class="inline">${csrfField(csrf)}<button type="submit" class="link" id="lost-device">Lost your mobile device?</button></form>
+      <p class="hint">We will email your recovery address a link that resets two-factor authentication.</p>
+    </li>
+  </ul>
+  <p>${cancelForm(csrf)}</p>
+</section>`;
+  return sendPage(reply, page({ title: 'Enter your code', csrfToken: csrf, error }, body), status);
+}
+
+function sendBackupCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
+  const body = html`<h1>Use your backup code</h1>
+<p>Enter the backup code you saved when you set up two-factor authentication. It looks like <span class="mono">ABCD-EFGH-JKMN-PQRS</span>.</p>
+<form method="post" action="/login/backup-code" class="stack" data-once>
+  ${csrfField(csrf)}
+  <div class="field">
+    <label for="code">Backup code</label>
+    <input id="code" name="code" class="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false"
+      required maxlength="40" autofocus${error ? html` aria-invalid="true"` : ''}>
+  </div>
+  <button type="submit">Sign in</button>
+</form>
+<p><a href="/login/code">Use your authenticator app instead</a></p>
+<p>${cancelForm(csrf)}</p>`;
+  return sendPage(reply, page({ title: 'Use your backup code', csrfToken: csrf, error }, body), status);
+}
+
+/** The prompt belongs to a partial session waiting for a code; anyone else is sent where they belong. */
+async function requireCodeStep(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
+  const active = await requireLevel(deps, request, 'password_verified');
+  return active.session.next_step === 'totp' ? active : pendingStepPath(active);
+}
+
+
+export async function codePromptPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
+    const active = await requireCodeStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    return sendCodePrompt(reply, newCsrf(reply), null);
+  });
+
+  app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
+    const active = await requireCodeStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    try {
+      const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
+      setSessionCookie(reply, deps.config, issued.token);
+      return reply.redirect('/', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'code');
+      if (message === null) throw err;
+      return sendCodePrompt(reply, newCsrf(reply), message, (err as TesseraError).status);
+    }
+  });
+
+  app.get('/login/backup-code', { config: { level: 'password_verified' } }, async (request, reply) => {
+    const active = await requireCodeStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    return sendBackupCodePrompt(reply, newCsrf(reply), null);
+  });
+
+  app.post('/login/backup-code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
+    const active = await requireCodeStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    try {
+      const { issued, recoveryCode } = await completeSignInWithBackupCode(deps, requestContext(request), active, formBody(request).code);
+      setSessionCookie(reply, deps.config, issued.token);
+      const csrf = newCsrf(reply);
+      // Rendered in the answer to the POST, not behind a redirect: the new code exists nowhere else.
+      const body = backupCodePanel(recoveryCode, 'You signed in with your backup code, so that code no longer works. This is your new one.', '/', 'Continue');
+      return sendPage(reply, page({ title: 'Your new backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'backup');
+      if (message === null) throw err;
+      return sendBackupCodePrompt(reply, newCsrf(reply), message, (err as TesseraError).status);
+    }
+  });
+
+  app.post('/login/lost-device', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
+    const active = await requireCodeStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    await requestLostDeviceReset(deps, requestContext(request), active);
+    return reply.redirect('/login/lost-device', 303);
+  });
+
+  // Static text: it names no address, so it is safe for anyone who lands on it.
+  app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => {
+    const csrf = newCsrf(reply);
+    const body = html`<h1>Check your email</h1>
+<p>We have sent a link to reset two-factor authentication to your recovery email address
+(or to your sign-in address if you have no recovery address).</p>
+<ol>
+  <li>Open the email from Tessera and select <strong>Reset two-factor authentication</strong>. The link works once and expires in ${LOST_DEVICE_LINK_TTL_SECONDS / 60} minutes.</li>
+  <li>Confirm the reset on the page that opens.</li>
+  <li>Sign in as usual. If your organisation requires two-factor authentication, a QR code to set up your new phone is shown after the password.</li>
+</ol>
+<p>No email after a few minutes? Check your spam folder, or ask your organisation admin to reset two-factor authentication for you.</p>
+<p>Found your backup code after all? <a href="/login/backup-code">Use your backup code</a>.</p>
+<p><a href="/login">Back to sign in</a></p>`;
+    return sendPage(reply, page({ title: 'Check your email', csrfToken: csrf, notice: 'Email sent.' }, body));
+  });
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import { describeMfaState } from '../../services/accounts.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { endSession } from '../../services/sessions.ts';
+import { currentSession } from '../guards.ts';
+import { clearSessionCookie } from '../session-cookie.ts';
+import { chrome, newCsrf, pendingStepPath } from './components.ts';
+import { html } from './html.ts';
+import { csrfField, page, sendPage } from './layout.ts';
+
+export async function homePages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  // Public so that `/` is where every visitor starts: the signed-in see home, the rest are sent on.
+  app.get('/', { config: { level: 'public' } }, async (request, reply) => {
+    const active = await currentSession(deps, request);
+    if (!active || active.session.level !== 'full') return reply.redirect(pendingStepPath(active), 303);
+    const mfa = await describeMfaState(deps, active);
+    const csrf = newCsrf(reply);
+    const status = !mfa.available
+      ? 'not available for your account'
+      : mfa.enabled ? 'on' : 'off';
+    const body = html`<h1>You are signed in</h1>
+<p class="lead">Signed in as <strong id="signed-in-as">${active.user.email}</strong> in ${active.org.name}.</p>
+${mfa.required && !mfa.enabled && mfa.graceDaysLeft > 0
+    ? html`<div class="alert notice" role="status">Your organisation requires two-factor authentication. Set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}.</div>`
+    : ''}
+<section class="card" aria-labelledby="security-heading">
+  <h2 id="security-heading">Security</h2>
+  <p>Two-factor authentication is <strong id="mfa-status">${status}</strong>.</p>
+  <p><a href="/account/security">Security settings</a></p>
+</section>
+${active.user.role === 'admin'
+    ? html`<section class="card" aria-labelledby="admin-heading">
+  <h2 id="admin-heading">Administration</h2>
+  <p><a href="/admin/users">People in ${active.org.name}</a>: see who has two-factor authentication, unlock accounts and reset 2FA.</p>
+</section>`
+    : ''}
+<form method="post" action="/logout">${csrfField(csrf)}<button type="submit" class="secondary">Sign out</button></form>`;
+    return sendPage(reply, page({ title: 'Home', ...chrome(active, csrf) }, body));
+  });
+
+  // A form post, never a link: a GET that signs out could be fired by any page that embeds it.
+  app.post('/logout', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
+    const active = await currentSession(deps, request);
+    if (active) await endSession(deps, active.session);
+    clearSessionCookie(reply, deps.config);
+    return reply.redirect('/login?notice=signed_out', 303);
+  });
+}

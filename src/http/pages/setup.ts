@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TesseraError } from '../../domain/errors.ts';
+import { describeMfaState } from '../../services/accounts.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
+import { resumeTotpSetup } from '../../services/pending-setup.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { setSessionCookie } from '../session-cookie.ts';
+import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
+import { html, trusted } from './html.ts';
+import { csrfField, page, sendPage } from './layout.ts';
+
+/** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
+
+type Mode = 'forced' | 'profile';
+const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup' };
+
+function qrMarkup(svg: string): string {
+  // The library's SVG carries no text alternative; the secret key below is the textual equivalent.
+  return svg.replace('<svg ', '<svg role="img" aria-label="QR code to add this account to your authenticator app" ');
+}
+
+function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Set up two-factor authentication</h1>
+${mode === 'forced'
+    ? html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`
+    : html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`}
+<ol class="steps">
+  <li>
+    <h2>Install an authenticator app</h2>
+    <p>Microsoft Authenticator, Google Authenticator, Authy, Duo Mobile or any app that shows 6-digit codes will do.</p>
+  </li>
+  <li>
+    <h2>Add your account to the app</h2>
+    <p><strong>Signing in on a computer?</strong> In the app, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
+    <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
+    <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
+    <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it Tessera, and choose time-based):</p>
+    <div class="secret">
+      <code id="secret-key" class="secret-key">${setup.secretGroups}</code>
+      ${copyButton(setup.secret, 'Copy')}
+    </div>
+  </li>
+  <li>
+    <h2>Enter the code from the app</h2>
+    <form method="post" action="${ACTION[mode]}" class="stack" data-once>
+      ${csrfField(csrf)}
+      ${codeField({ invalid: Boolean(error), autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
+      <button type="submit">Verify and turn on</button>
+    </form>
+  </li>
+</ol>
+${mode === 'forced'
+    ? html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`
+    : html`<p><a href="/account/security">Cancel</a></p>`}`;
+  // No autofocus here: focusing the code field would scroll the QR code out of view and, on a
+  // phone, open the keyboard over the instructions.
+  return sendPage(reply, page({ title: 'Set up two-factor authentication', error, ...chrome(active, csrf) }, body), status);
+}
+
+function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Confirm your password</h1>
+<p>To set up two-factor authentication, enter your password again.</p>
+<form method="post" action="/account/security/setup/password" class="stack" data-once>
+  ${csrfField(csrf)}
+  ${passwordField({ autofocus: true, invalid: Boolean(error) })}
+  <button type="submit">Continue</button>
+</form>
+<p><a href="/account/security">Cancel</a></p>`;
+  return sendPage(reply, page({ title: 'Confirm your password', error, ...chrome(active, csrf) }, body), status);
+}
+
+/** Forced set-up belongs to a partial session whose next step is `enroll`; others are sent on. */
+async function requireForcedStep(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
+  const active = await requireLevel(deps, request, 'enrolling');
+  if (active.session.level === 'full') return ACTION.profile;
+  return active.session.next_step === 'enroll' ? active : pendingStepPath(active);
+}
+
+async function requireProfileSetupAllowed(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
+  const active = await requireLevel(deps, request, 'signed_in');
+  const mfa = await describeMfaState(deps, active);
+  return mfa.available && !mfa.enabled ? active : '/account/security';
+}
+
+export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
+    const active = await requireForcedStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    const setup = (await resumeTotpSetup(deps, active)) ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
+    return sendSetupPage(reply, 'forced', active, setup, null);
+  });
+
+  app.post('/login/setup', { preHandler: app.csrfProtection, config: { level: 'enrolling' } }, async (request, reply) => {
+    const active = await requireForcedStep(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    try {
+      const result = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
+      if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
+      const csrf = newCsrf(reply);
+      const body = backupCodePanel(result.recoveryCode, 'Two-factor authentication is on. One last step: keep this backup code.', '/', 'Continue');
+      return sendPage(reply, page({ title: 'Save your backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
+    } catch (err) {
+      const message = describeFormError(err, 'setup');
+      if (message === null) throw err;
+      const resumed = await resumeTotpSetup(deps, active);
+      const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
+      const shown = resumed ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
+      return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status);
+    }
+  });
+
+  app.get('/account/security/setup', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireProfileSetupAllowed(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    const setup = await resumeTotpSetup(deps, active);
+    return setup ? sendSetupPage(reply, 'profile', active, setup, null) : sendPasswordPrompt(reply, active, null);
+  });
+
+  app.post('/account/security/setup/password', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireProfileSetupAllowed(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    try {
+      await beginTotpSetup(deps, requestContext(request), active, formBody(request).password);
+      return reply.redirect(ACTION.profile, 303);
+    } catch (err) {
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendPasswordPrompt(reply, active, message, (err as TesseraError).status);
+    }
+  });
+
+  app.post('/account/security/setup', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireProfileSetupAllowed(deps, request);
+    if (typeof active === 'string') return reply.redirect(active, 303);
+    try {
+      const { recoveryCode } = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
+      const csrf = newCsrf(reply);
+      const body = backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', '/account/security', 'Back to security settings');
+      return sendPage(reply, page({ title: 'Save your backup code', ...chrome(active, csrf) }, body));
+    } catch (err) {
+      const message = describeFormError(err, 'setup');
+      if (message === null) throw err;
+      const setup = err instanceof TesseraError && err.code === 'no_pending_setup' ? null : await resumeTotpSetup(deps, active);
+      if (!setup) return sendPasswordPrompt(reply, active, 'The set-up has expired. Enter your password to start again.', 409);
+      return sendSetupPage(reply, 'profile', active, setup, message, (err as TesseraError).status);
+    }
+  });
+}

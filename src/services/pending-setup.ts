@@ -1,0 +1,26 @@
+import QRCode from 'qrcode';
+import { buildOtpauthUri, formatSecretForDisplay } from '../domain/totp.ts';
+import { findPendingEnrolment } from '../store/totp.ts';
+import { openTotpSecret } from './code-check.ts';
+import type { ServiceDeps } from './context.ts';
+import { PENDING_ENROLMENT_TTL_MS, type TotpSetup } from './enrolment.ts';
+import type { ActiveSession } from './sessions.ts';
+
+/**
+ * Shows again the set-up that is already under way, so a page reload or a mistyped code does not
+ * swap the secret under a person who has just scanned it. Returns null when there is nothing to
+ * resume: no pending secret, one too old to confirm, or (from the profile) a password that is no
+ * longer fresh, since showing the secret is as sensitive as starting the set-up.
+ */
+export async function resumeTotpSetup(deps: ServiceDeps, active: ActiveSession): Promise<TotpSetup | null> {
+  const now = deps.clock.now().getTime();
+  if (active.session.level === 'full' && now - active.session.password_verified_at > deps.config.freshPasswordSeconds * 1000) return null;
+  const pending = await findPendingEnrolment(deps.db, active.user.id);
+  if (!pending || now - pending.created_at > PENDING_ENROLMENT_TTL_MS) return null;
+  // A pending row written before this session's password step belongs to an earlier visit.
+  if (pending.created_at < active.session.password_verified_at) return null;
+  const secret = openTotpSecret(deps, active.user.id, pending);
+  const otpauthUri = buildOtpauthUri({ issuer: deps.config.issuer, account: active.user.email, secret });
+  const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });
+  return { secret, secretGroups: formatSecretForDisplay(secret), otpauthUri, qrSvg };
+}
