@@ -16,6 +16,7 @@ import {
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { openTotpSecret } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { crashPoint } from './crash-points.ts';
 import { type ActiveSession, elevateSession, type IssuedSession, notePasswordVerified } from './sessions.ts';
 
 /** An unconfirmed secret older than this is discarded; the person starts the set-up again. */
@@ -72,7 +73,12 @@ export async function beginTotpSetup(
     secret_ciphertext: sealed.ciphertext,
     created_at: deps.clock.now().getTime(),
   });
-  const otpauthUri = buildOtpauthUri({ issuer: deps.config.issuer, account: active.user.email, secret });
+  return presentTotpSetup(deps, active.user.email, secret);
+}
+
+/** Everything the set-up page shows for a secret: the key in groups, the otpauth URI and its QR code. */
+export async function presentTotpSetup(deps: ServiceDeps, email: string, secret: string): Promise<TotpSetup> {
+  const otpauthUri = buildOtpauthUri({ issuer: deps.config.issuer, account: email, secret });
   const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });
   return { secret, secretGroups: formatSecretForDisplay(secret), otpauthUri, qrSvg };
 }
@@ -111,6 +117,7 @@ export async function confirmTotpSetup(
       last_used_step: check.step,
       confirmed_at: now.getTime(),
     });
+    crashPoint('enrolment.confirm');
     await replaceBackupCode(tx, active.user.id, hashBackupCode(normalizeBackupCode(recoveryCode) ?? ''), now.getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;

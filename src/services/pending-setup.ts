@@ -1,9 +1,7 @@
-import QRCode from 'qrcode';
-import { buildOtpauthUri, formatSecretForDisplay } from '../domain/totp.ts';
 import { findPendingEnrolment } from '../store/totp.ts';
 import { openTotpSecret } from './code-check.ts';
 import type { ServiceDeps } from './context.ts';
-import { PENDING_ENROLMENT_TTL_MS, type TotpSetup } from './enrolment.ts';
+import { PENDING_ENROLMENT_TTL_MS, presentTotpSetup, type TotpSetup } from './enrolment.ts';
 import type { ActiveSession } from './sessions.ts';
 
 /**
@@ -19,8 +17,5 @@ export async function resumeTotpSetup(deps: ServiceDeps, active: ActiveSession):
   if (!pending || now - pending.created_at > PENDING_ENROLMENT_TTL_MS) return null;
   // A pending row written before this session's password step belongs to an earlier visit.
   if (pending.created_at < active.session.password_verified_at) return null;
-  const secret = openTotpSecret(deps, active.user.id, pending);
-  const otpauthUri = buildOtpauthUri({ issuer: deps.config.issuer, account: active.user.email, secret });
-  const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });
-  return { secret, secretGroups: formatSecretForDisplay(secret), otpauthUri, qrSvg };
+  return presentTotpSetup(deps, active.user.email, openTotpSecret(deps, active.user.id, pending));
 }
