@@ -22,6 +22,11 @@ function qrMarkup(svg: string): string {
   return svg.replace('<svg ', '<svg role="img" aria-label="QR code to add this account to your authenticator app" ');
 }
 
+/** The name the app will show, as the otpauth URI carries it (ISSUER). */
+function issuerOf(setup: TotpSetup): string {
+  return new URL(setup.otpauthUri).searchParams.get('issuer') ?? 'Tessera';
+}
+
 function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>Set up two-factor authentication</h1>
@@ -38,7 +43,7 @@ ${mode === 'forced'
     <p><strong>Signing in on a computer?</strong> In the app, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
     <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
     <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
-    <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it Tessera, and choose time-based):</p>
+    <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
     <div class="secret">
       <code id="secret-key" class="secret-key">${setup.secretGroups}</code>
       ${copyButton(setup.secret, 'Copy')}
