@@ -16,6 +16,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import type { AssuranceLevel } from './http/guards.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
+import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
 import type { ServiceDeps } from './services/context.ts';
 
@@ -120,6 +121,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     });
     pages.addHook('onRequest', async (request) => refuseCrossSite(request, deps.config));
     await pages.register(pageRoutes, { deps });
+    await pages.register(adminPageRoutes, { deps });
   });
 
   return app;

@@ -110,4 +110,14 @@ export const mailTemplates = {
         notMe: 'If this was not you, do not follow the link, and change your password now: someone knows it.',
       },
     ),
+  /** To the sign-in address when the link itself went to a separate recovery address. */
+  lostDeviceNotice: (ctx: MailContext & { minutes: number }) =>
+    compose(
+      ctx,
+      'A reset of your two-factor authentication was requested',
+      [
+        `Someone who knows the password of ${ctx.email} said they lost their mobile device. A link that resets two-factor authentication was sent to the account's recovery address; it is valid for ${ctx.minutes} minutes and works once.`,
+      ],
+      { notMe: 'If this was not you, change your password now (someone knows it) and tell your organisation admin.' },
+    ),
 };

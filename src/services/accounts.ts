@@ -52,13 +52,15 @@ export interface MfaState {
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
   const enabled = (await findTotpCredential(db, account.user.id)) !== null;
+  const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
-    required: isMfaRequired(orgPolicy(account.org), userStanding(account.user)),
+    required,
     enabled,
     locked: account.user.locked_at !== null,
-    graceDaysLeft: graceDaysLeft(orgPolicy(account.org), deps.clock.now()),
+    // Only someone who still has to set 2FA up is postponing anything.
+    graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
   };
 }
 

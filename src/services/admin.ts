@@ -2,9 +2,10 @@ import { DAY_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { listAuditEvents, type AuditEventRow } from '../store/audit.ts';
-import { findOrgById, updateOrgPolicy } from '../store/orgs.ts';
+import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
+import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { findUserById, listUsersInOrg, unlockUser, type UserRow, type UserWithMfa } from '../store/users.ts';
-import { type Account, eventFor, loadAccount, userActor } from './accounts.ts';
+import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { requestAdminReset } from './recovery.ts';
 
@@ -27,6 +28,60 @@ export async function listOrgUsers(deps: ServiceDeps, admin: Account): Promise<U
   return listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime());
 }
 
+/** The states an admin filters the user list by. */
+export const USER_FILTERS = ['all', 'enabled', 'disabled', 'locked', 'reset_pending'] as const;
+export type UserFilter = (typeof USER_FILTERS)[number];
+
+export function parseUserFilter(value: unknown): UserFilter {
+  if (value === undefined || value === '') return 'all';
+  if (typeof value === 'string' && (USER_FILTERS as readonly string[]).includes(value)) return value as UserFilter;
+  throw new TesseraError('invalid_request', { field: 'state' }, `state must be one of ${USER_FILTERS.join(', ')}.`);
+}
+
+export function matchesUserFilter(user: UserWithMfa, filter: UserFilter): boolean {
+  switch (filter) {
+    case 'all':
+      return true;
+    case 'enabled':
+      return user.mfa_enabled;
+    case 'disabled':
+      return !user.mfa_enabled;
+    case 'locked':
+      return user.locked_at !== null;
+    case 'reset_pending':
+      return user.reset_pending;
+  }
+}
+
+/** Whether this user may have 2FA here, and if not, why (shown next to every user). */
+export function describeUserAvailability(org: OrgRow, user: UserRow): MfaAvailability {
+  return describeMfaAvailability(orgPolicy(org), userStanding(user));
+}
+
+export interface PolicyView {
+  edition: OrgRow['edition'];
+  available: MfaAvailability;
+  require2fa: boolean;
+  graceDays: number;
+  requiredSince: Date | null;
+  graceEndsAt: Date | null;
+  graceDaysLeft: number;
+}
+
+export function describeOrgPolicy(deps: ServiceDeps, admin: Account): PolicyView {
+  requireAdmin(admin);
+  const policy = orgPolicy(admin.org);
+  return {
+    edition: admin.org.edition,
+    available: admin.org.edition === 'enterprise' ? { available: true } : { available: false, reason: 'standard_edition' },
+    require2fa: policy.require2fa,
+    graceDays: policy.graceDays,
+    requiredSince: policy.require2faSince,
+    graceEndsAt: graceEndsAt(policy),
+    graceDaysLeft: graceDaysLeft(policy, deps.clock.now()),
+  };
+}
+
 export interface AdoptionPoint {
   day: string;
   enabled: number;
@@ -46,13 +101,15 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
   const users = await listOrgUsers(deps, admin);
   const now = deps.clock.now().getTime();
   const enabledNow = users.filter((u) => u.mfa_enabled).length;
-  const events = await deps.db
+  const rows = await deps.db
     .selectFrom('audit_events')
-    .select(['at', 'type'])
+    .select(['at', 'type', 'details'])
     .where('org_id', '=', admin.org.id)
     .where('type', 'in', ['mfa.enabled', 'mfa.disabled', 'mfa.reset_completed'])
     .where('at', '>', now - 30 * DAY_MS)
     .execute();
+  // A reset only lowers the count when it removed an app (older rows, without the flag, did).
+  const events = rows.filter((e) => e.type !== 'mfa.reset_completed' || (JSON.parse(e.details) as { hadTotp?: boolean }).hadTotp !== false);
   // Walk back from today's count, undoing each day's changes.
   const adoption: AdoptionPoint[] = [];
   let count = enabledNow;
@@ -87,10 +144,11 @@ export async function unlockAccount(deps: ServiceDeps, ctx: RequestContext, acto
   });
 }
 
-export async function adminUnlock(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string): Promise<void> {
+/** Returns whether the account was locked. */
+export async function adminUnlock(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string): Promise<boolean> {
   requireAdmin(admin);
   const target = await findUserInOrg(deps, admin.org.id, userId);
-  await unlockAccount(deps, ctx, userActor(admin.user), target);
+  return unlockAccount(deps, ctx, userActor(admin.user), target);
 }
 
 export async function updatePolicy(

@@ -105,8 +105,8 @@ export async function showUser(deps: ServiceDeps, email: string): Promise<UserRo
 export async function resetSecondFactorNow(deps: ServiceDeps, ctx: RequestContext, actor: Actor, email: string): Promise<UserRow> {
   const user = await requireUserByEmail(deps, email);
   await deps.db.transaction().execute(async (tx) => {
-    await wipeSecondFactor(tx, user.id);
-    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { actor, details: { via: 'support' } }));
+    const wiped = await wipeSecondFactor(tx, user.id);
+    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { actor, details: { via: 'support', ...wiped } }));
   });
   deps.onMailQueued();
   return user;

@@ -13,7 +13,7 @@ import { mailTemplates } from '../mail/templates.ts';
 import { deleteBackupCode } from '../store/backup-codes.ts';
 import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
-import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
+import { deletePendingEnrolment, deleteTotpCredential, findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
 import { eventFor, userActor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
@@ -22,13 +22,17 @@ import { type ActiveSession, endOtherSessions } from './sessions.ts';
 
 export type ResetPurpose = LinkTokenRow['purpose'];
 
-/** Removes every second factor and lock of a user, and signs them out everywhere. */
-export async function wipeSecondFactor(db: Kysely<Database>, userId: string): Promise<void> {
-  await deleteTotpCredential(db, userId);
+/**
+ * Removes every second factor and lock of a user, and signs them out everywhere. Says whether an
+ * app was removed, so the adoption chart does not count resets of people who had none.
+ */
+export async function wipeSecondFactor(db: Kysely<Database>, userId: string): Promise<{ hadTotp: boolean; wasLocked: boolean }> {
+  const hadTotp = await deleteTotpCredential(db, userId);
   await deleteBackupCode(db, userId);
   await deletePendingEnrolment(db, userId);
-  await unlockUser(db, userId);
+  const wasLocked = await unlockUser(db, userId);
   await endOtherSessions(db, userId, null);
+  return { hadTotp, wasLocked };
 }
 
 async function issueResetLink(
@@ -44,17 +48,12 @@ async function issueResetLink(
   const url = `${deps.config.baseUrl}/mfa-reset/${token}`;
   const to = purpose === 'lost_device' ? (user.recovery_email ?? user.email) : user.email;
   const template = purpose === 'admin_reset' ? mailTemplates.adminResetRequested : mailTemplates.lostDeviceRequested;
-  const content = template({
-    email: user.email,
-    at: now,
-    ip: ctx.ip,
-    userAgent: ctx.userAgent,
-    baseUrl: deps.config.baseUrl,
-    issuer: deps.config.issuer,
-    url,
-    minutes: ttlSeconds / 60,
-  });
+  const mailContext = { email: user.email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
+  const content = template({ ...mailContext, url, minutes: ttlSeconds / 60 });
   await deps.db.transaction().execute(async (tx) => {
+    // Two requests at once must not both survive the revocation below: on PostgreSQL the user row
+    // lock orders them (SQLite's BEGIN IMMEDIATE already does).
+    if (deps.dialect === 'postgres') await tx.selectFrom('users').select('id').where('id', '=', user.id).forUpdate().execute();
     // A new request makes every older link useless, so only the newest email works.
     await revokeOpenLinkTokens(tx, user.id, now.getTime());
     await insertLinkToken(tx, {
@@ -69,6 +68,8 @@ async function issueResetLink(
       requested_by: actor.kind === 'user' ? actor.userId : actor.kind,
     });
     await queueMail(tx, deps.random, to, content, now);
+    // The link went elsewhere: the sign-in address still learns that someone asked for it.
+    if (to !== user.email) await queueMail(tx, deps.random, user.email, mailTemplates.lostDeviceNotice({ ...mailContext, minutes: ttlSeconds / 60 }), now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_requested', user, { actor, details: { via: purpose, expiresInMinutes: ttlSeconds / 60 } }));
   });
   deps.onMailQueued();
@@ -80,7 +81,11 @@ export async function requestLostDeviceReset(deps: ServiceDeps, ctx: RequestCont
   await issueResetLink(deps, ctx, active.user, 'lost_device', userActor(active.user));
 }
 
+/** Only someone with an app or a lock has anything to reset; anyone else would get a puzzling email. */
 export async function requestAdminReset(deps: ServiceDeps, ctx: RequestContext, admin: UserRow, target: UserRow): Promise<void> {
+  if (target.locked_at === null && (await findTotpCredential(deps.db, target.id)) === null) {
+    throw new TesseraError('mfa_not_enabled', {}, `${target.email} has no two-factor authentication to reset.`);
+  }
   await issueResetLink(deps, ctx, target, 'admin_reset', userActor(admin));
 }
 
@@ -115,8 +120,8 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     if (!(await markLinkTokenUsed(tx, row.id, now))) throw new TesseraError('token_used');
     const user = await findUserById(tx, row.user_id);
     if (!user) throw new TesseraError('token_invalid');
-    await wipeSecondFactor(tx, user.id);
-    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose } }));
+    const wiped = await wipeSecondFactor(tx, user.id);
+    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));
     return { email: user.email };
   });
   deps.onMailQueued();

@@ -5,10 +5,17 @@ import {
   adminUnlock,
   describeOrgOverview,
   listOrgAudit,
+  describeOrgPolicy,
+  describeUserAvailability,
   listOrgUsers,
+  matchesUserFilter,
   MAX_GRACE_DAYS,
+  parseUserFilter,
+  type PolicyView,
   updatePolicy,
+  USER_FILTERS,
 } from '../../services/admin.ts';
+import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requireLevel } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -16,31 +23,69 @@ import { errors } from './schemas.ts';
 
 const userIdParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
 
+function serializePolicy(org: OrgRow, policy: PolicyView) {
+  return {
+    id: org.id,
+    name: org.name,
+    edition: org.edition,
+    available: policy.available.available,
+    unavailableReason: policy.available.available ? null : policy.available.reason,
+    require2fa: policy.require2fa,
+    graceDays: policy.graceDays,
+    requiredSince: policy.requiredSince?.toISOString() ?? null,
+    graceEndsAt: policy.graceEndsAt?.toISOString() ?? null,
+    graceDaysLeft: policy.graceDaysLeft,
+  };
+}
+
 export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
   const tags = ['admin'];
 
   app.get('/admin/users', {
-    schema: { tags, summary: 'Every user of the admin’s organisation with their 2FA state', response: errors(401, 403) },
+    schema: {
+      tags,
+      summary: 'Every user of the admin’s organisation with their 2FA state; ?state= filters (enabled, disabled, locked, reset_pending)',
+      querystring: { type: 'object', properties: { state: { type: 'string', enum: [...USER_FILTERS] } }, additionalProperties: false },
+      response: errors(400, 401, 403),
+    },
     config: { level: 'admin' },
   }, async (request) => {
     const admin = await requireLevel(deps, request, 'admin');
+    const filter = parseUserFilter((request.query as { state?: string }).state);
     const [users, overview] = await Promise.all([listOrgUsers(deps, admin), describeOrgOverview(deps, admin)]);
     return {
       overview,
-      users: users.map((u) => ({
-        id: u.id,
-        email: u.email,
-        role: u.role,
-        licensed: u.licensed === 1,
-        sso: u.sso === 1,
-        mfa: { enabled: u.mfa_enabled, locked: u.locked_at !== null, resetPending: u.reset_pending },
-      })),
+      users: users.filter((u) => matchesUserFilter(u, filter)).map((u) => {
+        const availability = describeUserAvailability(admin.org, u);
+        return {
+          id: u.id,
+          email: u.email,
+          role: u.role,
+          licensed: u.licensed === 1,
+          sso: u.sso === 1,
+          mfa: {
+            available: availability.available,
+            unavailableReason: availability.available ? null : availability.reason,
+            enabled: u.mfa_enabled,
+            locked: u.locked_at !== null,
+            resetPending: u.reset_pending,
+          },
+        };
+      }),
     };
   });
 
+  app.get('/admin/org', {
+    schema: { tags, summary: 'The organisation’s 2FA policy, with why 2FA is unavailable when it is', response: errors(401, 403) },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = await requireLevel(deps, request, 'admin');
+    return serializePolicy(admin.org, describeOrgPolicy(deps, admin));
+  });
+
   app.post('/admin/users/:id/mfa-reset', {
-    schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404) } },
+    schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404, 409) } },
     config: { level: 'admin' },
   }, async (request, reply) => {
     const admin = await requireLevel(deps, request, 'admin');
@@ -73,7 +118,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
   }, async (request) => {
     const admin = await requireLevel(deps, request, 'admin');
     const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown });
-    return { id: org.id, name: org.name, edition: org.edition, require2fa: org.require_2fa === 1, graceDays: org.grace_days };
+    return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
   });
 
   app.get('/admin/audit', {

@@ -1,0 +1,86 @@
+import type { FastifyInstance } from 'fastify';
+import { TesseraError } from '../../domain/errors.ts';
+import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
+import { MAX_GRACE_DAYS, type PolicyView, updatePolicy } from '../../services/admin.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { requestContext } from '../request-context.ts';
+import { enterAdmin, formatDay, plural } from './admin-common.ts';
+import type { UsersPageRenderer } from './admin-users.ts';
+import { html, type SafeHtml } from './html.ts';
+import { csrfField } from './layout.ts';
+
+/** "Require 2FA for everyone", with the optional grace period, as a card on the people page. */
+
+function describeStatus(policy: PolicyView): SafeHtml {
+  if (!policy.require2fa) {
+    return html`<p id="policy-status"><strong>Optional.</strong> Each person chooses whether to set up 2FA from their profile.</p>`;
+  }
+  const since = policy.requiredSince ? html` since ${formatDay(policy.requiredSince)}` : '';
+  if (policy.graceEndsAt && policy.graceDaysLeft > 0) {
+    return html`<p id="policy-status"><strong>Required for everyone</strong>${since}. Grace period: people without 2FA may postpone
+set-up until ${formatDay(policy.graceEndsAt)} (${plural(policy.graceDaysLeft, 'day', 'days')} left).</p>`;
+  }
+  return html`<p id="policy-status"><strong>Required for everyone</strong>${since}. People without 2FA set it up at their next sign-in.</p>`;
+}
+
+export function policyCard(policy: PolicyView, csrf: string, draft?: { require2fa: boolean; graceDays: string; invalid: boolean }): SafeHtml {
+  if (!policy.available.available) {
+    return html`<section class="card" aria-labelledby="policy-heading">
+<h2 id="policy-heading">Two-factor authentication policy</h2>
+<p id="policy-status">${UNAVAILABLE_EXPLANATIONS[policy.available.reason]}</p>
+</section>`;
+  }
+  const required = draft ? draft.require2fa : policy.require2fa;
+  const grace = draft ? draft.graceDays : String(policy.graceDays);
+  return html`<section class="card" aria-labelledby="policy-heading">
+<h2 id="policy-heading">Two-factor authentication policy</h2>
+${describeStatus(policy)}
+<form method="post" action="/admin/policy" class="stack">
+  ${csrfField(csrf)}
+  <div class="check">
+    <input type="checkbox" id="require2fa" name="require2fa" value="on" aria-describedby="require2fa-hint"${required ? html` checked` : ''}>
+    <label for="require2fa">Require 2FA for everyone</label>
+  </div>
+  <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in,
+  and nobody can remove it. People who sign in through SSO or have no licence are not affected.</p>
+  <div class="field">
+    <label for="graceDays">Grace period in days</label>
+    <p class="hint" id="graceDays-hint">0 to ${MAX_GRACE_DAYS}. During it, people may postpone set-up; they see how many days are left.</p>
+    <input type="number" id="graceDays" name="graceDays" class="days" min="0" max="${MAX_GRACE_DAYS}" step="1" inputmode="numeric"
+      value="${grace}" aria-describedby="graceDays-hint"${draft?.invalid ? html` aria-invalid="true"` : ''}>
+  </div>
+  <button type="submit">Save policy</button>
+</form>
+</section>`;
+}
+
+function parseGraceDays(raw: unknown): number | null {
+  if (raw === undefined || raw === '') return 0;
+  return typeof raw === 'string' && /^\d{1,3}$/.test(raw.trim()) ? Number(raw.trim()) : null;
+}
+
+/** The people page renders a refused change (it holds the card), so it is passed in rather than imported. */
+export async function adminPolicyPages(app: FastifyInstance, opts: { deps: ServiceDeps; sendUsersPage: UsersPageRenderer }): Promise<void> {
+  const { deps, sendUsersPage } = opts;
+
+  app.post('/admin/policy', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(deps, request, reply);
+    const form = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>;
+    const require2fa = form.require2fa === 'on';
+    const graceDays = parseGraceDays(form.graceDays);
+    const rawGrace = typeof form.graceDays === 'string' ? form.graceDays : '';
+    try {
+      if (graceDays === null) throw new TesseraError('invalid_request', { field: 'graceDays' }, `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.`);
+      await updatePolicy(deps, requestContext(request), ctx.admin, { require2fa, graceDays });
+    } catch (err) {
+      if (!(err instanceof TesseraError) || (err.code !== 'invalid_request' && err.code !== 'mfa_unavailable')) throw err;
+      const message = err.details.field === 'graceDays' ? `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.` : err.message;
+      return sendUsersPage(deps, request, reply, ctx, {
+        status: err.status,
+        error: `The policy was not changed. ${message}`,
+        policyDraft: { require2fa, graceDays: rawGrace, invalid: err.details.field === 'graceDays' },
+      });
+    }
+    return reply.redirect('/admin/users?done=policy', 303);
+  });
+}

@@ -1,0 +1,187 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TesseraError } from '../../domain/errors.ts';
+import {
+  adminRequestReset,
+  adminUnlock,
+  describeOrgOverview,
+  describeOrgPolicy,
+  describeUserAvailability,
+  listOrgUsers,
+  matchesUserFilter,
+  type OrgOverview,
+  parseUserFilter,
+  type UserFilter,
+} from '../../services/admin.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import type { OrgRow } from '../../store/orgs.ts';
+import type { UserWithMfa } from '../../store/users.ts';
+import { requestContext } from '../request-context.ts';
+import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
+import { adoptionChart } from './admin-chart.ts';
+import { policyCard } from './admin-policy.ts';
+import { html, type SafeHtml } from './html.ts';
+import { csrfField } from './layout.ts';
+
+/** /admin/users: the overview first, then everyone in the organisation, with Reset 2FA and Unlock. */
+
+const FILTER_LABELS: Record<UserFilter, string> = {
+  all: 'All',
+  enabled: '2FA on',
+  disabled: '2FA off',
+  locked: 'Locked',
+  reset_pending: 'Reset pending',
+};
+
+const UNAVAILABLE_SHORT: Record<string, string> = {
+  standard_edition: 'Not available (Standard edition)',
+  unlicensed: 'Not available (no licence)',
+  sso_user: 'Not available (signs in with SSO)',
+};
+
+/** Fixed messages after a form's redirect; the query string only picks one, it never supplies text. */
+const DONE: Record<string, (email: string | null) => string> = {
+  reset: (email) => `A reset link was emailed to ${email ?? 'the user'}. It is valid for 15 minutes; 2FA is removed only when they follow it.`,
+  unlock: (email) => `${email ?? 'The account'} is unlocked.`,
+  'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
+  policy: () => 'The 2FA policy is saved.',
+};
+
+export interface UsersPageOptions {
+  status?: number;
+  error?: string | null;
+  notice?: string | null;
+  policyDraft?: { require2fa: boolean; graceDays: string; invalid: boolean };
+}
+
+export type UsersPageRenderer = (
+  deps: ServiceDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: AdminContext,
+  opts?: UsersPageOptions,
+) => Promise<FastifyReply>;
+
+function overviewSection(org: OrgRow, overview: OrgOverview): SafeHtml {
+  return html`<section aria-labelledby="overview-heading">
+<h2 id="overview-heading">Overview</h2>
+<dl class="stats">
+  <div><dt>2FA on</dt><dd id="stat-enabled">${overview.enabled} <span class="of">of ${overview.eligible} who can use it</span></dd></div>
+  <div><dt>Locked</dt><dd id="stat-locked">${overview.locked}</dd></div>
+  <div><dt>Resets pending</dt><dd id="stat-resets">${overview.resetsPending}</dd></div>
+  <div><dt>People</dt><dd id="stat-total">${overview.total}</dd></div>
+</dl>
+${org.edition === 'enterprise' ? adoptionChart(overview.adoption, overview.eligible) : ''}
+</section>`;
+}
+
+function filterNav(users: UserWithMfa[], current: UserFilter): SafeHtml {
+  const links = (Object.keys(FILTER_LABELS) as UserFilter[]).map((f) => {
+    const count = users.filter((u) => matchesUserFilter(u, f)).length;
+    const href = f === 'all' ? '/admin/users' : `/admin/users?state=${f}`;
+    const label = `${FILTER_LABELS[f]} (${count})`;
+    return f === current ? html`<li><a href="${href}" aria-current="page">${label}</a></li>` : html`<li><a href="${href}">${label}</a></li>`;
+  });
+  return html`<nav aria-label="Filter people by state"><ul class="filters">${links}</ul></nav>`;
+}
+
+function mfaCell(org: OrgRow, u: UserWithMfa): SafeHtml {
+  const availability = describeUserAvailability(org, u);
+  const state = !availability.available
+    ? html`<span class="muted">${UNAVAILABLE_SHORT[availability.reason] ?? 'Not available'}</span>`
+    : u.mfa_enabled ? html`<span class="badge on">On</span>` : html`<span class="badge off">Off</span>`;
+  return html`${state}${u.reset_pending ? html` <span class="badge pending">Reset pending</span>` : ''}`;
+}
+
+function actionsCell(u: UserWithMfa, csrf: string): SafeHtml {
+  const locked = u.locked_at !== null;
+  // Reset only where there is something to reset; the service refuses the rest anyway.
+  const reset = u.mfa_enabled || locked
+    ? html`<form method="post" action="/admin/users/${u.id}/reset-2fa" class="inline">${csrfField(csrf)}<button type="submit" class="secondary small" aria-label="Reset 2FA for ${u.email}">Reset 2FA</button></form>`
+    : '';
+  const unlock = locked
+    ? html`<form method="post" action="/admin/users/${u.id}/unlock" class="inline">${csrfField(csrf)}<button type="submit" class="small" aria-label="Unlock ${u.email}">Unlock</button></form>`
+    : '';
+  return html`<div class="row-actions">${reset}${unlock}</div>`;
+}
+
+function usersTable(org: OrgRow, users: UserWithMfa[], csrf: string, filter: UserFilter): SafeHtml {
+  if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
+  const rows = users.map((u) => html`<tr data-user-id="${u.id}">
+  <th scope="row" class="email">${u.email}</th>
+  <td>${u.role === 'admin' ? 'Admin' : 'Member'}</td>
+  <td>${u.licensed === 1 ? 'Yes' : 'No'}</td>
+  <td>${u.sso === 1 ? 'Yes' : 'No'}</td>
+  <td>${mfaCell(org, u)}</td>
+  <td>${u.locked_at !== null ? html`<span class="badge locked">Locked</span>` : 'No'}</td>
+  <td>${actionsCell(u, csrf)}</td>
+</tr>`);
+  return html`<div class="table-scroll">
+<table class="users" id="users">
+<caption>${plural(users.length, 'person', 'people')} · ${FILTER_LABELS[filter]}</caption>
+<thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Licence</th><th scope="col">SSO</th><th scope="col">2FA</th><th scope="col">Locked</th><th scope="col">Actions</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</div>`;
+}
+
+export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx, opts = {}) => {
+  const filter = parseUserFilter(queryValue(request, 'state'));
+  const [users, overview] = await Promise.all([listOrgUsers(deps, ctx.admin), describeOrgOverview(deps, ctx.admin)]);
+  const org = ctx.admin.org;
+  let notice = opts.notice ?? null;
+  const done = queryValue(request, 'done');
+  if (!notice && typeof done === 'string' && DONE[done]) {
+    const who = queryValue(request, 'user');
+    notice = DONE[done](users.find((u) => u.id === who)?.email ?? null);
+  }
+  const body = html`<h1>People and 2FA in ${org.name}</h1>
+${overviewSection(org, overview)}
+${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
+<section aria-labelledby="people-heading">
+<h2 id="people-heading">People</h2>
+${filterNav(users, filter)}
+${usersTable(org, users.filter((u) => matchesUserFilter(u, filter)), ctx.csrf, filter)}
+</section>`;
+  return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
+};
+
+function userIdOf(request: FastifyRequest): string {
+  const id = (request.params as { id?: unknown }).id;
+  return typeof id === 'string' ? id : '';
+}
+
+export async function adminUsersPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  app.get('/admin', { config: { level: 'admin' } }, async (request, reply) => {
+    await enterAdmin(deps, request, reply);
+    return reply.redirect('/admin/users', 303);
+  });
+
+  app.get('/admin/users', { config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(deps, request, reply);
+    return sendUsersPage(deps, request, reply, ctx);
+  });
+
+  app.post('/admin/users/:id/reset-2fa', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(deps, request, reply);
+    const id = userIdOf(request);
+    try {
+      await adminRequestReset(deps, requestContext(request), ctx.admin, id);
+    } catch (err) {
+      // Someone with nothing to reset: say so on the page rather than on an error page.
+      if (!(err instanceof TesseraError) || err.code !== 'mfa_not_enabled') throw err;
+      return sendUsersPage(deps, request, reply, ctx, { status: 409, error: err.message });
+    }
+    return reply.redirect(`/admin/users?done=reset&user=${encodeURIComponent(id)}`, 303);
+  });
+
+  app.post('/admin/users/:id/unlock', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(deps, request, reply);
+    const id = userIdOf(request);
+    const wasLocked = await adminUnlock(deps, requestContext(request), ctx.admin, id);
+    return reply.redirect(`/admin/users?done=${wasLocked ? 'unlock' : 'not-locked'}&user=${encodeURIComponent(id)}`, 303);
+  });
+}

@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServiceDeps } from '../../services/context.ts';
+import { adminAuditPages } from './admin-audit.ts';
+import { adminPolicyPages } from './admin-policy.ts';
+import { adminUsersPages, sendUsersPage } from './admin-users.ts';
+
+/**
+ * The organisation admin's pages: people and their 2FA (with the policy), and the audit log.
+ * Registered inside the pages scope, so forms get its CSRF protection; every route is level 'admin'.
+ */
+export async function adminPageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  await app.register(adminUsersPages, opts);
+  await app.register(adminPolicyPages, { ...opts, sendUsersPage });
+  await app.register(adminAuditPages, opts);
+}
