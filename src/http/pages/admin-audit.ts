@@ -43,13 +43,13 @@ function describeDetails(raw: string): string {
 
 function eventRow(e: AuditEventRow): SafeHtml {
   return html`<tr data-event-id="${e.id}">
-  <td class="nowrap"><time datetime="${new Date(e.at).toISOString()}">${formatUtc(e.at, true)}</time></td>
-  <td>${EVENT_LABELS[e.type] ?? e.type} <span class="muted mono small">${e.type}</span></td>
-  <td>${e.actor}</td>
-  <td>${e.subject_email ?? '—'}</td>
-  <td class="mono">${e.ip ?? '—'}</td>
-  <td class="ua">${e.user_agent ?? '—'}</td>
-  <td class="small">${describeDetails(e.details)}</td>
+  <td class="nowrap" data-label="Time"><time datetime="${new Date(e.at).toISOString()}">${formatUtc(e.at, true)}</time></td>
+  <td data-label="Event">${EVENT_LABELS[e.type] ?? e.type} <span class="muted mono small">${e.type}</span></td>
+  <td data-label="By">${e.actor}</td>
+  <td data-label="Person">${e.subject_email ?? '—'}</td>
+  <td class="mono" data-label="IP address">${e.ip ?? '—'}</td>
+  <td class="ua" data-label="Device">${e.user_agent ?? '—'}</td>
+  <td class="small" data-label="Details">${describeDetails(e.details)}</td>
 </tr>`;
 }
 

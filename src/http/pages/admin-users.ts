@@ -108,12 +108,12 @@ function usersTable(org: OrgRow, users: UserWithMfa[], csrf: string, filter: Use
   if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
   <th scope="row" class="email">${u.email}</th>
-  <td>${u.role === 'admin' ? 'Admin' : 'Member'}</td>
-  <td>${u.licensed === 1 ? 'Yes' : 'No'}</td>
-  <td>${u.sso === 1 ? 'Yes' : 'No'}</td>
-  <td>${mfaCell(org, u)}</td>
-  <td>${u.locked_at !== null ? html`<span class="badge locked">Locked</span>` : 'No'}</td>
-  <td>${actionsCell(u, csrf)}</td>
+  <td data-label="Role">${u.role === 'admin' ? 'Admin' : 'Member'}</td>
+  <td data-label="Licence">${u.licensed === 1 ? 'Yes' : 'No'}</td>
+  <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>
+  <td data-label="2FA">${mfaCell(org, u)}</td>
+  <td data-label="Locked">${u.locked_at !== null ? html`<span class="badge locked">Locked</span>` : 'No'}</td>
+  <td class="cell-actions">${actionsCell(u, csrf)}</td>
 </tr>`);
   return html`<div class="table-scroll">
 <table class="users" id="users">
