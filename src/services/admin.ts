@@ -188,9 +188,11 @@ export async function listOrgAudit(
 ): Promise<{ events: AuditEventRow[]; nextBefore: number | null }> {
   requireAdmin(admin);
   const limit = Math.min(Math.max(page.limit ?? AUDIT_PAGE_SIZE, 1), 200);
-  const events = await listAuditEvents(deps.db, { orgId: admin.org.id, beforeId: page.beforeId, limit });
+  // One row more than asked says whether an older page exists, so the last page links nowhere.
+  const rows = await listAuditEvents(deps.db, { orgId: admin.org.id, beforeId: page.beforeId, limit: limit + 1 });
+  const events = rows.slice(0, limit);
   const last = events.at(-1);
-  return { events, nextBefore: events.length === limit && last ? last.id : null };
+  return { events, nextBefore: rows.length > limit && last ? last.id : null };
 }
 
 export { loadAccount };

@@ -93,6 +93,13 @@ describe('audit log', () => {
     const page2 = (await admin.get(`/admin/audit?limit=5&before=${ids[4]}`)).body.events as AuditEvent[];
     assert.deepEqual(page2.map((e) => e.id), ids.slice(5, 10));
     assert.equal((await admin.get('/admin/audit')).body.events.length, 50, 'default page size');
+    // A page that ends exactly at the oldest event says so: no link to an empty page.
+    const exact = await admin.get(`/admin/audit?limit=3&before=${ids.at(-3)}`);
+    assert.deepEqual(exact.body.events.map((e: AuditEvent) => e.id), ids.slice(-2));
+    assert.equal(exact.body.nextBefore, null);
+    const exactFull = await admin.get(`/admin/audit?limit=2&before=${ids.at(-3)}`);
+    assert.equal(exactFull.body.events.length, 2);
+    assert.equal(exactFull.body.nextBefore, null);
   });
 
   it('rejects bad paging parameters with 400', async () => {
