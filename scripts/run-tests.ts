@@ -2,6 +2,7 @@
 // same integration suite on a throwaway PostgreSQL, then the browser tests.
 import { spawnSync } from 'node:child_process';
 import { globSync } from 'node:fs';
+import { startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 const only = process.argv.slice(2);
 
@@ -20,8 +21,26 @@ const pick = (pattern: string): string[] =>
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
     .sort();
 
+/** The same integration files against one throwaway PostgreSQL; each test server makes its own database on it. */
+async function runOnPostgres(files: string[]): Promise<boolean> {
+  if (files.length === 0) return true;
+  let pg: TestPostgres;
+  try {
+    pg = await startPostgres();
+  } catch (err) {
+    console.error(`\n# integration (PostgreSQL): could not start PostgreSQL: ${(err as Error).message}`);
+    return false;
+  }
+  try {
+    return run('integration (PostgreSQL)', files, { TEST_DATABASE_URL: pg.url });
+  } finally {
+    await pg.stop();
+  }
+}
+
 let ok = true;
 ok = run('unit', [...pick('test/unit/**/*.test.ts'), ...pick('test/support/**/*.test.ts')]) && ok;
 ok = run('integration (SQLite)', pick('test/integration/**/*.test.ts')) && ok;
+ok = (await runOnPostgres(pick('test/integration/**/*.test.ts'))) && ok;
 ok = run('browser', pick('test/e2e/**/*.test.ts')) && ok;
 process.exit(ok ? 0 : 1);

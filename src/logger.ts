@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 
 /** Link tokens travel in URLs; they must never reach a log line. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/mfa-reset\/[^/?#]+/g, '/mfa-reset/[redacted]').replace(/([?&](token|code)=)[^&#]*/gi, '$1[redacted]');
+  return url.replace(/\/(mfa-resets?)\/[^/?#]+/g, '/$1/[redacted]').replace(/([?&](token|code)=)[^&#]*/gi, '$1[redacted]');
 }
 
 /**

@@ -28,7 +28,15 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     }
   }
   const app = await buildApp(deps, log);
-  const address = await app.listen({ port: config.port, host: config.host });
+  let address: string;
+  try {
+    address = await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // Port taken or the like: release the database pool, or its idle connections keep the process alive.
+    await app.close().catch(() => {});
+    await runtime.close().catch(() => {});
+    throw err;
+  }
   runtime.mail.start();
   const sweeper = setInterval(() => {
     const now = deps.clock.now().getTime();
@@ -45,7 +53,14 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
-        await app.close();
+        // Fastify closes idle keep-alive connections at once; a connection busy when close began
+        // goes idle once its answer is out and would then hold the exit for keepAliveTimeout (72 s).
+        const idleCloser = setInterval(() => app.server.closeIdleConnections(), 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(idleCloser);
+        }
         await runtime.close();
       })();
       return closing;

@@ -1,3 +1,4 @@
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -8,6 +9,7 @@ import { createLogger } from '../logger.ts';
 import { startServer } from '../main.ts';
 import { CLI_CONTEXT } from '../services/context.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
+import { seedUsers } from '../services/seed.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
 
@@ -18,7 +20,8 @@ const USAGE = `usage:
   tessera user create --org N --email E --password P [--admin] [--unlicensed] [--sso] [--recovery-email R]
   tessera user show --email E
   tessera user unlock --email E
-  tessera user reset-2fa --email E`;
+  tessera user reset-2fa --email E
+  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]`;
 
 class UsageError extends Error {}
 
@@ -61,7 +64,10 @@ async function serve(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down: finishing requests in flight');
     server.close().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped: requests in flight answered, database connections closed');
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -72,10 +78,42 @@ async function serve(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
+const SINGLE_WORD_COMMANDS: ReadonlySet<string> = new Set(['serve', 'migrate', 'seed']);
+
+/** Load-test users with 2FA set up; one JSON line {email, password, secret} each goes to --out (mode 600). */
+async function seedCommand(v: Record<string, unknown>): Promise<void> {
+  const orgName = required(v, 'org');
+  const usersRaw = required(v, 'users');
+  if (!/^\d+$/.test(usersRaw)) throw new UsageError('--users must be a whole number');
+  const out = required(v, 'out');
+  const started = performance.now();
+  const fd = openSync(out, 'w', 0o600);
+  try {
+    const result = await withRuntime((r) =>
+      seedUsers(r.deps, CLI_CONTEXT, operator(), {
+        orgName,
+        count: Number(usersRaw),
+        weakPasswordHash: v['weak-password-hash'] === true,
+        nodeEnv: process.env.NODE_ENV,
+        emit(users) {
+          writeFileSync(fd, users.map((u) => JSON.stringify(u)).join('\n') + '\n');
+        },
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`seeded ${result.created} users with 2FA into "${result.org.name}" in ${seconds.toFixed(1)} s; credentials in ${out}`);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(out, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [group, action, ...rest] = argv;
   const opts = parseArgs({
-    args: group === 'serve' || group === 'migrate' ? [action ?? '', ...rest].filter(Boolean) : rest,
+    args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
     strict: true,
     allowPositionals: false,
     options: {
@@ -89,10 +127,13 @@ export async function run(argv: string[]): Promise<number> {
       unlicensed: { type: 'boolean' },
       sso: { type: 'boolean' },
       'recovery-email': { type: 'string' },
+      users: { type: 'string' },
+      out: { type: 'string' },
+      'weak-password-hash': { type: 'boolean' },
     },
   });
   const v = opts.values as Record<string, unknown>;
-  const command = group === 'serve' || group === 'migrate' ? group : `${group ?? ''} ${action ?? ''}`.trim();
+  const command = SINGLE_WORD_COMMANDS.has(group ?? '') ? (group ?? '') : `${group ?? ''} ${action ?? ''}`.trim();
   switch (command) {
     case 'serve':
       await serve();
@@ -158,6 +199,9 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`two-factor authentication reset for ${user.email}`);
       return 0;
     }
+    case 'seed':
+      await seedCommand(v);
+      return 0;
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

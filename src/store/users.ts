@@ -35,7 +35,8 @@ export async function recordCodeFailure(
         .when('locked_at', 'is not', null)
         .then(eb.ref('locked_at'))
         .when(eb('failed_code_attempts', '+', 1), '>=', maxAttempts)
-        .then(now)
+        // eb.val: a bare number in then() is inlined into the SQL text, a new statement every time.
+        .then(eb.val(now))
         .else(null)
         .end(),
     }))

@@ -42,7 +42,7 @@ describe('lockout after too many wrong codes', () => {
       const afterRestart = await ts.client().post('/sessions', { email: 'lock@acme.test', password: 'correct horse battery staple' });
       assert.equal(afterRestart.status, 423, 'the lock survives a restart');
       execFileSync(process.execPath, ['bin/tessera.js', 'user', 'unlock', '--email', 'lock@acme.test'], {
-        env: { ...process.env, DATA_DIR: dataDir, TESSERA_DEMO: '0' },
+        env: { ...process.env, DATA_DIR: dataDir, TESSERA_DEMO: '0', DATABASE_URL: ts.config.databaseUrl ?? '' },
       });
       const d = ts.client();
       assert.equal(await signInPassword(d, 'lock@acme.test'), 'totp');

@@ -24,6 +24,10 @@ export interface TestPostgres {
   url: string;
   /** Stops the server immediately and deletes its folder. Safe to call twice. */
   stop(): Promise<void>;
+  /** Shuts the server down but keeps its data, to see how clients cope with a database that goes away. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port with the same data. */
+  resume(): Promise<void>;
 }
 
 /** The bin folder of the highest installed PostgreSQL major version, or null. */
@@ -164,6 +168,8 @@ export async function startPostgres(): Promise<TestPostgres> {
 
     return {
       url,
+      halt: () => runPg(pgCtl, ['stop', '-w', '-D', dataDir, '-m', 'fast'], dir),
+      resume: () => runPg(pgCtl, ['start', '-w', '-t', '30', '-D', dataDir, '-l', logFile], dir),
       async stop(): Promise<void> {
         if (stopped) return;
         stopped = true;

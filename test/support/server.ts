@@ -1,5 +1,6 @@
 // Starts the real server (real SQLite file or PostgreSQL, real HTTP on a loopback port) with an
 // injected clock, and gives tests a small cookie-keeping HTTP client and direct service access.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { CLI_CONTEXT } from '../../src/services/context.ts';
 import { createOrg, createUser } from '../../src/services/directory.ts';
 import { createRecordingSink } from '../../src/services/security-events.ts';
 import type { SecurityEvent } from '../../src/domain/events.ts';
+import { createDatabase } from './postgres.ts';
 
 export interface TestServer {
   url: string;
@@ -40,16 +42,32 @@ export interface UserSpec {
 
 export const DEFAULT_PASSWORD = 'correct horse battery staple';
 
-/** DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
+const databasesByDataDir = new Map<string, Promise<string>>();
+
+/**
+ * On PostgreSQL every test server gets a fresh database of its own, so files running in parallel
+ * never collide; a server restarted on the same `dataDir` (to test what survives a restart) gets
+ * the database it had before, as it would get its SQLite file back.
+ */
+function postgresDatabaseFor(serverUrl: string, dataDir: string | undefined): Promise<string> {
+  const fresh = () => createDatabase(serverUrl, `t_${randomBytes(8).toString('hex')}`);
+  if (dataDir === undefined) return fresh();
+  let url = databasesByDataDir.get(dataDir);
+  if (!url) databasesByDataDir.set(dataDir, (url = fresh()));
+  return url;
+}
+
+/** TEST_DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
 export async function startTestServer(opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
+  const pgUrl = process.env.TEST_DATABASE_URL ? await postgresDatabaseFor(process.env.TEST_DATABASE_URL, opts.dataDir) : null;
   const env: NodeJS.ProcessEnv = {
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     TESSERA_DEMO: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    ...(process.env.TEST_DATABASE_URL ? { DATABASE_URL: process.env.TEST_DATABASE_URL } : {}),
+    ...(pgUrl ? { DATABASE_URL: pgUrl } : {}),
     ...opts.env,
   };
   const config = loadConfig(env);

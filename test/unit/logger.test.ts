@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { createLogger, redactUrl } from '../../src/logger.ts';
+
+describe('logger', () => {
+  it('redacts link tokens from the page and the API paths', () => {
+    const token = 'A'.repeat(43);
+    assert.equal(redactUrl(`/mfa-reset/${token}`), '/mfa-reset/[redacted]');
+    assert.equal(redactUrl(`/api/v1/mfa-resets/${token}/confirm`), '/api/v1/mfa-resets/[redacted]/confirm');
+    assert.equal(redactUrl(`/x?token=${token}&a=1`), '/x?token=[redacted]&a=1');
+  });
+
+  it('never writes passwords, codes or secrets', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+    const log = createLogger('info', sink);
+    log.info({ password: 'hunter22', code: '123456', secret: 'JBSWY3DPEHPK3PXP', nested: { token: 'tok' } }, 'event');
+    const out = lines.join('');
+    for (const s of ['hunter22', '123456', 'JBSWY3DPEHPK3PXP', 'tok"']) assert.ok(!out.includes(s), s);
+  });
+});
