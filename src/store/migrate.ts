@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import type { Dialect } from './database.ts';
 import * as initial from './migrations/001-initial.ts';
@@ -19,8 +19,24 @@ export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): P
       return out;
     },
   };
-  const migrator = new Migrator({ db, provider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const run = async (on: Kysely<Database>): Promise<string[]> => {
+    const { error, results } = await new Migrator({ db: on, provider }).migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  };
+  // PostgreSQL: Kysely runs each migration in a transaction under an advisory lock. On SQLite it
+  // does neither, so two processes starting together on a new file would both create the tables;
+  // one IMMEDIATE transaction around the whole run makes the second wait, then find nothing to do.
+  if (dialect !== 'sqlite') return run(db);
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      const applied = await run(conn);
+      await sql`commit`.execute(conn);
+      return applied;
+    } catch (err) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw err;
+    }
+  });
 }

@@ -58,8 +58,10 @@ function prepareStatement(db: DatabaseSync, sql: string): SqliteStatement {
 
 export function openSqliteFile(path: string): DatabaseSync {
   const db = new DatabaseSync(path);
-  db.exec('PRAGMA journal_mode = WAL');
+  // busy_timeout first: switching a new file to WAL takes an exclusive lock, and a second process
+  // starting at the same moment must wait for it instead of failing with "database is locked".
   db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA foreign_keys = ON');
   db.exec('PRAGMA synchronous = NORMAL');
   return db;

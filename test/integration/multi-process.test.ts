@@ -54,10 +54,17 @@ describe('several tessera serve processes on one database', () => {
     // One database and one encryption key; each process keeps its own data folder, as on two hosts.
     env = { DATABASE_URL: databaseUrl, TESSERA_SECRET_KEY: randomBytes(32).toString('hex'), SMTP_URL: smtp.url, NODE_ENV: 'test' };
     // Both start at once on an empty database, so both run the migrations concurrently.
-    [a, b] = await Promise.all([
+    const started = await Promise.allSettled([
       startServeProcess({ ...env, DATA_DIR: join(dir, 'a') }),
       startServeProcess({ ...env, DATA_DIR: join(dir, 'b') }),
     ]);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) {
+      // Stop the one that did start, or it keeps this test process alive.
+      await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : null)));
+      throw failed.reason;
+    }
+    [a, b] = started.map((r) => (r as PromiseFulfilledResult<ServeProcess>).value) as [ServeProcess, ServeProcess];
     // Seeded beside the running servers, the way an operator would.
     const out = join(dir, 'users.jsonl');
     const seeded = await runCli(['seed', '--org', 'Multi', '--users', '12', '--out', out, '--weak-password-hash'], { ...env, DATA_DIR: join(dir, 'cli') });

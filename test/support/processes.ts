@@ -63,7 +63,10 @@ export async function startServeProcess(env: Record<string, string>, timeoutMs =
   let stderr = '';
   const exited = exitOf(child);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tessera serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tessera serve did not start in ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
