@@ -41,6 +41,7 @@ async function runOnPostgres(files: string[]): Promise<boolean> {
 let ok = true;
 ok = run('unit', [...pick('test/unit/**/*.test.ts'), ...pick('test/support/**/*.test.ts')]) && ok;
 ok = run('integration (SQLite)', pick('test/integration/**/*.test.ts')) && ok;
+ok = run('security', pick('test/security/**/*.test.ts')) && ok;
 ok = (await runOnPostgres(pick('test/integration/**/*.test.ts'))) && ok;
 ok = run('browser', pick('test/e2e/**/*.test.ts')) && ok;
 process.exit(ok ? 0 : 1);

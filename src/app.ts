@@ -31,6 +31,19 @@ declare module 'fastify' {
   }
 }
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  level: AssuranceLevel;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route the app registered with the level it declared; security tests walk this table. */
+export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
 /** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
 export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
   return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
@@ -38,7 +51,11 @@ export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyI
 
 async function buildAppWith(deps: ServiceDeps, log: Logger) {
   const https = deps.config.baseUrl.startsWith('https:');
+  const handleError = createErrorHandler(renderErrorPage(deps));
   const app = Fastify({
+    // A URL the router cannot decode, or a path parameter too long to be anything, gets the same
+    // error vocabulary as everything else instead of Fastify's own body.
+    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
     loggerInstance: log,
     // One log line per request (below) instead of Fastify's two: at the default level the pair
     // cost ~15 % of the CPU of a sign-in step in the benchmarks (bench/RESULTS.md).
@@ -54,10 +71,13 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
   });
 
   // Every route must say which assurance level it needs; a route that forgets stops start-up.
+  const table: RouteEntry[] = [];
+  routeTables.set(app as unknown as FastifyInstance, table);
   app.addHook('onRoute', (route) => {
     const level = (route.config as { level?: AssuranceLevel } | undefined)?.level;
     if (route.url.startsWith('/static/') || route.url === '/api/docs' || route.method === 'HEAD') return;
     if (!level || !LEVELS.has(level)) throw new Error(`route ${String(route.method)} ${route.url} declares no assurance level`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') table.push({ method, url: route.url, level });
   });
 
   const cookieSecret = createHmac('sha256', deps.keys.keyring().current.key).update('tessera:cookie-signing').digest('hex');

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_CODE_ATTEMPTS } from './domain/lockout.ts';
+import { DEFAULT_PASSWORD_FAILURES_PER_IP } from './domain/rate-limit.ts';
 
 export interface Config {
   port: number;
@@ -19,6 +20,8 @@ export interface Config {
   /** A password entered longer ago than this no longer counts as fresh for sensitive changes. */
   freshPasswordSeconds: number;
   trustProxy: boolean;
+  /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
+  passwordFailuresPerIp: number;
   logLevel: string;
 }
 
@@ -75,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     sessionAbsoluteSeconds: integer(env, 'SESSION_ABSOLUTE_SECONDS', 24 * 60 * 60, 60, 365 * 86400),
     freshPasswordSeconds: integer(env, 'FRESH_PASSWORD_SECONDS', 10 * 60, 10, 86400),
     trustProxy: env.TRUST_PROXY === '1',
+    passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

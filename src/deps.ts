@@ -9,8 +9,11 @@ import { createMailDelivery, type MailDelivery } from './services/mail-delivery.
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
-import { loadKeyring } from './store/key-file.ts';
+import { keyringStamp, loadKeyring } from './store/key-file.ts';
 import { migrateToLatest } from './store/migrate.ts';
+
+/** How often a running process looks for keys added by `tessera keys rotate`. */
+const KEYRING_RECHECK_MS = 1000;
 
 export interface Runtime {
   deps: ServiceDeps;
@@ -37,10 +40,33 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     await database.close().catch(() => {});
     throw err;
   }
-  let keyring = loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random });
+  const readRing = () => loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random });
+  let keyring = readRing();
+  let stamp = keyringStamp(config.dataDir);
+  let checkedAt = Date.now();
+  const reload = () => {
+    stamp = keyringStamp(config.dataDir);
+    keyring = readRing();
+    return keyring;
+  };
   const keys: KeyProvider = {
-    keyring: () => keyring,
-    reload: () => (keyring = loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random })),
+    // `tessera keys rotate` may add a key while this process runs: look at the key files now and
+    // then (real time, not the injected clock) so new secrets are sealed with the new current key.
+    keyring: () => {
+      const now = Date.now();
+      if (now - checkedAt >= KEYRING_RECHECK_MS) {
+        checkedAt = now;
+        if (keyringStamp(config.dataDir) !== stamp) {
+          try {
+            reload();
+          } catch (err) {
+            log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not re-read the key ring; keeping the loaded one');
+          }
+        }
+      }
+      return keyring;
+    },
+    reload,
   };
   const transport = overrides.transport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
   const baseSink = createAuditAndNotifySink(config, random);

@@ -4,8 +4,12 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { createRuntime, type Runtime, type RuntimeOverrides } from './deps.ts';
 import { seedDemoIfEmpty } from './demo.ts';
-import { MINUTE_MS } from './domain/clock.ts';
+import { HOUR_MS, MINUTE_MS } from './domain/clock.ts';
 import { deleteExpiredSessions } from './store/sessions.ts';
+import { deleteStaleRateLimits } from './store/rate-limits.ts';
+
+/** Rate-limit windows older than this refuse nothing any more (the longest window is 15 minutes). */
+const RATE_LIMIT_RETENTION_MS = HOUR_MS;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -40,9 +44,9 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
   runtime.mail.start();
   const sweeper = setInterval(() => {
     const now = deps.clock.now().getTime();
-    deleteExpiredSessions(deps.db, now - config.sessionIdleSeconds * 1000, now - config.sessionAbsoluteSeconds * 1000).catch((err: unknown) =>
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'session sweep failed'),
-    );
+    deleteExpiredSessions(deps.db, now - config.sessionIdleSeconds * 1000, now - config.sessionAbsoluteSeconds * 1000)
+      .then(() => deleteStaleRateLimits(deps.db, now - RATE_LIMIT_RETENTION_MS))
+      .catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'session sweep failed'));
   }, 10 * MINUTE_MS);
   sweeper.unref();
   let closing: Promise<void> | null = null;

@@ -8,6 +8,7 @@ import type { Actor } from '../domain/events.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../main.ts';
 import { CLI_CONTEXT } from '../services/context.ts';
+import { rotateTotpKeys } from '../services/key-rotation.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
 import { seedUsers } from '../services/seed.ts';
 import { findTotpCredential } from '../store/totp.ts';
@@ -16,6 +17,7 @@ import { findOrgById } from '../store/orgs.ts';
 const USAGE = `usage:
   tessera serve
   tessera migrate
+  tessera keys rotate [--batch-size N]
   tessera org create --name N --edition enterprise|standard [--require-2fa]
   tessera user create --org N --email E --password P [--admin] [--unlicensed] [--sso] [--recovery-email R]
   tessera user show --email E
@@ -117,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
+      'batch-size': { type: 'string' },
       name: { type: 'string' },
       edition: { type: 'string' },
       'require-2fa': { type: 'boolean' },
@@ -142,6 +145,21 @@ export async function run(argv: string[]): Promise<number> {
       await withRuntime(async () => {});
       console.log('database is up to date');
       return 0;
+    case 'keys rotate': {
+      const raw = typeof v['batch-size'] === 'string' ? v['batch-size'] : undefined;
+      if (raw !== undefined && !/^\d+$/.test(raw)) throw new UsageError('--batch-size must be a whole number');
+      const report = await withRuntime((r) =>
+        rotateTotpKeys(r.deps, CLI_CONTEXT, operator(), {
+          batchSize: raw === undefined ? undefined : Number(raw),
+          onProgress: (p) => console.log(`pass ${p.pass}: ${p.rotated} re-encrypted, ${p.skipped} changed meanwhile, ${p.unreadable} unreadable`),
+        }),
+      );
+      console.log(
+        `new current key ${report.keyId}: ${report.rotated} secrets re-encrypted, ${report.skipped} changed meanwhile, ` +
+          `${report.unreadable} unreadable, ${report.remaining} still under an older key`,
+      );
+      return report.unreadable > 0 || report.remaining > 0 ? 1 : 0;
+    }
     case 'org create': {
       const edition = required(v, 'edition');
       if (edition !== 'enterprise' && edition !== 'standard') throw new UsageError('--edition must be enterprise or standard');

@@ -5,15 +5,40 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; [detail: string]: unknown };
 }
 
+/** How long a client is told to wait when the database is briefly out of reach. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The database being briefly out of reach is not a bug: SQLite's write lock held past
+ * busy_timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes), or PostgreSQL restarting,
+ * refusing connections or the pool timing out. Those answer 503 with Retry-After, not 500.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number') {
+    const primary = e.errcode & 0xff;
+    return primary === 5 || primary === 6;
+  }
+  if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300', '08001', '08003', '08006'].includes(e.code)) {
+    return true;
+  }
+  const message = typeof e.message === 'string' ? e.message : '';
+  return /timeout exceeded when trying to connect|Connection terminated unexpectedly/.test(message);
+}
+
 /** Maps anything thrown to one of our codes; framework errors keep their 4xx meaning. */
 export function toTesseraError(err: unknown): TesseraError {
   if (err instanceof TesseraError) return err;
+  if (isDatabaseUnavailable(err)) return new TesseraError('unavailable', { retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS });
   const fe = err as Partial<FastifyError> & { validation?: unknown };
   if (fe.validation) {
     const first = Array.isArray(fe.validation) ? (fe.validation[0] as { instancePath?: string; message?: string } | undefined) : undefined;
     return new TesseraError('invalid_request', { field: first?.instancePath?.replace(/^\//, '') || undefined }, `The request is not valid: ${fe.message ?? ''}`.trim());
   }
   switch (fe.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new TesseraError('not_found');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new TesseraError('payload_too_large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -31,6 +56,12 @@ export function toTesseraError(err: unknown): TesseraError {
   if (typeof fe.statusCode === 'number' && fe.statusCode === 429) return new TesseraError('rate_limited');
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new TesseraError('invalid_request');
   return new TesseraError('internal_error');
+}
+
+/** The wait a service asked for (`retryAfterSeconds`), else a minute. */
+function retryAfterOf(err: TesseraError): number {
+  const asked = err.details.retryAfterSeconds;
+  return typeof asked === 'number' && Number.isInteger(asked) && asked > 0 ? asked : 60;
 }
 
 export function errorBody(err: TesseraError): ErrorBody {
@@ -53,8 +84,9 @@ function wantsJson(request: FastifyRequest): boolean {
 export function createErrorHandler(renderHtml: HtmlErrorRenderer | null) {
   return async function handleError(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const mapped = toTesseraError(err);
-    if (mapped.status >= 500) request.log.error({ err }, 'request failed');
-    if (mapped.status === 429 && !reply.getHeader('retry-after')) reply.header('retry-after', '60');
+    if (mapped.code === 'unavailable') request.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'database unavailable');
+    else if (mapped.status >= 500) request.log.error({ err }, 'request failed');
+    if ((mapped.status === 429 || mapped.status === 503) && !reply.getHeader('retry-after')) reply.header('retry-after', String(retryAfterOf(mapped)));
     reply.status(mapped.status);
     if (!wantsJson(request) && renderHtml) return renderHtml(request, reply, mapped);
     return reply.type('application/json; charset=utf-8').send(errorBody(mapped));

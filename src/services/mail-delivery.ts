@@ -2,6 +2,7 @@ import { MINUTE_MS, SECOND_MS } from '../domain/clock.ts';
 import type { MailTransport } from '../mail/transport.ts';
 import { leaseMail, listDueMail, markMailFailed, markMailSent } from '../store/mail-queue.ts';
 import type { ServiceDeps } from './context.ts';
+import { openMailBody } from './sealed-mail.ts';
 
 /** How long a process owns a message while sending it before another may try. */
 const LEASE_MS = 2 * MINUTE_MS;
@@ -23,7 +24,7 @@ export interface MailDelivery {
  * Mail is queued in the database by the transaction that caused it and sent from here, so a
  * request never waits on SMTP and a mail server that is down loses nothing.
  */
-export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log'>, transport: MailTransport): MailDelivery {
+export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log' | 'keys'>, transport: MailTransport): MailDelivery {
   let running: Promise<number> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
@@ -39,7 +40,8 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
         if (!(await leaseMail(deps.db, row, now + LEASE_MS))) continue;
         progressed = true;
         try {
-          await transport.send({ id: row.id, to: row.to_address, subject: row.subject, text: row.text_body, html: row.html_body });
+          const open = (body: string) => openMailBody(deps.keys.keyring, deps.keys.reload, row.id, body);
+          await transport.send({ id: row.id, to: row.to_address, subject: row.subject, text: open(row.text_body), html: open(row.html_body) });
           await markMailSent(deps.db, row.id, deps.clock.now().getTime());
           sent++;
         } catch (err) {

@@ -17,6 +17,7 @@ import { deletePendingEnrolment, deleteTotpCredential, findTotpCredential } from
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
 import { eventFor, userActor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { crashPoint } from './crash-points.ts';
 import { queueMail } from './security-events.ts';
 import { type ActiveSession, endOtherSessions } from './sessions.ts';
 
@@ -67,7 +68,8 @@ async function issueResetLink(
       revoked_at: null,
       requested_by: actor.kind === 'user' ? actor.userId : actor.kind,
     });
-    await queueMail(tx, deps.random, to, content, now);
+    crashPoint('reset.request');
+    await queueMail(tx, deps.random, to, content, now, { sealWith: deps.keys.keyring() });
     // The link went elsewhere: the sign-in address still learns that someone asked for it.
     if (to !== user.email) await queueMail(tx, deps.random, user.email, mailTemplates.lostDeviceNotice({ ...mailContext, minutes: ttlSeconds / 60 }), now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_requested', user, { actor, details: { via: purpose, expiresInMinutes: ttlSeconds / 60 } }));
@@ -120,6 +122,7 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     if (!(await markLinkTokenUsed(tx, row.id, now))) throw new TesseraError('token_used');
     const user = await findUserById(tx, row.user_id);
     if (!user) throw new TesseraError('token_invalid');
+    crashPoint('reset.confirm');
     const wiped = await wipeSecondFactor(tx, user.id);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));
     return { email: user.email };

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { describeActor, NOTIFIED_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../domain/events.ts';
 import { newId, type RandomSource } from '../domain/random.ts';
+import type { Keyring } from '../domain/secret-box.ts';
+import { sealMailBody } from './sealed-mail.ts';
 import { type MailContent, type MailContext, mailTemplates } from '../mail/templates.ts';
 import { appendAuditEvent } from '../store/audit.ts';
 import { enqueueMail } from '../store/mail-queue.ts';
@@ -22,19 +24,27 @@ const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => Mai
   'sign_in.code_replayed': mailTemplates.codeReplayed,
 };
 
+/**
+ * Queues a message in the caller's transaction. A message that carries a secret (a reset link)
+ * passes `sealWith`: its bodies are stored encrypted, bound to the row, so a copy of the database
+ * does not hand out working links; delivery opens them just before sending.
+ */
 export async function queueMail(
   db: Kysely<Database>,
   random: RandomSource,
   to: string,
   content: MailContent,
   now: Date,
+  opts: { sealWith?: Keyring } = {},
 ): Promise<void> {
+  const id = newId(random);
+  const seal = (body: string): string => (opts.sealWith ? sealMailBody(opts.sealWith, id, body, random) : body);
   await enqueueMail(db, {
-    id: newId(random),
+    id,
     to_address: to,
     subject: content.subject,
-    text_body: content.text,
-    html_body: content.html,
+    text_body: seal(content.text),
+    html_body: seal(content.html),
     created_at: now.getTime(),
     attempts: 0,
     next_attempt_at: now.getTime(),

@@ -11,6 +11,8 @@ import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { registerWrongCode, withVerifiedCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { crashPoint } from './crash-points.ts';
+import { claimPasswordAttempt } from './password-throttle.ts';
 import { type ActiveSession, claimSession, type IssuedSession, issueFullSession, issueSession } from './sessions.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
@@ -35,6 +37,8 @@ export async function signInWithPassword(
 ): Promise<{ next: NextStep; issued: IssuedSession }> {
   const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
   const password = requireString(input.password, 'password', MAX_PASSWORD_LENGTH);
+  // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
+  const attempt = await claimPasswordAttempt(deps, ctx, email);
   const user = await findUserByEmail(deps.db, email);
   const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
   if (user && user.sso === 1) {
@@ -47,6 +51,7 @@ export async function signInWithPassword(
     }
     throw new TesseraError('invalid_credentials');
   }
+  await attempt.succeeded();
   if (user.locked_at !== null) throw new TesseraError('account_locked');
   const org = await findOrgById(deps.db, user.org_id);
   if (!org) throw new TesseraError('invalid_credentials');
@@ -118,6 +123,7 @@ export async function completeSignInWithBackupCode(
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
       if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongBackupCode();
+      crashPoint('backup-code.use');
       const replacement = generateBackupCode(deps.random);
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, hashBackupCode(normalizeBackupCode(replacement) ?? ''), now);

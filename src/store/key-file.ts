@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomSource } from '../domain/random.ts';
 import type { Keyring, SecretKey } from '../domain/secret-box.ts';
@@ -52,8 +52,32 @@ export function addKey(input: { dataDir: string; random: RandomSource; makeCurre
   const key = keyFromMaterial(Buffer.from(input.random.bytes(32)));
   const file = join(dir, 'keyring');
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  writeFileSync(file, `${before}${key.key.toString('base64')}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  if (input.makeCurrent) writeFileSync(join(dir, 'current'), `${key.id}\n`, { mode: 0o600 });
+  // Running servers re-read these files while this writes them: each file is replaced whole by
+  // a rename, and the ring gains the key before `current` names it, so a reader never sees a
+  // half-written file or a current key it cannot find.
+  replaceFile(file, `${before}${key.key.toString('base64')}\n`);
+  if (input.makeCurrent) replaceFile(join(dir, 'current'), `${key.id}\n`);
   return key;
+}
+
+function replaceFile(path: string, text: string): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, text, { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, path);
+}
+
+/** Changes whenever a key is added or the current key changes; cheap enough to check often. */
+export function keyringStamp(dataDir: string): string {
+  const dir = join(dataDir, 'keys');
+  return ['keyring', 'current']
+    .map((name) => {
+      try {
+        const s = statSync(join(dir, name));
+        return `${s.mtimeMs}:${s.size}:${s.ino}`;
+      } catch {
+        return '-';
+      }
+    })
+    .join('|');
 }

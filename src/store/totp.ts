@@ -76,3 +76,49 @@ export async function takePendingEnrolment(db: Db, userId: string, createdAt: nu
 export async function deletePendingEnrolment(db: Db, userId: string): Promise<void> {
   await db.deleteFrom('totp_enrolments').where('user_id', '=', userId).execute();
 }
+
+/** Key rotation walks the credentials in user-id order, a page at a time, skipping the new key. */
+export async function listTotpCredentialsToRotate(db: Db, currentKeyId: string, afterUserId: string, limit: number): Promise<TotpCredentialRow[]> {
+  return db
+    .selectFrom('totp_credentials')
+    .selectAll()
+    .where('key_id', '!=', currentKeyId)
+    .where('user_id', '>', afterUserId)
+    .orderBy('user_id')
+    .limit(limit)
+    .execute();
+}
+
+export async function countTotpSecretsNotUnder(db: Db, keyId: string): Promise<{ credentials: number; enrolments: number }> {
+  const c = await db.selectFrom('totp_credentials').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
+  const e = await db.selectFrom('totp_enrolments').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
+  return { credentials: Number(c.n), enrolments: Number(e.n) };
+}
+
+export async function listTotpEnrolmentsToRotate(db: Db, currentKeyId: string, afterUserId: string, limit: number): Promise<TotpEnrolmentRow[]> {
+  return db
+    .selectFrom('totp_enrolments')
+    .selectAll()
+    .where('key_id', '!=', currentKeyId)
+    .where('user_id', '>', afterUserId)
+    .orderBy('user_id')
+    .limit(limit)
+    .execute();
+}
+
+/** Compare-and-swap like replaceTotpCiphertext, for a set-up not yet confirmed. */
+export async function replaceEnrolmentCiphertext(
+  db: Db,
+  userId: string,
+  from: { keyId: string; ciphertext: string },
+  to: { keyId: string; ciphertext: string },
+): Promise<boolean> {
+  const r = await db
+    .updateTable('totp_enrolments')
+    .set({ key_id: to.keyId, secret_ciphertext: to.ciphertext })
+    .where('user_id', '=', userId)
+    .where('key_id', '=', from.keyId)
+    .where('secret_ciphertext', '=', from.ciphertext)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
