@@ -5,7 +5,7 @@ import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
 import { claimTotpStep, findTotpCredential, type TotpCredentialRow } from '../store/totp.ts';
-import { clearCodeFailures, findUserById, recordCodeFailure, type UserRow } from '../store/users.ts';
+import { clearCodeFailures, findUserById, lockIfAttemptsExhausted, returnCodeAttempt, takeCodeAttempt, type UserRow } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -16,28 +16,69 @@ export function openTotpSecret(deps: ServiceDeps, userId: string, sealed: { key_
   return openSecret(keyring, { keyId: sealed.key_id, ciphertext: sealed.secret_ciphertext }, totpSecretBinding(userId));
 }
 
+/** A wrong guess was made; thrown inside a transaction so that it rolls back. */
+export class WrongCode extends Error {
+  readonly replayed: boolean;
+  constructor(replayed: boolean) {
+    super('wrong code');
+    this.replayed = replayed;
+  }
+}
+
 /**
- * Counts a wrong code and, on the last allowed one, locks the account and tells the person.
- * Runs in its own transaction so the count survives even when the caller's work rolls back.
+ * Throttling order for every code check: take an attempt (committed on its own, so parallel
+ * guesses on other connections see it) → verify → reset on success. A wrong guess keeps the
+ * attempt and the last allowed one locks the account; anything that was not a guess (a double
+ * submit, a replay, bad input) gives the attempt back.
  */
-export async function registerWrongCode(deps: ServiceDeps, ctx: RequestContext, user: UserRow, kind: 'totp' | 'backup_code'): Promise<never> {
-  const outcome = await deps.db.transaction().execute(async (tx) => {
-    const before = user.locked_at;
-    const r = await recordCodeFailure(tx, user.id, deps.config.maxCodeAttempts, deps.clock.now().getTime());
-    const assessed = assessCodeFailure(r.failedAttempts, deps.config.maxCodeAttempts);
-    await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_failed', user, { details: { kind, attemptsLeft: assessed.attemptsLeft } }));
-    const lockedNow = r.lockedAt !== null && before === null;
-    if (lockedNow) await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts: r.failedAttempts } }));
-    return { locked: r.lockedAt !== null, attemptsLeft: assessed.attemptsLeft };
-  });
-  deps.onMailQueued();
-  if (outcome.locked) throw new TesseraError('account_locked');
-  throw new TesseraError('invalid_code', { attemptsLeft: outcome.attemptsLeft });
+export async function withCodeAttempt<T>(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  user: UserRow,
+  kind: 'totp' | 'backup_code',
+  check: () => Promise<T>,
+): Promise<T> {
+  const max = deps.config.maxCodeAttempts;
+  const attempt = await takeCodeAttempt(deps.db, user.id, max);
+  if (attempt === null) {
+    // Either locked, or every remaining attempt is being checked right now by other requests.
+    const current = await findUserById(deps.db, user.id);
+    if (!current || current.locked_at !== null) throw new TesseraError('account_locked');
+    throw new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
+  }
+  try {
+    const result = await check();
+    deps.onMailQueued();
+    return result;
+  } catch (err) {
+    if (!(err instanceof WrongCode)) {
+      await returnCodeAttempt(deps.db, user.id);
+      throw err;
+    }
+    if (err.replayed) {
+      await returnCodeAttempt(deps.db, user.id);
+      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user)));
+      deps.onMailQueued();
+      throw new TesseraError('invalid_code', { attemptsLeft: max - attempt + 1, reason: 'code_already_used' }, 'That code was already used. Wait for the next code in your app.');
+    }
+    const assessed = assessCodeFailure(attempt, max);
+    const after = await deps.db.transaction().execute(async (tx) => {
+      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_failed', user, { details: { kind, attemptsLeft: assessed.attemptsLeft } }));
+      if (await lockIfAttemptsExhausted(tx, user.id, max, deps.clock.now().getTime())) {
+        await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts: attempt } }));
+      }
+      return findUserById(tx, user.id);
+    });
+    deps.onMailQueued();
+    if (!after || after.locked_at !== null) throw new TesseraError('account_locked');
+    throw new TesseraError('invalid_code', { attemptsLeft: Math.max(1, max - after.failed_code_attempts) });
+  }
 }
 
 /**
  * Verifies a current authenticator code for `user` and burns its time step. Order matters:
  * refuse a locked account → parse → verify → consume the step → reset the failure count.
+ * The attempt itself was already taken by `withCodeAttempt`.
  * `db` is the caller's transaction so that what the code unlocks commits with the step claim.
  */
 export async function verifyCurrentCode(
@@ -63,23 +104,15 @@ export async function verifyCurrentCode(
     const replayed = check.ok || check.reason === 'replayed';
     throw new WrongCode(replayed);
   }
-  await clearCodeFailures(db, user.id);
+  // `fresh` was read in this transaction; with no failures counted there is nothing to reset, and
+  // skipping the UPDATE saves a statement on every sign-in.
+  if (fresh.failed_code_attempts > 0) await clearCodeFailures(db, user.id);
   return credential;
 }
 
-/** Thrown inside a transaction so it rolls back; the caller then records the failure outside it. */
-export class WrongCode extends Error {
-  readonly replayed: boolean;
-  constructor(replayed: boolean) {
-    super('wrong code');
-    this.replayed = replayed;
-  }
-}
-
 /**
- * Runs `work` in a transaction that starts by verifying the code. A wrong code rolls the work back
- * and is then counted; a replayed code is recorded (the person is warned) but not counted, since the
- * legitimate owner double-submitting must not lock themselves out.
+ * Runs `work` in a transaction that starts by verifying the code, under `withCodeAttempt`'s
+ * throttle. A replayed code is recorded (the person is warned) but not counted.
  */
 export async function withVerifiedCode<T>(
   deps: ServiceDeps,
@@ -89,24 +122,14 @@ export async function withVerifiedCode<T>(
   work: (tx: Kysely<Database>) => Promise<T>,
   opts: { claimFirst?: (tx: Kysely<Database>) => Promise<void> } = {},
 ): Promise<T> {
-  try {
-    const result = await deps.db.transaction().execute(async (tx) => {
+  if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
+  return withCodeAttempt(deps, ctx, user, 'totp', () =>
+    deps.db.transaction().execute(async (tx) => {
       // Claiming the session before the code means a double-submitted form loses on the claim
-      // (wrong_step) instead of being counted as a wrong or replayed code.
+      // (wrong_step) and gives its attempt back instead of counting as a wrong or replayed code.
       if (opts.claimFirst) await opts.claimFirst(tx);
       await verifyCurrentCode(deps, ctx, tx, user, code);
       return work(tx);
-    });
-    deps.onMailQueued();
-    return result;
-  } catch (err) {
-    if (!(err instanceof WrongCode)) throw err;
-    if (err.replayed) {
-      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user)));
-      deps.onMailQueued();
-      const left = Math.max(0, deps.config.maxCodeAttempts - user.failed_code_attempts);
-      throw new TesseraError('invalid_code', { attemptsLeft: left, reason: 'code_already_used' }, 'That code was already used. Wait for the next code in your app.');
-    }
-    return registerWrongCode(deps, ctx, user, 'totp');
-  }
+    }),
+  );
 }

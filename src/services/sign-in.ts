@@ -9,7 +9,7 @@ import { deleteSession, type SessionRow } from '../store/sessions.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
-import { registerWrongCode, withVerifiedCode } from './code-check.ts';
+import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
@@ -94,8 +94,6 @@ export async function completeSignInWithCode(
   );
 }
 
-class WrongBackupCode extends Error {}
-
 async function requireClaim(tx: Kysely<Database>, active: ActiveSession): Promise<void> {
   if (!(await claimSession(tx, active.session))) throw new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
 }
@@ -116,13 +114,13 @@ export async function completeSignInWithBackupCode(
   if (normalized === null) {
     throw new TesseraError('invalid_request', { field: 'code' }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
   }
-  try {
-    const result = await deps.db.transaction().execute(async (tx) => {
+  return withCodeAttempt(deps, ctx, active.user, 'backup_code', () =>
+    deps.db.transaction().execute(async (tx) => {
       // Claim the partial session first: a double-submitted form then loses here, uncounted.
       await requireClaim(tx, active);
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
-      if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongBackupCode();
+      if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongCode(false);
       crashPoint('backup-code.use');
       const replacement = generateBackupCode(deps.random);
       const now = deps.clock.now().getTime();
@@ -132,13 +130,8 @@ export async function completeSignInWithBackupCode(
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
       return { issued, recoveryCode: replacement };
-    });
-    deps.onMailQueued();
-    return result;
-  } catch (err) {
-    if (err instanceof WrongBackupCode) return registerWrongCode(deps, ctx, active.user, 'backup_code');
-    throw err;
-  }
+    }),
+  );
 }
 
 export { formatBackupCode };

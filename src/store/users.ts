@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 
 export type UserRow = Selectable<UserTable>;
@@ -17,33 +18,80 @@ export async function findUserById(db: Db, id: string): Promise<UserRow | null> 
 }
 
 /**
- * Counts a wrong code and locks in the same statement, so concurrent wrong codes spread over
- * processes can neither lose a count nor skip the lock.
+ * A user and their organisation in one statement: every request with a session needs both, and
+ * one query instead of two was a measurable share of a sign-in step (bench/RESULTS.md).
  */
-export async function recordCodeFailure(
-  db: Db,
-  userId: string,
-  maxAttempts: number,
-  now: number,
-): Promise<{ failedAttempts: number; lockedAt: number | null }> {
+export async function findUserWithOrg(db: Db, id: string): Promise<{ user: UserRow; org: OrgRow } | null> {
+  const row = await db
+    .selectFrom('users')
+    .innerJoin('orgs', 'orgs.id', 'users.org_id')
+    .selectAll('users')
+    .select([
+      'orgs.name as org__name',
+      'orgs.edition as org__edition',
+      'orgs.require_2fa as org__require_2fa',
+      'orgs.grace_days as org__grace_days',
+      'orgs.require_2fa_since as org__require_2fa_since',
+      'orgs.created_at as org__created_at',
+    ])
+    .where('users.id', '=', id)
+    .executeTakeFirst();
+  if (!row) return null;
+  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, ...user } = row;
+  const org: OrgRow = {
+    id: user.org_id,
+    name: org__name,
+    edition: org__edition,
+    require_2fa: org__require_2fa,
+    grace_days: org__grace_days,
+    require_2fa_since: org__require_2fa_since,
+    created_at: org__created_at,
+  };
+  return { user, org };
+}
+
+/**
+ * Takes one code attempt before the code is even looked at, in its own committed statement: of
+ * any number of concurrent guesses, across processes, at most `maxAttempts` in a row are ever
+ * checked. Returns the attempt's number, or null when the account is locked or out of attempts.
+ */
+export async function takeCodeAttempt(db: Db, userId: string, maxAttempts: number): Promise<number | null> {
   const row = await db
     .updateTable('users')
-    .set((eb) => ({
-      failed_code_attempts: eb('failed_code_attempts', '+', 1),
-      locked_at: eb
-        .case()
-        .when('locked_at', 'is not', null)
-        .then(eb.ref('locked_at'))
-        .when(eb('failed_code_attempts', '+', 1), '>=', maxAttempts)
-        // eb.val: a bare number in then() is inlined into the SQL text, a new statement every time.
-        .then(eb.val(now))
-        .else(null)
-        .end(),
-    }))
+    .set((eb) => ({ failed_code_attempts: eb('failed_code_attempts', '+', 1) }))
     .where('id', '=', userId)
-    .returning(['failed_code_attempts', 'locked_at'])
-    .executeTakeFirstOrThrow();
-  return { failedAttempts: row.failed_code_attempts, lockedAt: row.locked_at };
+    .where('locked_at', 'is', null)
+    .where('failed_code_attempts', '<', maxAttempts)
+    .returning('failed_code_attempts')
+    .executeTakeFirst();
+  return row?.failed_code_attempts ?? null;
+}
+
+/** Gives back an attempt that was not a guess (a double submit, a replay, bad input). */
+export async function returnCodeAttempt(db: Db, userId: string): Promise<void> {
+  await db
+    .updateTable('users')
+    .set((eb) => ({ failed_code_attempts: eb('failed_code_attempts', '-', 1) }))
+    .where('id', '=', userId)
+    .where('locked_at', 'is', null)
+    .where('failed_code_attempts', '>', 0)
+    .execute();
+}
+
+/**
+ * Locks the account if the wrong guesses in a row have reached the limit. Decided on the stored
+ * count, not on the caller's attempt number, so a correct code that reset the count in the
+ * meantime wins. True only for the one request that locked it (so one lock email).
+ */
+export async function lockIfAttemptsExhausted(db: Db, userId: string, maxAttempts: number, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('users')
+    .set({ locked_at: now })
+    .where('id', '=', userId)
+    .where('locked_at', 'is', null)
+    .where('failed_code_attempts', '>=', maxAttempts)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }
 
 export async function clearCodeFailures(db: Db, userId: string): Promise<void> {

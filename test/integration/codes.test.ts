@@ -42,7 +42,28 @@ describe('codes: replay, single use, concurrency', () => {
     for (const c of clients) assert.equal(await signInPassword(c, 'race@acme.test'), 'totp');
     const code = appCode(ts, secret);
     const results = await Promise.all(clients.map((c) => c.post('/sessions/totp', { code })));
-    assert.deepEqual(results.map((r) => r.status).sort(), [200, 401, 401, 401, 401, 401, 401, 401, 401, 401]);
+    const statuses = results.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 200).length, 1, statuses.join(','));
+    // The rest are refused as replays, or throttled while the attempts in flight are checked.
+    for (const r of results.filter((x) => x.status !== 200)) assert.ok(['invalid_code', 'rate_limited'].includes(r.body.error.code), JSON.stringify(r.body));
+    assert.equal((await clients[statuses.indexOf(200)]!.get('/me')).status, 200);
+  });
+
+  it('checks at most MAX_CODE_ATTEMPTS of many concurrent guesses, then locks once', async () => {
+    const { secret } = await enrolledUser('burst@acme.test');
+    const clients = Array.from({ length: 15 }, () => ts.client());
+    for (const c of clients) assert.equal(await signInPassword(c, 'burst@acme.test'), 'totp');
+    const right = appCode(ts, secret);
+    const wrong = String((Number(right) + 7) % 1_000_000).padStart(6, '0');
+    const results = await Promise.all(clients.map((c) => c.post('/sessions/totp', { code: wrong })));
+    const checked = ts.events.filter((e) => e.type === 'sign_in.code_failed' && e.subject?.email === 'burst@acme.test');
+    assert.ok(checked.length <= 5, `${checked.length} guesses were checked`);
+    assert.equal(ts.events.filter((e) => e.type === 'account.locked' && e.subject?.email === 'burst@acme.test').length, 1);
+    for (const r of results) assert.ok([401, 423, 429].includes(r.status), String(r.status));
+    // Locked now: even the right code is refused.
+    const late = ts.client();
+    const r = await late.post('/sessions', { email: 'burst@acme.test', password: 'correct horse battery staple' });
+    assert.equal(r.status, 423);
   });
 
   it('consumes a backup code once under 20 concurrent submissions and shows a new one', async () => {

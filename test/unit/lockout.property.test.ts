@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { assessCodeFailure } from '../../src/domain/lockout.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
-import { clearCodeFailures, findUserById, recordCodeFailure, unlockUser } from '../../src/store/users.ts';
+import { clearCodeFailures, findUserById, lockIfAttemptsExhausted, returnCodeAttempt, takeCodeAttempt, unlockUser } from '../../src/store/users.ts';
 
-type Step = { kind: 'wrong' } | { kind: 'right' } | { kind: 'unlock' };
+type Step = { kind: 'wrong' } | { kind: 'right' } | { kind: 'unlock' } | { kind: 'double_submit' };
 
 describe('lockout counting (model-based property)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-lockout-prop-'));
@@ -34,6 +34,7 @@ describe('lockout counting (model-based property)', () => {
       { weight: 6, arbitrary: fc.constant<Step>({ kind: 'wrong' }) },
       { weight: 2, arbitrary: fc.constant<Step>({ kind: 'right' }) },
       { weight: 1, arbitrary: fc.constant<Step>({ kind: 'unlock' }) },
+      { weight: 1, arbitrary: fc.constant<Step>({ kind: 'double_submit' }) },
     );
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 8 }), fc.array(stepArb, { maxLength: 30 }), async (max, steps) => {
@@ -47,23 +48,39 @@ describe('lockout counting (model-based property)', () => {
         for (const step of steps) {
           now += 1_000;
           if (step.kind === 'wrong') {
-            // The service refuses a locked account before looking at the code, so a locked account never counts.
-            if (model.locked) continue;
-            const r = await recordCodeFailure(database.db, id, max, now);
-            model.inARow++;
-            if (model.inARow >= max) {
-              model.locked = true;
-              model.lockedAt ??= now;
+            const n = await takeCodeAttempt(database.db, id, max);
+            // A locked account is refused before the code is looked at, so it never counts.
+            if (model.locked) {
+              assert.equal(n, null);
+              continue;
             }
-            const assessed = assessCodeFailure(r.failedAttempts, max);
-            assert.equal(r.failedAttempts, model.inARow);
+            model.inARow++;
+            assert.equal(n, model.inARow);
+            const lockedNow = await lockIfAttemptsExhausted(database.db, id, max, now);
+            assert.equal(lockedNow, model.inARow >= max);
+            if (lockedNow) {
+              model.locked = true;
+              model.lockedAt = now;
+            }
+            const assessed = assessCodeFailure(n!, max);
             assert.equal(assessed.attemptsLeft, Math.max(0, max - model.inARow));
             assert.equal(assessed.locked, model.locked);
-            assert.equal(r.lockedAt, model.lockedAt);
           } else if (step.kind === 'right') {
-            if (model.locked) continue;
+            const n = await takeCodeAttempt(database.db, id, max);
+            if (model.locked) {
+              assert.equal(n, null);
+              continue;
+            }
             await clearCodeFailures(database.db, id);
             model.inARow = 0;
+          } else if (step.kind === 'double_submit') {
+            // Not a guess: the attempt is taken, then given back.
+            const n = await takeCodeAttempt(database.db, id, max);
+            if (model.locked) {
+              assert.equal(n, null);
+              continue;
+            }
+            await returnCodeAttempt(database.db, id);
           } else {
             const wasLocked = await unlockUser(database.db, id);
             assert.equal(wasLocked, model.locked);
@@ -80,7 +97,7 @@ describe('lockout counting (model-based property)', () => {
     );
   });
 
-  it('concurrent wrong codes lose no count and lock exactly once', async () => {
+  it('concurrent guesses never check more than MAX codes and lock exactly once', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }), async (max, parallel) => {
         const id = `c${run++}`;
@@ -88,11 +105,11 @@ describe('lockout counting (model-based property)', () => {
           id, org_id: 'org', email: `${id}@prop.test`, password_hash: null, role: 'member', licensed: 1, sso: 0,
           recovery_email: null, failed_code_attempts: 0, locked_at: null, weak_password_hash: 0, created_at: 0,
         }).execute();
-        const results = await Promise.all(Array.from({ length: parallel }, (_, i) => recordCodeFailure(database.db, id, max, 10_000 + i)));
-        const counts = results.map((r) => r.failedAttempts).sort((a, b) => a - b);
-        assert.deepEqual(counts, Array.from({ length: parallel }, (_, i) => i + 1), 'every wrong code counted once');
-        const lockTimes = new Set(results.filter((r) => r.lockedAt !== null).map((r) => r.lockedAt));
-        assert.equal(lockTimes.size, parallel >= max ? 1 : 0, 'one lock moment, kept by later failures');
+        const taken = await Promise.all(Array.from({ length: parallel }, () => takeCodeAttempt(database.db, id, max)));
+        const granted = taken.filter((n): n is number => n !== null).sort((a, b) => a - b);
+        assert.deepEqual(granted, Array.from({ length: Math.min(parallel, max) }, (_, i) => i + 1), 'at most MAX guesses are ever checked');
+        const locks = await Promise.all(granted.map((_, i) => lockIfAttemptsExhausted(database.db, id, max, 10_000 + i)));
+        assert.equal(locks.filter(Boolean).length, parallel >= max ? 1 : 0, 'one lock, one lock email');
       }),
       { seed: 5_006, numRuns: 60 },
     );
