@@ -16,8 +16,9 @@ import {
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { openTotpSecret } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { verifyFreshPassword } from './reauthentication.ts';
 import { crashPoint } from './crash-points.ts';
-import { type ActiveSession, elevateSession, type IssuedSession, notePasswordVerified } from './sessions.ts';
+import { type ActiveSession, elevateSession, type IssuedSession } from './sessions.ts';
 
 /** An unconfirmed secret older than this is discarded; the person starts the set-up again. */
 export const PENDING_ENROLMENT_TTL_MS = HOUR_MS;
@@ -58,11 +59,7 @@ export async function beginTotpSetup(
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
   if (mode === 'profile') {
-    if (typeof password !== 'string' || password.length === 0 || password.length > 1024) {
-      throw new TesseraError('invalid_request', { field: 'password' });
-    }
-    if (!(await deps.passwords.verify(active.user.password_hash, password))) throw new TesseraError('invalid_credentials');
-    await notePasswordVerified(deps, active.session);
+    await verifyFreshPassword(deps, ctx, active, password);
   }
   if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
   const secret = generateTotpSecret(deps.random);

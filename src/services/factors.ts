@@ -6,18 +6,11 @@ import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { type ActiveSession, endOtherSessions, notePasswordVerified } from './sessions.ts';
+import { verifyFreshPassword } from './reauthentication.ts';
+import { type ActiveSession, endOtherSessions } from './sessions.ts';
 
 function requireFullSession(active: ActiveSession): void {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
-}
-
-async function requirePassword(deps: ServiceDeps, active: ActiveSession, password: unknown): Promise<void> {
-  if (typeof password !== 'string' || password.length === 0 || password.length > 1024) {
-    throw new TesseraError('invalid_request', { field: 'password' });
-  }
-  if (!(await deps.passwords.verify(active.user.password_hash, password))) throw new TesseraError('invalid_credentials');
-  await notePasswordVerified(deps, active.session);
 }
 
 /** Removing 2FA needs the password and a current code, and is refused while policy requires 2FA. */
@@ -29,7 +22,7 @@ export async function removeTotp(
 ): Promise<void> {
   requireFullSession(active);
   if (isMfaRequired(orgPolicy(active.org), userStanding(active.user))) throw new TesseraError('mfa_required_by_policy');
-  await requirePassword(deps, active, input.password);
+  await verifyFreshPassword(deps, ctx, active, input.password);
   await withVerifiedCode(deps, ctx, active.user, input.code, async (tx) => {
     if (!(await deleteTotpCredential(tx, active.user.id))) throw new TesseraError('mfa_not_enabled');
     await deleteBackupCode(tx, active.user.id);
@@ -47,7 +40,7 @@ export async function regenerateBackupCode(
   input: { password: unknown; code: unknown },
 ): Promise<string> {
   requireFullSession(active);
-  await requirePassword(deps, active, input.password);
+  await verifyFreshPassword(deps, ctx, active, input.password);
   const recoveryCode = generateBackupCode(deps.random);
   await withVerifiedCode(deps, ctx, active.user, input.code, async (tx) => {
     await replaceBackupCode(tx, active.user.id, hashBackupCode(normalizeBackupCode(recoveryCode) ?? ''), deps.clock.now().getTime());

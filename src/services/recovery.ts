@@ -11,7 +11,7 @@ import {
 } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
 import { deleteBackupCode } from '../store/backup-codes.ts';
-import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens } from '../store/link-tokens.ts';
+import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 import { deletePendingEnrolment, deleteTotpCredential, findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
@@ -22,6 +22,9 @@ import { queueMail } from './security-events.ts';
 import { type ActiveSession, endOtherSessions } from './sessions.ts';
 
 export type ResetPurpose = LinkTokenRow['purpose'];
+
+/** Least time between two lost-device emails for one account. */
+export const LOST_DEVICE_COOLDOWN_SECONDS = 60;
 
 /**
  * Removes every second factor and lock of a user, and signs them out everywhere. Says whether an
@@ -55,7 +58,13 @@ async function issueResetLink(
     // Two requests at once must not both survive the revocation below: on PostgreSQL the user row
     // lock orders them (SQLite's BEGIN IMMEDIATE already does).
     if (deps.dialect === 'postgres') await tx.selectFrom('users').select('id').where('id', '=', user.id).forUpdate().execute();
-    // A new request makes every older link useless, so only the newest email works.
+    // "Lost your mobile device?" is open to anyone with the password: space the emails out.
+    if (purpose === 'lost_device') {
+      const last = await findNewestLinkTokenTime(tx, user.id, purpose);
+      const wait = last === null ? 0 : Math.ceil((last + LOST_DEVICE_COOLDOWN_SECONDS * 1000 - now.getTime()) / 1000);
+      if (wait > 0) throw new TesseraError('rate_limited', { retryAfterSeconds: wait }, `A reset email was sent moments ago. Check your inbox, or ask again in ${wait} seconds.`);
+    }
+    // A new reset request makes every older link useless, so only the newest email works.
     await revokeOpenLinkTokens(tx, user.id, now.getTime());
     await insertLinkToken(tx, {
       id: newId(deps.random),

@@ -46,9 +46,11 @@ export async function signInWithPassword(
     throw new TesseraError('sso_required');
   }
   if (!user || !ok) {
-    if (user) {
-      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_failed', user)));
-    }
+    // Unknown emails are audited too (without the address): both answers then cost the same write.
+    const event = user
+      ? eventFor(deps, ctx, 'sign_in.password_failed', user)
+      : { type: 'sign_in.password_failed' as const, at: deps.clock.now(), orgId: null, actor: { kind: 'anonymous' as const }, subject: null, ip: ctx.ip, userAgent: ctx.userAgent, details: { knownAccount: false } };
+    await deps.db.transaction().execute((tx) => deps.events.record(tx, event));
     throw new TesseraError('invalid_credentials');
   }
   await attempt.succeeded();

@@ -12,7 +12,7 @@ export async function findLinkTokenByHash(db: Db, tokenHash: string): Promise<Li
   return (await db.selectFrom('link_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()) ?? null;
 }
 
-/** A new request makes older links of the same user useless. */
+/** A new request makes older links of the same user useless, whatever they were for. */
 export async function revokeOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
   await db
     .updateTable('link_tokens')
@@ -34,4 +34,17 @@ export async function markLinkTokenUsed(db: Db, id: string, now: number): Promis
     .where('expires_at', '>', now)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
+}
+
+/** When the newest link of this purpose was requested, to space out repeated requests. */
+export async function findNewestLinkTokenTime(db: Db, userId: string, purpose: LinkTokenRow['purpose']): Promise<number | null> {
+  const row = await db
+    .selectFrom('link_tokens')
+    .select('created_at')
+    .where('user_id', '=', userId)
+    .where('purpose', '=', purpose)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.created_at ?? null;
 }

@@ -54,9 +54,13 @@ export async function replaceTotpCiphertext(
   return Number(r.numUpdatedRows) === 1;
 }
 
+/** One upsert, so concurrent set-ups (two tabs) cannot collide on the key; the last one wins. */
 export async function savePendingEnrolment(db: Db, row: TotpEnrolmentRow): Promise<void> {
-  await db.deleteFrom('totp_enrolments').where('user_id', '=', row.user_id).execute();
-  await db.insertInto('totp_enrolments').values(row).execute();
+  await db
+    .insertInto('totp_enrolments')
+    .values(row)
+    .onConflict((oc) => oc.column('user_id').doUpdateSet({ key_id: row.key_id, secret_ciphertext: row.secret_ciphertext, created_at: row.created_at }))
+    .execute();
 }
 
 export async function findPendingEnrolment(db: Db, userId: string): Promise<TotpEnrolmentRow | null> {
