@@ -8,10 +8,10 @@ import {
   type MfaUnavailableReason,
   type OrgPolicy,
 } from '../domain/policy.ts';
-import { findOrgById, type OrgRow } from '../store/orgs.ts';
+import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
 import { findTotpCredential } from '../store/totp.ts';
-import { findUserById, type UserRow } from '../store/users.ts';
+import { findUserWithOrg, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
 export interface Account {
@@ -33,11 +33,9 @@ export function userStanding(user: UserRow): { licensed: boolean; sso: boolean }
 }
 
 export async function loadAccount(db: Kysely<Database>, userId: string): Promise<Account> {
-  const user = await findUserById(db, userId);
-  if (!user) throw new TesseraError('not_found');
-  const org = await findOrgById(db, user.org_id);
-  if (!org) throw new TesseraError('not_found');
-  return { user, org };
+  const account = await findUserWithOrg(db, userId);
+  if (!account) throw new TesseraError('not_found');
+  return account;
 }
 
 export interface MfaState {

@@ -104,9 +104,7 @@ export async function verifyCurrentCode(
     const replayed = check.ok || check.reason === 'replayed';
     throw new WrongCode(replayed);
   }
-  // `fresh` was read in this transaction; with no failures counted there is nothing to reset, and
-  // skipping the UPDATE saves a statement on every sign-in.
-  if (fresh.failed_code_attempts > 0) await clearCodeFailures(db, user.id);
+  await clearCodeFailures(db, user.id);
   return credential;
 }
 

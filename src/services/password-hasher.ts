@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 
 /** OWASP's argon2id parameters: 19 MiB, 2 passes, 1 lane (~17 ms on this class of machine). */
@@ -15,10 +16,19 @@ export interface PasswordHasher {
 }
 
 /**
- * Hashing runs on libuv's thread pool, off the event loop; the semaphore keeps a burst of
- * sign-ins from queueing unbounded 19 MiB allocations and starving code checks of threads.
+ * Hashes at once: one fewer than the machine has cores, so a flood of password attempts always
+ * leaves a core to the event loop, where every other request (the code step above all) is served.
+ * On a 2-core machine two hashing threads plus the event loop would fight over two cores.
  */
-export function createPasswordHasher(maxConcurrent = 2): PasswordHasher {
+export function defaultHashConcurrency(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * Hashing runs on libuv's thread pool, off the event loop; the semaphore keeps a burst of
+ * sign-ins from queueing unbounded 19 MiB allocations and starving code checks of CPU.
+ */
+export function createPasswordHasher(maxConcurrent = defaultHashConcurrency()): PasswordHasher {
   let active = 0;
   const waiting: Array<() => void> = [];
   async function limited<T>(work: () => Promise<T>): Promise<T> {
