@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { RandomSource } from './random.ts';
 
 /**
@@ -32,9 +31,4 @@ export function normalizeBackupCode(input: string): string | null {
   if (mapped.length !== BACKUP_CODE_LENGTH) return null;
   for (const c of mapped) if (!ALPHABET.includes(c)) return null;
   return mapped;
-}
-
-/** 80 random bits need no salt or slow hash: brute force of the hash is out of reach. */
-export function hashBackupCode(normalized: string): string {
-  return createHash('sha256').update(`backup:${normalized}`, 'utf8').digest('hex');
 }

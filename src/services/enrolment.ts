@@ -2,7 +2,6 @@ import QRCode from 'qrcode';
 import { HOUR_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { describeMfaAvailability, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
-import { generateBackupCode, hashBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
@@ -15,6 +14,7 @@ import {
 } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { openTotpSecret } from './code-check.ts';
+import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { crashPoint } from './crash-points.ts';
@@ -103,7 +103,8 @@ export async function confirmTotpSetup(
     if (check.reason === 'malformed') throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
     throw new TesseraError('invalid_code', {}, 'That code does not match. Check the time on your phone and try the newest code.');
   }
-  const recoveryCode = generateBackupCode(deps.random);
+  const backup = await issueBackupCode(deps);
+  const recoveryCode = backup.code;
   const result = await deps.db.transaction().execute(async (tx) => {
     if (!(await takePendingEnrolment(tx, active.user.id, pending.created_at))) throw new TesseraError('no_pending_setup');
     if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
@@ -115,7 +116,7 @@ export async function confirmTotpSetup(
       confirmed_at: now.getTime(),
     });
     crashPoint('enrolment.confirm');
-    await replaceBackupCode(tx, active.user.id, hashBackupCode(normalizeBackupCode(recoveryCode) ?? ''), now.getTime());
+    await replaceBackupCode(tx, active.user.id, backup.hash, now.getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;
     if (mode === 'forced') {

@@ -1,10 +1,10 @@
 import { TesseraError } from '../domain/errors.ts';
 import { isMfaRequired } from '../domain/policy.ts';
-import { generateBackupCode, hashBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
 import { deleteBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
+import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { type ActiveSession, endOtherSessions } from './sessions.ts';
@@ -41,10 +41,10 @@ export async function regenerateBackupCode(
 ): Promise<string> {
   requireFullSession(active);
   await verifyFreshPassword(deps, ctx, active, input.password);
-  const recoveryCode = generateBackupCode(deps.random);
+  const backup = await issueBackupCode(deps);
   await withVerifiedCode(deps, ctx, active.user, input.code, async (tx) => {
-    await replaceBackupCode(tx, active.user.id, hashBackupCode(normalizeBackupCode(recoveryCode) ?? ''), deps.clock.now().getTime());
+    await replaceBackupCode(tx, active.user.id, backup.hash, deps.clock.now().getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.regenerated', active.user));
   });
-  return recoveryCode;
+  return backup.code;
 }

@@ -2,13 +2,14 @@ import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
-import { formatBackupCode, generateBackupCode, hashBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
+import { formatBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow } from '../store/sessions.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
+import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
 import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
@@ -116,24 +117,27 @@ export async function completeSignInWithBackupCode(
   if (normalized === null) {
     throw new TesseraError('invalid_request', { field: 'code' }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
   }
-  return withCodeAttempt(deps, ctx, active.user, 'backup_code', () =>
-    deps.db.transaction().execute(async (tx) => {
+  return withCodeAttempt(deps, ctx, active.user, 'backup_code', async () => {
+    // The slow hash checks run before the transaction; the DELETE below then consumes exactly
+    // the row that was verified, or fails if someone else consumed it first.
+    const matched = await matchBackupCode(deps, deps.db, active.user.id, normalized);
+    const replacement = await issueBackupCode(deps);
+    return deps.db.transaction().execute(async (tx) => {
       // Claim the partial session first: a double-submitted form then loses here, uncounted.
       await requireClaim(tx, active);
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
-      if (!(await consumeBackupCode(tx, fresh.id, hashBackupCode(normalized)))) throw new WrongCode(false);
+      if (matched === null || !(await consumeBackupCode(tx, fresh.id, matched))) throw new WrongCode(false);
       crashPoint('backup-code.use');
-      const replacement = generateBackupCode(deps.random);
       const now = deps.clock.now().getTime();
-      await replaceBackupCode(tx, fresh.id, hashBackupCode(normalizeBackupCode(replacement) ?? ''), now);
+      await replaceBackupCode(tx, fresh.id, replacement.hash, now);
       await clearCodeFailures(tx, fresh.id);
       const issued = await issueFullSession(deps, tx, active.session, ctx);
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
-      return { issued, recoveryCode: replacement };
-    }),
-  );
+      return { issued, recoveryCode: replacement.code };
+    });
+  });
 }
 
 export { formatBackupCode };

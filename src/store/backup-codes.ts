@@ -8,10 +8,16 @@ export async function replaceBackupCode(db: Db, userId: string, codeHash: string
   await db.insertInto('backup_codes').values({ user_id: userId, code_hash: codeHash, created_at: now }).execute();
 }
 
+/** The stored (argon2id) hash of the user's backup code, or null when there is none. */
+export async function findBackupCodeHash(db: Db, userId: string): Promise<string | null> {
+  const row = await db.selectFrom('backup_codes').select('code_hash').where('user_id', '=', userId).executeTakeFirst();
+  return row?.code_hash ?? null;
+}
+
 /**
- * Single use in one statement: the row is deleted only if the hash matches, and the caller
- * succeeds only if it deleted it. Twenty concurrent submissions of one code: exactly one wins.
- * The hash lookup is an equality on a SHA-256 of an 80-bit secret, so it leaks nothing useful.
+ * Single use in one statement: the row is deleted only if it still holds the hash the code was
+ * verified against, and the caller succeeds only if it deleted it. Twenty concurrent
+ * submissions of one code: exactly one wins.
  */
 export async function consumeBackupCode(db: Db, userId: string, codeHash: string): Promise<boolean> {
   const r = await db

@@ -8,7 +8,6 @@ import {
   BACKUP_CODE_LENGTH,
   formatBackupCode,
   generateBackupCode,
-  hashBackupCode,
   normalizeBackupCode,
 } from '../../src/domain/backup-code.ts';
 
@@ -41,11 +40,10 @@ describe('backup code normalisation (properties)', () => {
     );
   });
 
-  it('however it is typed, a code normalises to the same thing and hashes the same', () => {
+  it('however it is typed, a code normalises to the same canonical form', () => {
     fc.assert(
       fc.property(normalizedArb.chain((code) => fc.tuple(fc.constant(code), typedArb(code))), ([code, typed]) => {
         assert.equal(normalizeBackupCode(typed), code, JSON.stringify(typed));
-        assert.equal(hashBackupCode(normalizeBackupCode(typed)!), hashBackupCode(code));
       }),
       { seed: SEED, numRuns: 500 },
     );
@@ -71,7 +69,6 @@ describe('backup code normalisation (properties)', () => {
         fc.pre(edited !== code);
         const n = normalizeBackupCode(edited);
         assert.notEqual(n, code);
-        if (n !== null) assert.notEqual(hashBackupCode(n), hashBackupCode(code));
       }),
       { seed: SEED, numRuns: 500 },
     );
