@@ -19,7 +19,8 @@ export async function hitRateLimit(db: Db, key: string, now: number, windowMs: n
       oc.column('key').doUpdateSet((eb) => ({
         // Both expressions read the row as it was before this statement.
         hits: eb.case().when('rate_limits.window_start', '<=', over).then(1).else(eb('rate_limits.hits', '+', 1)).end(),
-        window_start: eb.case().when('rate_limits.window_start', '<=', over).then(now).else(eb.ref('rate_limits.window_start')).end(),
+        // eb.val: a bare number in then() is inlined into the SQL, a new statement to prepare every time.
+        window_start: eb.case().when('rate_limits.window_start', '<=', over).then(eb.val(now)).else(eb.ref('rate_limits.window_start')).end(),
       })),
     )
     .returning(['hits', 'window_start'])
