@@ -1,6 +1,5 @@
 import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../deps.ts';
@@ -60,10 +59,6 @@ async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T
 }
 
 async function serve(): Promise<void> {
-  // Memory over a little speed: by default V8 lets the young generation grow to 128 MB under load
-  // (server RSS ~350 MB in the benchmark); optimising for size keeps it near 140 MB for 10-20 % more
-  // CPU per request (bench/RESULTS.md). Read by the GC as it runs, so setting it now still counts.
-  setFlagsFromString('--optimize-for-size');
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log);
