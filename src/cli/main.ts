@@ -202,6 +202,8 @@ export async function run(argv: string[]): Promise<number> {
           mfaEnabled: totp !== null,
           locked: user.locked_at !== null,
           failedCodeAttempts: user.failed_code_attempts,
+          // Benchmark users made by `tessera seed --weak-password-hash`: never meant for production.
+          weakPasswordHash: user.weak_password_hash === 1,
         };
       });
       console.log(JSON.stringify(info, null, 2));
