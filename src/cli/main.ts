@@ -7,6 +7,7 @@ import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../main.ts';
+import { lowerThreadPoolPriority } from '../thread-priority.ts';
 import { CLI_CONTEXT } from '../services/context.ts';
 import { rotateTotpKeys } from '../services/key-rotation.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
@@ -61,6 +62,7 @@ async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T
 async function serve(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  await lowerThreadPoolPriority(log);
   const server = await startServer(config, log);
   log.info({ url: config.baseUrl, database: server.runtime.deps.dialect }, 'tessera listening');
   const shutdown = (signal: string) => {

@@ -3,7 +3,7 @@
 // comes back is used again without a restart.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,23 @@ describe('tessera serve lifecycle', () => {
     assert.equal(await server.exited, 0);
     assert.match(server.output().stdout, /stopped: requests in flight answered, database connections closed/);
     await assert.rejects(fetch(`${server.url}/api/v1/me`), 'nothing listens after the exit');
+  });
+
+  it('runs the thread pool (where argon2id hashes) below the event loop in priority', async () => {
+    const server = await startServeProcess({ DATABASE_URL: await phaseDatabase('priority'), DATA_DIR: join(dir, 'priority') });
+    try {
+      const threads = readdirSync(`/proc/${server.child.pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${server.child.pid}/task/${tid}/stat`, 'utf8');
+        // Fields after the ")" that closes the thread name; niceness is field 19 of stat(5).
+        return { tid: Number(tid), name: readFileSync(`/proc/${server.child.pid}/task/${tid}/comm`, 'utf8').trim(), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) };
+      });
+      const pool = threads.filter((t) => t.name === 'libuv-worker');
+      assert.ok(pool.length >= 1, JSON.stringify(threads));
+      for (const t of pool) assert.equal(t.nice, 10);
+      assert.equal(threads.find((t) => t.tid === server.child.pid)!.nice, 0, 'the event loop keeps normal priority');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
   });
 
   it('fails to start against an unreachable database with one clear line', async () => {
