@@ -6,7 +6,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fileURLToPath } from 'node:url';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { TesseraError } from './domain/errors.ts';
 import { adminRoutes } from './http/api/admin.ts';
@@ -59,7 +59,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     loggerInstance: log,
     // One log line per request (below) instead of Fastify's two: at the default level the pair
     // cost ~15 % of the CPU of a sign-in step in the benchmarks (bench/RESULTS.md).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: deps.config.trustProxy,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
