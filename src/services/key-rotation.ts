@@ -6,8 +6,7 @@ import {
   countTotpSecretsNotUnder,
   listTotpCredentialsToRotate,
   listTotpEnrolmentsToRotate,
-  replaceEnrolmentCiphertext,
-  replaceTotpCiphertext,
+  replaceSealedSecret,
 } from '../store/totp.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -107,13 +106,13 @@ export async function rotateTotpKeys(
     await rotateTable(
       deps, ring,
       (after) => listTotpCredentialsToRotate(deps.db, key.id, after, batchSize),
-      (row, to, tx) => replaceTotpCiphertext(tx, row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
+      (row, to, tx) => replaceSealedSecret(tx, 'totp_credentials', row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
       totals, batchSize, opts.onProgress,
     );
     await rotateTable(
       deps, ring,
       (after) => listTotpEnrolmentsToRotate(deps.db, key.id, after, batchSize),
-      (row, to, tx) => replaceEnrolmentCiphertext(tx, row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
+      (row, to, tx) => replaceSealedSecret(tx, 'totp_enrolments', row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
       totals, batchSize, opts.onProgress,
     );
   };

@@ -33,19 +33,19 @@ export async function insertTotpCredential(db: Db, row: TotpCredentialRow): Prom
   await db.insertInto('totp_credentials').values(row).execute();
 }
 
-export async function listTotpCredentialsByKey(db: Db, keyIdNot: string, limit: number): Promise<TotpCredentialRow[]> {
-  return db.selectFrom('totp_credentials').selectAll().where('key_id', '!=', keyIdNot).limit(limit).execute();
-}
+/** The two tables that hold a sealed TOTP secret: confirmed credentials and pending set-ups. */
+export type SealedSecretTable = 'totp_credentials' | 'totp_enrolments';
 
 /** Swaps the ciphertext only if it is still the one we read, so a concurrent change is never overwritten. */
-export async function replaceTotpCiphertext(
+export async function replaceSealedSecret(
   db: Db,
+  table: SealedSecretTable,
   userId: string,
   from: { keyId: string; ciphertext: string },
   to: { keyId: string; ciphertext: string },
 ): Promise<boolean> {
   const r = await db
-    .updateTable('totp_credentials')
+    .updateTable(table)
     .set({ key_id: to.keyId, secret_ciphertext: to.ciphertext })
     .where('user_id', '=', userId)
     .where('key_id', '=', from.keyId)
@@ -108,21 +108,4 @@ export async function listTotpEnrolmentsToRotate(db: Db, currentKeyId: string, a
     .orderBy('user_id')
     .limit(limit)
     .execute();
-}
-
-/** Compare-and-swap like replaceTotpCiphertext, for a set-up not yet confirmed. */
-export async function replaceEnrolmentCiphertext(
-  db: Db,
-  userId: string,
-  from: { keyId: string; ciphertext: string },
-  to: { keyId: string; ciphertext: string },
-): Promise<boolean> {
-  const r = await db
-    .updateTable('totp_enrolments')
-    .set({ key_id: to.keyId, secret_ciphertext: to.ciphertext })
-    .where('user_id', '=', userId)
-    .where('key_id', '=', from.keyId)
-    .where('secret_ciphertext', '=', from.ciphertext)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
 }
