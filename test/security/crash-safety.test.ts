@@ -65,7 +65,7 @@ describe('SIGKILL in the middle of a write leaves the database consistent', () =
     const server = await serve({ ...env, TESSERA_TEST_CRASH_AT: point });
     await prepare?.(server.url);
     await assert.rejects(Promise.resolve().then(() => request(server.url)), 'the connection dies with the process');
-    assert.equal(await server.exited, 'SIGKILL', server.output());
+    assert.equal(await server.exited, 'SIGKILL', JSON.stringify(server.output()));
   }
 
   let backup: { secret: string; recoveryCode: string };
