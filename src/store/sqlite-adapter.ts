@@ -61,8 +61,26 @@ export function openSqliteFile(path: string): DatabaseSync {
   // busy_timeout first: switching a new file to WAL takes an exclusive lock, and a second process
   // starting at the same moment must wait for it instead of failing with "database is locked".
   db.exec('PRAGMA busy_timeout = 5000');
-  db.exec('PRAGMA journal_mode = WAL');
+  switchToWal(db);
   db.exec('PRAGMA foreign_keys = ON');
   db.exec('PRAGMA synchronous = NORMAL');
   return db;
+}
+
+/**
+ * Two processes opening a new file at the same moment both try to take the exclusive lock that
+ * switching to WAL needs; SQLite sees the deadlock and answers one of them "database is locked"
+ * at once, without waiting out busy_timeout. Retrying for a few seconds lets the other finish.
+ */
+function switchToWal(db: DatabaseSync): void {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!/locked|busy/i.test(String(err)) || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.floor(Math.random() * 30));
+    }
+  }
 }
