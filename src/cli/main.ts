@@ -6,7 +6,7 @@ import { createRuntime, type Runtime } from '../deps.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { createLogger } from '../logger.ts';
-import { startServer } from '../main.ts';
+import { type RunningServer, startServer } from '../main.ts';
 import { lowerThreadPoolPriority } from '../thread-priority.ts';
 import { CLI_CONTEXT } from '../services/context.ts';
 import { rotateTotpKeys } from '../services/key-rotation.ts';
@@ -63,11 +63,13 @@ async function serve(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   await lowerThreadPoolPriority(log);
-  const server = await startServer(config, log);
-  log.info({ url: config.baseUrl, database: server.runtime.deps.dialect }, 'tessera listening');
-  const shutdown = (signal: string) => {
+  // Signal handlers go in before the server starts: a SIGTERM that arrives the moment the port
+  // opens (before startServer returns) must still drain and exit 0, not kill the process.
+  let server: RunningServer | null = null;
+  let stopRequested: string | null = null;
+  const stop = (running: RunningServer, signal: string): void => {
     log.info({ signal }, 'shutting down: finishing requests in flight');
-    server.close().then(
+    running.close().then(
       () => {
         log.info('stopped: requests in flight answered, database connections closed');
         process.exit(0);
@@ -78,8 +80,16 @@ async function serve(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  const onSignal = (signal: string): void => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    if (server) stop(server, signal);
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  server = await startServer(config, log);
+  log.info({ url: config.baseUrl, database: server.runtime.deps.dialect }, 'tessera listening');
+  if (stopRequested) stop(server, stopRequested);
 }
 
 const SINGLE_WORD_COMMANDS: ReadonlySet<string> = new Set(['serve', 'migrate', 'seed']);
