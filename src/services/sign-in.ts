@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
-import { formatBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
+import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow } from '../store/sessions.ts';
@@ -139,5 +139,3 @@ export async function completeSignInWithBackupCode(
     });
   });
 }
-
-export { formatBackupCode };

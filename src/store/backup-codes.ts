@@ -31,7 +31,3 @@ export async function consumeBackupCode(db: Db, userId: string, codeHash: string
 export async function deleteBackupCode(db: Db, userId: string): Promise<void> {
   await db.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
 }
-
-export async function hasBackupCode(db: Db, userId: string): Promise<boolean> {
-  return (await db.selectFrom('backup_codes').select('user_id').where('user_id', '=', userId).executeTakeFirst()) !== undefined;
-}
