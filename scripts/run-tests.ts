@@ -1,19 +1,55 @@
 // Runs the suites in order: unit and support first, then HTTP integration on SQLite, then the
 // same integration suite on a throwaway PostgreSQL, then the browser tests.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { globSync } from 'node:fs';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 const only = process.argv.slice(2);
 
-function run(label: string, files: string[], env: Record<string, string> = {}): boolean {
+/**
+ * No single test may run longer than this, and no phase longer than PHASE_LIMIT_MS: a hang shows up
+ * as a failure naming the file, within minutes, instead of holding CI until its own limit.
+ */
+const TEST_LIMIT_MS = 3 * 60_000;
+const PHASE_LIMIT_MS = 12 * 60_000;
+
+async function run(label: string, files: string[], env: Record<string, string> = {}): Promise<boolean> {
   if (files.length === 0) return true;
   console.log(`\n# ${label}: ${files.length} files`);
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-  });
-  return r.status === 0;
+  const started = Date.now();
+  // Its own process group, so a phase that overruns is stopped with every process it started.
+  const child = spawn(
+    process.execPath,
+    ['--test', '--test-concurrency=2', `--test-timeout=${TEST_LIMIT_MS}`, '--test-reporter=spec', ...files],
+    { stdio: 'inherit', env: { ...process.env, ...env }, detached: true },
+  );
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  // The group is detached from the terminal, so pass on a Ctrl-C or a CI cancellation.
+  const forward = (signal: NodeJS.Signals) => () => signalGroup(signal);
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  let overran = false;
+  const limit = setTimeout(() => {
+    overran = true;
+    console.error(`\n# ${label}: still running after ${PHASE_LIMIT_MS / 60_000} min; interrupting (the runner lists what was in flight)`);
+    // SIGINT first: node --test then reports the tests it was running.
+    signalGroup('SIGINT');
+    setTimeout(() => signalGroup('SIGKILL'), 15_000).unref();
+  }, PHASE_LIMIT_MS);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(limit);
+  process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+  // Whatever the phase left behind (a server a hung test started) goes with it.
+  signalGroup('SIGKILL');
+  console.log(`# ${label}: ${code === 0 && !overran ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s`);
+  return code === 0 && !overran;
 }
 
 const pick = (pattern: string): string[] =>
@@ -32,16 +68,16 @@ async function runOnPostgres(files: string[]): Promise<boolean> {
     return false;
   }
   try {
-    return run('integration (PostgreSQL)', files, { TEST_DATABASE_URL: pg.url });
+    return await run('integration (PostgreSQL)', files, { TEST_DATABASE_URL: pg.url });
   } finally {
     await pg.stop();
   }
 }
 
 let ok = true;
-ok = run('unit', [...pick('test/unit/**/*.test.ts'), ...pick('test/support/**/*.test.ts')]) && ok;
-ok = run('integration (SQLite)', pick('test/integration/**/*.test.ts')) && ok;
-ok = run('security', pick('test/security/**/*.test.ts')) && ok;
+ok = (await run('unit', [...pick('test/unit/**/*.test.ts'), ...pick('test/support/**/*.test.ts')])) && ok;
+ok = (await run('integration (SQLite)', pick('test/integration/**/*.test.ts'))) && ok;
+ok = (await run('security', pick('test/security/**/*.test.ts'))) && ok;
 ok = (await runOnPostgres(pick('test/integration/**/*.test.ts'))) && ok;
-ok = run('browser', pick('test/e2e/**/*.test.ts')) && ok;
+ok = (await run('browser', pick('test/e2e/**/*.test.ts'))) && ok;
 process.exit(ok ? 0 : 1);

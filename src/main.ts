@@ -16,6 +16,8 @@ export interface RunningServer {
   runtime: Runtime;
   url: string;
   close(): Promise<void>;
+  /** Which part a close() in progress is waiting for, so a shutdown that overruns can say so. */
+  readonly closing: 'not closing' | 'requests in flight' | 'mail being sent' | 'database connections' | 'closed';
 }
 
 /** config → deps → app → listen. Used by `tessera serve` and by tests that need a real server. */
@@ -50,13 +52,18 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
   }, 10 * MINUTE_MS);
   sweeper.unref();
   let closing: Promise<void> | null = null;
+  let stage: RunningServer['closing'] = 'not closing';
   return {
     app,
     runtime,
     url: address,
+    get closing() {
+      return stage;
+    },
     close() {
       closing ??= (async () => {
         clearInterval(sweeper);
+        stage = 'requests in flight';
         // Fastify closes idle keep-alive connections at once; a connection busy when close began
         // goes idle once its answer is out and would then hold the exit for keepAliveTimeout (72 s).
         const idleCloser = setInterval(() => app.server.closeIdleConnections(), 50);
@@ -65,7 +72,11 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
         } finally {
           clearInterval(idleCloser);
         }
+        stage = 'mail being sent';
+        await runtime.mail.stop();
+        stage = 'database connections';
         await runtime.close();
+        stage = 'closed';
       })();
       return closing;
     },

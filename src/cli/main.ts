@@ -59,6 +59,9 @@ async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T
   }
 }
 
+/** How long SIGTERM waits for requests, mail and the database before the process exits regardless. */
+const SHUTDOWN_GRACE_MS = 20_000;
+
 async function serve(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
@@ -69,6 +72,12 @@ async function serve(): Promise<void> {
   let stopRequested: string | null = null;
   const stop = (running: RunningServer, signal: string): void => {
     log.info({ signal }, 'shutting down: finishing requests in flight');
+    // A request, a mail server or a database that never answers must not hold the exit forever
+    // (orchestrators send SIGKILL after their own grace period, typically 30 s).
+    setTimeout(() => {
+      log.error({ waitingFor: running.closing }, `shutdown did not finish in ${SHUTDOWN_GRACE_MS / 1000} s; exiting anyway`);
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
     running.close().then(
       () => {
         log.info('stopped: requests in flight answered, database connections closed');
@@ -81,12 +90,16 @@ async function serve(): Promise<void> {
     );
   };
   const onSignal = (signal: string): void => {
-    if (stopRequested) return;
+    if (stopRequested) {
+      // A second signal is an operator who does not want to wait.
+      log.warn({ signal, waitingFor: server?.closing ?? 'start-up' }, 'second signal: exiting without finishing');
+      process.exit(1);
+    }
     stopRequested = signal;
     if (server) stop(server, signal);
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   server = await startServer(config, log);
   log.info({ url: config.baseUrl, database: server.runtime.deps.dialect }, 'tessera listening');
   if (stopRequested) stop(server, stopRequested);

@@ -16,9 +16,15 @@ export interface MailTransport {
   close(): void;
 }
 
+/**
+ * nodemailer waits up to 2 min for a connection and 10 min on a silent socket; a mail server that
+ * hangs would hold a shutdown that long. Options in SMTP_URL's query string still win over these.
+ */
+const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 };
+
 /** Real SMTP; nodemailer upgrades to STARTTLS whenever the server offers it. */
 export function createSmtpTransport(smtpUrl: string, from: string): MailTransport {
-  const transporter = nodemailer.createTransport(smtpUrl, { from });
+  const transporter = nodemailer.createTransport({ url: smtpUrl, ...SMTP_TIMEOUTS }, { from });
   return {
     kind: 'smtp',
     async send(mail) {

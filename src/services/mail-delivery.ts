@@ -35,6 +35,7 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
   let again = false;
   let timer: NodeJS.Timeout | null = null;
   let kickTimer: NodeJS.Timeout | null = null;
+  let stopping: Promise<void> | null = null;
 
   async function runOnce(): Promise<number> {
     let sent = 0;
@@ -62,11 +63,7 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
     }
   }
 
-  function deliverDue(): Promise<number> {
-    if (running) {
-      again = true;
-      return running;
-    }
+  function startRun(): Promise<number> {
     running = runOnce()
       .catch((err: unknown) => {
         deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'mail delivery run failed');
@@ -74,12 +71,22 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
       })
       .finally(() => {
         running = null;
-        if (again) {
+        if (again && !stopping) {
           again = false;
           void deliverDue();
         }
       });
     return running;
+  }
+
+  function deliverDue(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    // Once stop() began, a new run would find the transport and the database closed under it.
+    if (stopping) return Promise.resolve(0);
+    return startRun();
   }
 
   return {
@@ -95,17 +102,20 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
       timer ??= setInterval(() => void deliverDue(), pollMs);
       timer.unref();
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-      if (kickTimer) {
-        // Mail queued just before shutdown still gets its one try now.
-        clearTimeout(kickTimer);
+    stop() {
+      stopping ??= (async () => {
+        if (timer) clearInterval(timer);
+        timer = null;
+        const queuedMeanwhile = kickTimer !== null || again;
+        if (kickTimer) clearTimeout(kickTimer);
         kickTimer = null;
-        void deliverDue();
-      }
-      await running;
-      transport.close();
+        again = false;
+        await running;
+        // Mail queued just before shutdown still gets its one try now; what fails stays queued.
+        if (queuedMeanwhile) await startRun();
+        transport.close();
+      })();
+      return stopping;
     },
   };
 }

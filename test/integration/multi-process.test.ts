@@ -74,9 +74,14 @@ describe('several tessera serve processes on one database', () => {
   });
 
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    const stopped = await Promise.allSettled([a?.stop(), b?.stop()]);
     await smtp?.close();
     rmSync(dir, { recursive: true, force: true });
+    // Both drain and exit cleanly on SIGTERM (stop() rejects with the output if one hangs).
+    for (const r of stopped) {
+      if (r.status === 'rejected') throw r.reason;
+      if (r.value !== undefined) assert.equal(r.value, 0);
+    }
   });
 
   async function passwordStep(server: ServeProcess, user: Seeded): Promise<TestClient> {

@@ -14,8 +14,12 @@ export interface ServeProcess {
   output(): { stdout: string; stderr: string };
   /** Resolves with the exit code (or the signal name) once the process has ended. */
   exited: Promise<number | string>;
-  /** Sends `signal` and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /**
+   * Sends `signal` and waits for the exit. A process still running after `graceMs` is killed
+   * (SIGKILL) and the call rejects with its output, so a hung shutdown fails the test instead of
+   * holding the whole run.
+   */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | string>;
 }
 
 export interface CliResult {
@@ -86,9 +90,17 @@ export async function startServeProcess(env: Record<string, string>, timeoutMs =
     child,
     output: () => ({ stdout, stderr }),
     exited,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+    async stop(signal = 'SIGTERM', graceMs = 30_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const overran = new Promise<'overran'>((resolve) => (timer = setTimeout(() => resolve('overran'), graceMs)));
+      const first = await Promise.race([exited, overran]);
+      clearTimeout(timer);
+      if (first !== 'overran') return first;
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`tessera serve did not exit within ${graceMs} ms of ${signal}; killed:\n${stdout}\n${stderr}`);
     },
   };
 }

@@ -114,7 +114,15 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       });
     },
     close() {
-      return new Promise((resolve) => server.close(() => resolve()));
+      // smtp-server's own close waits for its (unref'd) closeTimeout, which may never fire in a
+      // process with nothing else left to do; don't let that hold a test's after() hook.
+      return new Promise((resolve) => {
+        const fallback = setTimeout(resolve, 1000);
+        server.close(() => {
+          clearTimeout(fallback);
+          resolve();
+        });
+      });
     },
   };
 }
