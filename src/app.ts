@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import { fileURLToPath } from 'node:url';
 import fastifySwagger from '@fastify/swagger';
@@ -16,6 +15,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import type { AssuranceLevel } from './http/guards.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
+import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
 import type { ServiceDeps } from './services/context.ts';
@@ -82,7 +82,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
 
   const cookieSecret = createHmac('sha256', deps.keys.keyring().current.key).update('tessera:cookie-signing').digest('hex');
   await app.register(fastifyCookie, { secret: cookieSecret });
-  await app.register(fastifyHelmet, {
+  const securityHeaders = computeSecurityHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -106,6 +106,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
     crossOriginEmbedderPolicy: false,
     frameguard: { action: 'deny' },
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(securityHeaders);
+    done();
   });
   await app.register(fastifySwagger, {
     openapi: {

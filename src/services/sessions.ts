@@ -5,13 +5,13 @@ import type { Database } from '../store/schema.ts';
 import {
   deleteSession,
   deleteUserSessions,
-  findSession,
   insertSession,
   markPasswordVerified,
   type SessionRow,
   touchSession,
 } from '../store/sessions.ts';
-import { type Account, loadAccount } from './accounts.ts';
+import { findSessionWithAccount } from '../store/users.ts';
+import type { Account } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
 /** A password-only session has this long to finish the second step or forced set-up. */
@@ -90,16 +90,16 @@ export function isSessionExpired(deps: ServiceDeps, session: SessionRow, now: nu
 export async function resolveSession(deps: ServiceDeps, token: string): Promise<ActiveSession | null> {
   if (token.length === 0 || token.length > 100) return null;
   const idHash = hashToken(token);
-  const session = await findSession(deps.db, idHash);
-  if (!session) return null;
+  const found = await findSessionWithAccount(deps.db, idHash);
+  if (!found) return null;
+  const { session, user, org } = found;
   const now = deps.clock.now().getTime();
   if (isSessionExpired(deps, session, now)) {
     await deleteSession(deps.db, idHash);
     return null;
   }
   if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
-  const account = await loadAccount(deps.db, session.user_id);
-  return { ...account, session, token };
+  return { user, org, session, token };
 }
 
 export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {

@@ -1,11 +1,26 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditEventTable, Database } from './schema.ts';
+import { preparedQuery } from './prepared.ts';
 
 export type AuditEventRow = Selectable<AuditEventTable>;
 type Db = Kysely<Database>;
 
+const insertEvent = preparedQuery((db, p: Omit<AuditEventRow, 'id'>) =>
+  db.insertInto('audit_events').values({
+    at: p.at,
+    type: p.type,
+    org_id: p.org_id,
+    actor: p.actor,
+    actor_user_id: p.actor_user_id,
+    subject_user_id: p.subject_user_id,
+    subject_email: p.subject_email,
+    ip: p.ip,
+    user_agent: p.user_agent,
+    details: p.details,
+  }),
+);
 export async function appendAuditEvent(db: Db, row: Omit<AuditEventRow, 'id'>): Promise<void> {
-  await db.insertInto('audit_events').values(row).execute();
+  await insertEvent(db, row);
 }
 
 /** Newest first; `beforeId` pages backwards through history. */

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, OrgTable } from './schema.ts';
+import { preparedQuery } from './prepared.ts';
 
 export type OrgRow = Selectable<OrgTable>;
 type Db = Kysely<Database>;
@@ -8,8 +9,9 @@ export async function insertOrg(db: Db, row: OrgRow): Promise<void> {
   await db.insertInto('orgs').values(row).execute();
 }
 
+const orgById = preparedQuery((db, p: { id: string }) => db.selectFrom('orgs').selectAll().where('id', '=', p.id));
 export async function findOrgById(db: Db, id: string): Promise<OrgRow | null> {
-  return (await db.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+  return (await orgById(db, { id })).rows[0] ?? null;
 }
 
 export async function findOrgByName(db: Db, name: string): Promise<OrgRow | null> {

@@ -1,25 +1,38 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, SessionTable } from './schema.ts';
+import { preparedQuery } from './prepared.ts';
 
 export type SessionRow = Selectable<SessionTable>;
 type Db = Kysely<Database>;
 
+const insertSessionRow = preparedQuery((db, p: SessionRow) =>
+  db.insertInto('sessions').values({
+    id_hash: p.id_hash,
+    user_id: p.user_id,
+    level: p.level,
+    next_step: p.next_step,
+    created_at: p.created_at,
+    last_seen_at: p.last_seen_at,
+    password_verified_at: p.password_verified_at,
+    ip: p.ip,
+    user_agent: p.user_agent,
+  }),
+);
 export async function insertSession(db: Db, row: SessionRow): Promise<void> {
-  await db.insertInto('sessions').values(row).execute();
-}
-
-export async function findSession(db: Db, idHash: string): Promise<SessionRow | null> {
-  return (await db.selectFrom('sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirst()) ?? null;
+  await insertSessionRow(db, row);
 }
 
 /** Deleting is the claim: of two requests rotating one session, only one gets a new id. */
+const deleteSessionRow = preparedQuery((db, p: { idHash: string }) => db.deleteFrom('sessions').where('id_hash', '=', p.idHash));
 export async function deleteSession(db: Db, idHash: string): Promise<boolean> {
-  const r = await db.deleteFrom('sessions').where('id_hash', '=', idHash).executeTakeFirst();
-  return Number(r.numDeletedRows) === 1;
+  return Number((await deleteSessionRow(db, { idHash })).numAffectedRows) === 1;
 }
 
+const touchSessionRow = preparedQuery((db, p: { idHash: string; now: number }) =>
+  db.updateTable('sessions').set({ last_seen_at: p.now }).where('id_hash', '=', p.idHash),
+);
 export async function touchSession(db: Db, idHash: string, now: number): Promise<void> {
-  await db.updateTable('sessions').set({ last_seen_at: now }).where('id_hash', '=', idHash).execute();
+  await touchSessionRow(db, { idHash, now });
 }
 
 export async function markPasswordVerified(db: Db, idHash: string, now: number): Promise<void> {

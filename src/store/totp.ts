@@ -1,12 +1,14 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, TotpCredentialTable, TotpEnrolmentTable } from './schema.ts';
+import { preparedQuery } from './prepared.ts';
 
 export type TotpCredentialRow = Selectable<TotpCredentialTable>;
 export type TotpEnrolmentRow = Selectable<TotpEnrolmentTable>;
 type Db = Kysely<Database>;
 
+const credentialOf = preparedQuery((db, p: { userId: string }) => db.selectFrom('totp_credentials').selectAll().where('user_id', '=', p.userId));
 export async function findTotpCredential(db: Db, userId: string): Promise<TotpCredentialRow | null> {
-  return (await db.selectFrom('totp_credentials').selectAll().where('user_id', '=', userId).executeTakeFirst()) ?? null;
+  return (await credentialOf(db, { userId })).rows[0] ?? null;
 }
 
 /**
@@ -14,14 +16,15 @@ export async function findTotpCredential(db: Db, userId: string): Promise<TotpCr
  * One conditional UPDATE, so of two requests carrying the same code exactly one wins, across
  * processes too.
  */
-export async function claimTotpStep(db: Db, userId: string, step: number): Promise<boolean> {
-  const r = await db
+const claimStep = preparedQuery((db, p: { userId: string; step: number }) =>
+  db
     .updateTable('totp_credentials')
-    .set({ last_used_step: step })
-    .where('user_id', '=', userId)
-    .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
+    .set({ last_used_step: p.step })
+    .where('user_id', '=', p.userId)
+    .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', p.step)])),
+);
+export async function claimTotpStep(db: Db, userId: string, step: number): Promise<boolean> {
+  return Number((await claimStep(db, { userId, step })).numAffectedRows) === 1;
 }
 
 export async function deleteTotpCredential(db: Db, userId: string): Promise<boolean> {

@@ -1,0 +1,93 @@
+// `npm run bench:profile`: where a request's server CPU goes. Runs `tessera serve` on SQLite under
+// V8's sampling profiler while it answers code steps and GET /api/v1/me, then prints the functions
+// and the packages with the most self time. For finding the next thing to make faster; the figures
+// that count are bench/run.ts's.
+//
+//   npm run bench:profile                 code step and GET /me
+//   npm run bench:profile -- --keep       also keep the .cpuprofile (open it in Chrome DevTools)
+//   npm run bench:profile -- --me         GET /me only (the fixed cost of any signed-in request)
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import http from 'node:http';
+import { cannon, post, withCpu, preparePartialSessions, readSeeded, ROOT, runCodeSteps, runSignIns, startTessera, tessera, totpNow } from './lib.ts';
+
+const KEEP = process.argv.includes('--keep');
+const ME_ONLY = process.argv.includes('--me');
+const work = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
+const profiles = join(work, 'profiles');
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+let seeded = 0;
+function seed(env: Record<string, string>, count: number) {
+  const out = join(work, `users-${++seeded}.jsonl`);
+  tessera(['seed', '--org', `Profile ${seeded}`, '--users', String(count), '--out', out, '--weak-password-hash'], env);
+  return readSeeded(out);
+}
+
+/** node_modules/<pkg> (or @scope/pkg), "tessera src/…", or the runtime's own bucket. */
+function owner(url: string): string {
+  if (url === '') return '(native, GC, idle)';
+  if (url.startsWith('node:')) return 'node core';
+  const path = url.startsWith('file://') ? relative(ROOT, new URL(url).pathname) : url;
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  if (m) return m[1]!;
+  return path.startsWith('src/') ? `tessera ${path.split('/').slice(0, 2).join('/')}` : path;
+}
+
+function report(profile: Profile): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const idle = [...self].filter(([id]) => /^\((idle|program)\)$/.test(byId.get(id)!.callFrame.functionName)).reduce((a, [, t]) => a + t, 0);
+  const busy = total - idle;
+  const sum = (key: (n: ProfileNode) => string) => {
+    const acc = new Map<string, number>();
+    for (const [id, t] of self) {
+      const n = byId.get(id)!;
+      if (/^\((idle|program)\)$/.test(n.callFrame.functionName)) continue;
+      acc.set(key(n), (acc.get(key(n)) ?? 0) + t);
+    }
+    return [...acc].sort((a, b) => b[1] - a[1]);
+  };
+  const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
+  console.log(`\nbusy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled\n\nself time by package or folder:`);
+  for (const [k, t] of sum((n) => owner(n.callFrame.url)).slice(0, 20)) console.log(`  ${pct(t)}  ${k}`);
+  console.log('\nself time by function:');
+  const fn = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+  for (const [k, t] of sum(fn).slice(0, 40)) console.log(`  ${pct(t)}  ${k}`);
+}
+
+try {
+  const env = { DATA_DIR: join(work, 'data'), DATABASE_URL: '', NODE_ENV: 'test', LOG_LEVEL: 'info', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` };
+  const server = await startTessera(env, join(work, 'server.log'));
+  const { NODE_OPTIONS: _, ...cliEnv } = env;
+  await runSignIns(server.port, seed(cliEnv, 300), 10); // warm-up
+  if (!ME_ONLY) {
+    const sessions = await preparePartialSessions(server.port, seed(cliEnv, 3000), 10);
+    const codes = await withCpu(server.pid, () => runCodeSteps(server.port, sessions, 10), (r) => r.requests);
+    console.log(`code step: ${Math.round(codes.perSecond)} req/s, p50 ${codes.latency.p50.toFixed(1)} ms, p99 ${codes.latency.p99.toFixed(1)} ms, ${Math.round(codes.cpuUs)} µs server CPU each`);
+  }
+  const [meUser] = seed(cliEnv, 1);
+  const [partial] = await preparePartialSessions(server.port, [meUser!], 1);
+  const full = await post(new http.Agent(), server.port, '/api/v1/sessions/totp', { code: totpNow(meUser!.secret) }, partial!.cookie);
+  const me = await withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: 5, connections: 10, headers: { cookie: full.cookie! } }), (r) => r.requests);
+  console.log(`GET /me: ${Math.round(me.perSecond)} req/s, p50 ${me.latency.p50} ms, p99 ${me.latency.p99} ms, ${Math.round(me.cpuUs)} µs server CPU each`);
+  await server.stop();
+  const file = readdirSync(profiles).find((f) => f.endsWith('.cpuprofile'))!;
+  report(JSON.parse(readFileSync(join(profiles, file), 'utf8')) as Profile);
+  if (KEEP) console.log(`\nprofile kept: ${join(profiles, file)}`);
+} finally {
+  if (!KEEP) rmSync(work, { recursive: true, force: true });
+}
