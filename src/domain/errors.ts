@@ -35,11 +35,21 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * An answer the caller is meant to get (wrong code, locked, not found…), not a fault: no stack is
+ * captured, since a guessing attacker makes many and nothing reads their stacks.
+ */
 export class TesseraError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
   constructor(code: ErrorCode, details: Record<string, unknown> = {}, message?: string) {
-    super(message ?? ERRORS[code].message);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message ?? ERRORS[code].message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'TesseraError';
     this.code = code;
     this.details = details;

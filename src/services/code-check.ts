@@ -5,7 +5,7 @@ import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
 import { claimTotpStep, findTotpCredential, type TotpCredentialRow } from '../store/totp.ts';
-import { clearCodeFailures, findUserById, lockIfAttemptsExhausted, returnCodeAttempt, takeCodeAttempt, type UserRow } from '../store/users.ts';
+import { findUserById, lockIfAttemptsExhausted, returnCodeAttempt, settleCodeAttempts, takeCodeAttempt, type UserRow } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -77,8 +77,9 @@ export async function withCodeAttempt<T>(
 
 /**
  * Verifies a current authenticator code for `user` and burns its time step. Order matters:
- * refuse a locked account → parse → verify → consume the step → reset the failure count.
- * The attempt itself was already taken by `withCodeAttempt`.
+ * parse → verify → consume the step → reset the failure count, refusing if a concurrent request
+ * locked the account meanwhile (then nothing commits). The attempt itself was already taken by
+ * `withCodeAttempt`, which refuses an account locked before the check began.
  * `db` is the caller's transaction so that what the code unlocks commits with the step claim.
  */
 export async function verifyCurrentCode(
@@ -88,9 +89,6 @@ export async function verifyCurrentCode(
   user: UserRow,
   code: unknown,
 ): Promise<TotpCredentialRow> {
-  // Re-read inside the transaction: a lock set by a concurrent request must win over a stale copy.
-  const fresh = await findUserById(db, user.id);
-  if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
   const credential = await findTotpCredential(db, user.id);
   if (!credential) throw new TesseraError('mfa_not_enabled');
@@ -104,7 +102,7 @@ export async function verifyCurrentCode(
     const replayed = check.ok || check.reason === 'replayed';
     throw new WrongCode(replayed);
   }
-  await clearCodeFailures(db, user.id);
+  if (!(await settleCodeAttempts(db, user.id))) throw new TesseraError('account_locked');
   return credential;
 }
 

@@ -166,6 +166,18 @@ export async function lockIfAttemptsExhausted(db: Db, userId: string, maxAttempt
   return Number(r.numUpdatedRows) === 1;
 }
 
+/**
+ * After a correct code: the wrong guesses in a row start again from zero, unless a concurrent
+ * request locked the account meanwhile. False when locked (the caller's transaction then rolls
+ * back what the code would have unlocked). One statement for the lock check and the reset.
+ */
+const settleAttempts = preparedQuery((db, p: { userId: string }) =>
+  db.updateTable('users').set({ failed_code_attempts: 0 }).where('id', '=', p.userId).where('locked_at', 'is', null),
+);
+export async function settleCodeAttempts(db: Db, userId: string): Promise<boolean> {
+  return Number((await settleAttempts(db, { userId })).numAffectedRows) === 1;
+}
+
 const clearFailures = preparedQuery((db, p: { userId: string }) =>
   db.updateTable('users').set({ failed_code_attempts: 0 }).where('id', '=', p.userId).where('failed_code_attempts', '>', 0),
 );
