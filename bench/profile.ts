@@ -6,6 +6,7 @@
 //   npm run bench:profile                 code step and GET /me
 //   npm run bench:profile -- --keep       also keep the .cpuprofile (open it in Chrome DevTools)
 //   npm run bench:profile -- --me         GET /me only (the fixed cost of any signed-in request)
+//   LOG_LEVEL=warn npm run bench:profile  without the per-request log line
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -70,7 +71,7 @@ function report(profile: Profile): void {
 }
 
 try {
-  const env = { DATA_DIR: join(work, 'data'), DATABASE_URL: '', NODE_ENV: 'test', LOG_LEVEL: 'info', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` };
+  const env = { DATA_DIR: join(work, 'data'), DATABASE_URL: '', NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` };
   const server = await startTessera(env, join(work, 'server.log'));
   const { NODE_OPTIONS: _, ...cliEnv } = env;
   await runSignIns(server.port, seed(cliEnv, 300), 10); // warm-up
