@@ -26,20 +26,28 @@ export async function claimPasswordAttempt(deps: ServiceDeps, ctx: RequestContex
   const source = ipBucket(ctx.ip);
   const account = accountTag(email);
   const keys = { ip: `pw:ip:${source}`, accountIp: `pw:acct-ip:${account}:${source}`, account: `pw:acct:${account}` } as const;
-  const counts: Record<keyof typeof keys, WindowCount> = {
-    ip: await hitRateLimit(deps.db, keys.ip, now, limits.windowMs),
-    accountIp: await hitRateLimit(deps.db, keys.accountIp, now, limits.windowMs),
-    account: await hitRateLimit(deps.db, keys.account, now, limits.windowMs),
-  };
+  // One transaction for the three counters: one commit instead of three on every password step.
+  // The per-IP row, shared by every account behind one address, is locked last and so held for
+  // the shortest time (on PostgreSQL a row lock lasts until commit).
+  const counts: Record<keyof typeof keys, WindowCount> = await deps.db.transaction().execute(async (tx) => {
+    const account = await hitRateLimit(tx, keys.account, now, limits.windowMs);
+    const accountIp = await hitRateLimit(tx, keys.accountIp, now, limits.windowMs);
+    const ip = await hitRateLimit(tx, keys.ip, now, limits.windowMs);
+    return { ip, accountIp, account };
+  });
   const decision = decidePasswordAttempt(counts, limits, now);
   if (!decision.allowed) throw new TesseraError('rate_limited', { retryAfterSeconds: decision.retryAfterSeconds });
   return {
     async succeeded() {
       // The owner's own mistakes from this source are forgiven (NIST 800-63B 5.2.2: reset on
       // success); failures elsewhere on the account and from this source on others still stand.
-      await clearRateLimit(deps.db, keys.accountIp);
-      await takeBackRateLimitHit(deps.db, keys.ip, counts.ip.windowStart);
-      await takeBackRateLimitHit(deps.db, keys.account, counts.account.windowStart);
+      // Rows in the same order as above: on PostgreSQL two transactions locking the same rows in
+      // different orders could deadlock.
+      await deps.db.transaction().execute(async (tx) => {
+        await takeBackRateLimitHit(tx, keys.account, counts.account.windowStart);
+        await clearRateLimit(tx, keys.accountIp);
+        await takeBackRateLimitHit(tx, keys.ip, counts.ip.windowStart);
+      });
     },
   };
 }

@@ -52,6 +52,25 @@ describe('sign-in with password and authenticator code', () => {
     assert.equal(a.body.error.code, 'invalid_credentials');
   });
 
+  it('counts concurrent password steps from one address exactly, without errors', async () => {
+    // Right and wrong passwords for two accounts, all at once from one IP: the throttle's counters
+    // are shared rows (on PostgreSQL, locked until commit), and none of this may end in a 5xx.
+    await ts.createUser({ email: 'busy1@acme.test' });
+    await ts.createUser({ email: 'busy2@acme.test' });
+    // 9 per account: under the per-account-and-address limit (10) even before any success is taken back.
+    const attempts = Array.from({ length: 18 }, (_, i) => ({
+      email: i % 2 === 0 ? 'busy1@acme.test' : 'busy2@acme.test',
+      password: i % 3 === 0 ? 'wrong password' : DEFAULT_PASSWORD,
+    }));
+    const db = ts.server.runtime.deps.db;
+    const ipHits = async () => (await db.selectFrom('rate_limits').select('hits').where('key', 'like', 'pw:ip:%').executeTakeFirst())?.hits ?? 0;
+    const before = await ipHits();
+    const answers = await Promise.all(attempts.map((body) => ts.client().post('/sessions', body)));
+    answers.forEach((r, i) => assert.equal(r.status, attempts[i]!.password === DEFAULT_PASSWORD ? 200 : 401, JSON.stringify(r.body)));
+    // Each success took its own hit back; the 6 misses still count on the address.
+    assert.equal((await ipHits()) - before, 6);
+  });
+
   it('refuses SSO users a password sign-in', async () => {
     await ts.createUser({ email: 'sso@acme.test', sso: true });
     const r = await ts.client().post('/sessions', { email: 'sso@acme.test', password: DEFAULT_PASSWORD });
