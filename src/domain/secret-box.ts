@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { keyObjectFor } from './crypto-keys.ts';
 import type { RandomSource } from './random.ts';
 
 /** A 256-bit AES key and the id stored beside every ciphertext it made, so keys can rotate. */
@@ -26,7 +27,7 @@ const TAG_BYTES = 16;
  */
 export function sealSecret(keyring: Keyring, plaintext: string, boundTo: string, random: RandomSource): SealedSecret {
   const iv = Buffer.from(random.bytes(IV_BYTES));
-  const cipher = createCipheriv('aes-256-gcm', keyring.current.key, iv);
+  const cipher = createCipheriv('aes-256-gcm', keyObjectFor(keyring.current.key), iv);
   cipher.setAAD(Buffer.from(boundTo, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
@@ -37,7 +38,7 @@ export function openSecret(keyring: Keyring, sealed: SealedSecret, boundTo: stri
   const key = keyring.all.get(sealed.keyId);
   if (!key) throw new Error(`secret sealed with unknown key id ${sealed.keyId}`);
   const raw = Buffer.from(sealed.ciphertext, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', key.key, raw.subarray(0, IV_BYTES));
+  const decipher = createDecipheriv('aes-256-gcm', keyObjectFor(key.key), raw.subarray(0, IV_BYTES));
   decipher.setAAD(Buffer.from(boundTo, 'utf8'));
   decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
   return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');

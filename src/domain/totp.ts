@@ -1,5 +1,6 @@
 import { Secret, TOTP } from 'otpauth';
 import { constantTimeEqual } from './constant-time.ts';
+import { withoutStackTraces } from './crypto-keys.ts';
 import type { RandomSource } from './random.ts';
 
 /** RFC 6238 parameters every authenticator app understands. */
@@ -29,7 +30,7 @@ function totpFor(secretBase32: string): TOTP {
 }
 
 export function generateTotpCode(secretBase32: string, at: Date): string {
-  return totpFor(secretBase32).generate({ timestamp: at.getTime() });
+  return withoutStackTraces(() => totpFor(secretBase32).generate({ timestamp: at.getTime() }));
 }
 
 /**
@@ -79,11 +80,13 @@ export function checkTotpCode(input: {
   const totp = totpFor(input.secret);
   const current = timeStepAt(input.at);
   let matched: number | null = null;
-  for (let delta = -TOTP_WINDOW_STEPS; delta <= TOTP_WINDOW_STEPS; delta++) {
-    const step = current + delta;
-    const expected = totp.generate({ timestamp: step * TOTP_PERIOD_SECONDS * 1000 });
-    if (constantTimeEqual(expected, code) && matched === null) matched = step;
-  }
+  withoutStackTraces(() => {
+    for (let delta = -TOTP_WINDOW_STEPS; delta <= TOTP_WINDOW_STEPS; delta++) {
+      const step = current + delta;
+      const expected = totp.generate({ timestamp: step * TOTP_PERIOD_SECONDS * 1000 });
+      if (constantTimeEqual(expected, code) && matched === null) matched = step;
+    }
+  });
   if (matched === null) return { ok: false, reason: 'invalid' };
   if (input.lastUsedStep !== null && matched <= input.lastUsedStep) return { ok: false, reason: 'replayed' };
   return { ok: true, step: matched };
