@@ -4,9 +4,9 @@ import { type Keyring, openSecret, sealSecret, totpSecretBinding } from '../doma
 import { addKey } from '../store/key-file.ts';
 import {
   countTotpSecretsNotUnder,
-  listTotpCredentialsToRotate,
-  listTotpEnrolmentsToRotate,
+  listSealedSecretsToRotate,
   replaceSealedSecret,
+  type SealedSecretTable,
 } from '../store/totp.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -17,6 +17,8 @@ export const ROTATION_BATCH_SIZE = 100;
  * just before it noticed the new one (it looks every second) is caught by that pass.
  */
 export const ROTATION_SETTLE_MS = 2500;
+
+const SEALED_SECRET_TABLES: readonly SealedSecretTable[] = ['totp_credentials', 'totp_enrolments'];
 
 export interface RotationReport {
   keyId: string;
@@ -103,18 +105,14 @@ export async function rotateTotpKeys(
   const totals: RotationProgress = { pass: 0, rotated: 0, skipped: 0, unreadable: 0 };
   const pass = async () => {
     totals.pass++;
-    await rotateTable(
-      deps, ring,
-      (after) => listTotpCredentialsToRotate(deps.db, key.id, after, batchSize),
-      (row, to, tx) => replaceSealedSecret(tx, 'totp_credentials', row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
-      totals, batchSize, opts.onProgress,
-    );
-    await rotateTable(
-      deps, ring,
-      (after) => listTotpEnrolmentsToRotate(deps.db, key.id, after, batchSize),
-      (row, to, tx) => replaceSealedSecret(tx, 'totp_enrolments', row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
-      totals, batchSize, opts.onProgress,
-    );
+    for (const table of SEALED_SECRET_TABLES) {
+      await rotateTable(
+        deps, ring,
+        (after) => listSealedSecretsToRotate(deps.db, table, key.id, after, batchSize),
+        (row, to, tx) => replaceSealedSecret(tx, table, row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
+        totals, batchSize, opts.onProgress,
+      );
+    }
   };
   await pass();
   await new Promise((resolve) => setTimeout(resolve, opts.settleMs ?? ROTATION_SETTLE_MS));

@@ -39,6 +39,27 @@ export async function insertTotpCredential(db: Db, row: TotpCredentialRow): Prom
 /** The two tables that hold a sealed TOTP secret: confirmed credentials and pending set-ups. */
 export type SealedSecretTable = 'totp_credentials' | 'totp_enrolments';
 
+/** A row of either table, typed by the table named. */
+export type SealedSecretRow<T extends SealedSecretTable> = Selectable<Database[T]>;
+
+/** Key rotation walks a table in user-id order, a page at a time, skipping rows already under the new key. */
+export async function listSealedSecretsToRotate<T extends SealedSecretTable>(
+  db: Db,
+  table: T,
+  currentKeyId: string,
+  afterUserId: string,
+  limit: number,
+): Promise<SealedSecretRow<T>[]> {
+  return db
+    .selectFrom(table as SealedSecretTable)
+    .selectAll()
+    .where('key_id', '!=', currentKeyId)
+    .where('user_id', '>', afterUserId)
+    .orderBy('user_id')
+    .limit(limit)
+    .execute() as Promise<SealedSecretRow<T>[]>;
+}
+
 /** Swaps the ciphertext only if it is still the one we read, so a concurrent change is never overwritten. */
 export async function replaceSealedSecret(
   db: Db,
@@ -84,31 +105,8 @@ export async function deletePendingEnrolment(db: Db, userId: string): Promise<vo
   await db.deleteFrom('totp_enrolments').where('user_id', '=', userId).execute();
 }
 
-/** Key rotation walks the credentials in user-id order, a page at a time, skipping the new key. */
-export async function listTotpCredentialsToRotate(db: Db, currentKeyId: string, afterUserId: string, limit: number): Promise<TotpCredentialRow[]> {
-  return db
-    .selectFrom('totp_credentials')
-    .selectAll()
-    .where('key_id', '!=', currentKeyId)
-    .where('user_id', '>', afterUserId)
-    .orderBy('user_id')
-    .limit(limit)
-    .execute();
-}
-
 export async function countTotpSecretsNotUnder(db: Db, keyId: string): Promise<{ credentials: number; enrolments: number }> {
   const c = await db.selectFrom('totp_credentials').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
   const e = await db.selectFrom('totp_enrolments').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
   return { credentials: Number(c.n), enrolments: Number(e.n) };
-}
-
-export async function listTotpEnrolmentsToRotate(db: Db, currentKeyId: string, afterUserId: string, limit: number): Promise<TotpEnrolmentRow[]> {
-  return db
-    .selectFrom('totp_enrolments')
-    .selectAll()
-    .where('key_id', '!=', currentKeyId)
-    .where('user_id', '>', afterUserId)
-    .orderBy('user_id')
-    .limit(limit)
-    .execute();
 }
