@@ -45,6 +45,16 @@ export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
 }
 
 /** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
+/**
+ * Fastify refuses a bare hop count (it cannot tell the proxy from a client that connects directly),
+ * so a count is a function of the hop; a list of proxy addresses is the safer setting.
+ */
+function trustProxyOption(setting: number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (Array.isArray(setting)) return setting;
+  if (setting === 0) return false;
+  return (_address, hop) => hop < setting;
+}
+
 export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
   return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
 }
@@ -61,7 +71,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     // cost ~15 % of the CPU of a sign-in step in the benchmarks (bench/RESULTS.md).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: deps.config.trustProxy,
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
     routerOptions: { ignoreTrailingSlash: true },
   });

@@ -4,6 +4,8 @@ import { DEFAULT_PASSWORD_FAILURES_PER_IP } from './domain/rate-limit.ts';
 
 export interface Config {
   port: number;
+  /** Benchmark users' cheap password hashes are honoured only under NODE_ENV development or test. */
+  acceptWeakPasswordHashes: boolean;
   host: string;
   baseUrl: string;
   dataDir: string;
@@ -19,13 +21,29 @@ export interface Config {
   sessionAbsoluteSeconds: number;
   /** A password entered longer ago than this no longer counts as fresh for sensitive changes. */
   freshPasswordSeconds: number;
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For entries are believed: a number of proxy hops (0: none), or the proxies'
+   * addresses. Never "trust all": the left-most entries are whatever the client wrote.
+   */
+  trustProxy: number | string[];
   /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
   passwordFailuresPerIp: number;
   logLevel: string;
 }
 
 export class ConfigError extends Error {}
+
+const PROXY_ADDRESS = /^(loopback|linklocal|uniquelocal|[0-9.]+(\/\d{1,2})?|[0-9a-f:]+(\/\d{1,3})?)$/i;
+
+function trustedProxies(env: NodeJS.ProcessEnv): number | string[] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (/^\d+$/.test(raw) || raw === '') return integer(env, 'TRUST_PROXY', 0, 0, 10);
+  const list = raw.split(',').map((s) => s.trim());
+  if (!list.every((a) => PROXY_ADDRESS.test(a))) {
+    throw new ConfigError(`TRUST_PROXY must be a number of proxy hops or a comma-separated list of proxy addresses or CIDR ranges, got "${raw}"`);
+  }
+  return list;
+}
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -63,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
   return {
     port,
+    acceptWeakPasswordHashes: env.NODE_ENV === 'development' || env.NODE_ENV === 'test',
     host,
     baseUrl,
     dataDir,
@@ -77,7 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     sessionIdleSeconds: integer(env, 'SESSION_IDLE_SECONDS', 60 * 60, 60, 30 * 86400),
     sessionAbsoluteSeconds: integer(env, 'SESSION_ABSOLUTE_SECONDS', 24 * 60 * 60, 60, 365 * 86400),
     freshPasswordSeconds: integer(env, 'FRESH_PASSWORD_SECONDS', 10 * 60, 10, 86400),
-    trustProxy: env.TRUST_PROXY === '1',
+    trustProxy: trustedProxies(env),
     passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
   };

@@ -78,7 +78,7 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     clock,
     random,
     keys,
-    passwords: createPasswordHasher(),
+    passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes }),
     events: overrides.events ? overrides.events(baseSink) : baseSink,
     log,
     onMailQueued: () => mail?.kick(),

@@ -1,8 +1,11 @@
 import pino, { type Logger } from 'pino';
 
-/** Link tokens travel in URLs; they must never reach a log line. */
+/**
+ * Link tokens travel in URLs, and a client may put anything (a password) in a query string:
+ * neither reaches a log line. Query keys stay, their values do not.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/(mfa-resets?)\/[^/?#]+/g, '/$1/[redacted]').replace(/([?&](token|code)=)[^&#]*/gi, '$1[redacted]');
+  return url.replace(/\/(mfa-resets?)\/[^/?#]+/g, '/$1/[redacted]').replace(/([?&][^=&#]*=)[^&#]*/g, '$1[redacted]');
 }
 
 /**

@@ -15,11 +15,14 @@ export function refuseCrossSite(request: FastifyRequest, config: Config): void {
   if (site === 'cross-site') throw new TesseraError('csrf_rejected');
   const origin = request.headers.origin;
   if (typeof origin === 'string' && origin !== 'null') {
-    const allowed = new Set([new URL(config.baseUrl).origin]);
+    const base = new URL(config.baseUrl);
+    const allowed = new Set([base.origin]);
     const host = request.headers.host;
     if (host) {
-      allowed.add(`http://${host}`);
+      // Served over https, a page of the plain-http origin is another origin (one a network
+      // attacker can write), so only a deployment on http accepts both schemes for its own host.
       allowed.add(`https://${host}`);
+      if (base.protocol === 'http:') allowed.add(`http://${host}`);
     }
     if (!allowed.has(origin)) throw new TesseraError('csrf_rejected');
   } else if (origin === 'null' && site !== 'same-origin') {

@@ -59,7 +59,8 @@ export async function withCodeAttempt<T>(
       await returnCodeAttempt(deps.db, user.id);
       await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user)));
       deps.onMailQueued();
-      throw new TesseraError('invalid_code', { attemptsLeft: max - attempt + 1, reason: 'code_already_used' }, 'That code was already used. Wait for the next code in your app.');
+      const message = kind === 'totp' ? 'That code was already used. Wait for the next code in your app.' : 'That backup code was already used.';
+      throw new TesseraError('invalid_code', { attemptsLeft: max - attempt + 1, reason: 'code_already_used' }, message);
     }
     const assessed = assessCodeFailure(attempt, max);
     const after = await deps.db.transaction().execute(async (tx) => {

@@ -105,7 +105,7 @@ export async function showUser(deps: ServiceDeps, email: string): Promise<UserRo
 export async function resetSecondFactorNow(deps: ServiceDeps, ctx: RequestContext, actor: Actor, email: string): Promise<UserRow> {
   const user = await requireUserByEmail(deps, email);
   await deps.db.transaction().execute(async (tx) => {
-    const wiped = await wipeSecondFactor(tx, user.id);
+    const wiped = await wipeSecondFactor(tx, user.id, deps.clock.now().getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { actor, details: { via: 'support', ...wiped } }));
   });
   deps.onMailQueued();

@@ -1,6 +1,7 @@
 import { TesseraError } from '../domain/errors.ts';
 import { isMfaRequired } from '../domain/policy.ts';
 import { deleteBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
+import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
@@ -28,6 +29,8 @@ export async function removeTotp(
     await deleteBackupCode(tx, active.user.id);
     await deletePendingEnrolment(tx, active.user.id);
     await endOtherSessions(tx, active.user.id, active.session);
+    // A pending reset link has nothing left to reset, and must not wipe an app set up later.
+    await revokeOpenLinkTokens(tx, active.user.id, deps.clock.now().getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user));
   });
 }

@@ -30,12 +30,15 @@ export const LOST_DEVICE_COOLDOWN_SECONDS = 60;
  * Removes every second factor and lock of a user, and signs them out everywhere. Says whether an
  * app was removed, so the adoption chart does not count resets of people who had none.
  */
-export async function wipeSecondFactor(db: Kysely<Database>, userId: string): Promise<{ hadTotp: boolean; wasLocked: boolean }> {
+export async function wipeSecondFactor(db: Kysely<Database>, userId: string, now: number): Promise<{ hadTotp: boolean; wasLocked: boolean }> {
   const hadTotp = await deleteTotpCredential(db, userId);
   await deleteBackupCode(db, userId);
   await deletePendingEnrolment(db, userId);
   const wasLocked = await unlockUser(db, userId);
   await endOtherSessions(db, userId, null);
+  // Whatever links were still open were asked for against the factor that is now gone; left
+  // open, one would later wipe the app the person sets up next.
+  await revokeOpenLinkTokens(db, userId, now);
   return { hadTotp, wasLocked };
 }
 
@@ -89,6 +92,9 @@ async function issueResetLink(
 /** "Lost your mobile device?": only after a correct password, and only for someone with 2FA. */
 export async function requestLostDeviceReset(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession): Promise<void> {
   if (active.session.level !== 'partial' || active.session.next_step !== 'totp') throw new TesseraError('wrong_step');
+  // A locked account is unlocked by an admin or support, who can check who is asking; the link
+  // would otherwise let whoever guessed the codes lift the lock with the password and a mailbox.
+  if (active.user.locked_at !== null) throw new TesseraError('account_locked');
   await issueResetLink(deps, ctx, active.user, 'lost_device', userActor(active.user));
 }
 
@@ -132,7 +138,7 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     const user = await findUserById(tx, row.user_id);
     if (!user) throw new TesseraError('token_invalid');
     crashPoint('reset.confirm');
-    const wiped = await wipeSecondFactor(tx, user.id);
+    const wiped = await wipeSecondFactor(tx, user.id, now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));
     return { email: user.email };
   });

@@ -127,7 +127,10 @@ export async function completeSignInWithBackupCode(
       await requireClaim(tx, active);
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
-      if (matched === null || !(await consumeBackupCode(tx, fresh.id, matched))) throw new WrongCode(false);
+      if (matched === null) throw new WrongCode(false);
+      // The code was right but a concurrent request (another session) consumed it first: a replay,
+      // not a guess, so it is recorded and the owner warned, but it does not count towards the lock.
+      if (!(await consumeBackupCode(tx, fresh.id, matched))) throw new WrongCode(true);
       crashPoint('backup-code.use');
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, replacement.hash, now);

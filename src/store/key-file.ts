@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomSource } from '../domain/random.ts';
 import type { Keyring, SecretKey } from '../domain/secret-box.ts';
@@ -38,7 +38,11 @@ export function loadKeyring(input: { dataDir: string; secretKey: string | null; 
     if (!found) throw new Error(`encryption key ${id} named in ${dir}/current is missing from the keyring`);
     current = found;
   } else {
-    current = addKey({ dataDir: input.dataDir, random: input.random, makeCurrent: true });
+    // Several processes may start at once on a new DATA_DIR: only the first makes the key, and
+    // the others then read it, so no process seals secrets with a key the ring has lost.
+    const made = withKeyringLock(dir, () => (existsSync(join(dir, 'current')) ? null : writeNewKey(dir, input.random, true)));
+    if (made === null) return loadKeyring(input);
+    current = made;
   }
   all.set(current.id, current);
   return { current, all };
@@ -47,17 +51,54 @@ export function loadKeyring(input: { dataDir: string; secretKey: string | null; 
 /** Appends a fresh key to the keyring file; with makeCurrent it seals new secrets from now on. */
 export function addKey(input: { dataDir: string; random: RandomSource; makeCurrent: boolean }): SecretKey {
   const dir = join(input.dataDir, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  const key = keyFromMaterial(Buffer.from(input.random.bytes(32)));
+  return withKeyringLock(dir, () => writeNewKey(dir, input.random, input.makeCurrent));
+}
+
+function writeNewKey(dir: string, random: RandomSource, makeCurrent: boolean): SecretKey {
+  const key = keyFromMaterial(Buffer.from(random.bytes(32)));
   const file = join(dir, 'keyring');
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
   // Running servers re-read these files while this writes them: each file is replaced whole by
   // a rename, and the ring gains the key before `current` names it, so a reader never sees a
   // half-written file or a current key it cannot find.
   replaceFile(file, `${before}${key.key.toString('base64')}\n`);
-  if (input.makeCurrent) replaceFile(join(dir, 'current'), `${key.id}\n`);
+  if (makeCurrent) replaceFile(join(dir, 'current'), `${key.id}\n`);
   return key;
+}
+
+/** A lock left by a process that died while holding it is taken over after this long. */
+const KEYRING_LOCK_STALE_MS = 10_000;
+
+/**
+ * Writers of the key ring take turns through an exclusively created lock file: two that read the
+ * ring at once would each write it back without the other's key. Start-up and `keys rotate` are
+ * rare and short, so waiting synchronously is fine.
+ */
+function withKeyringLock<T>(dir: string, work: () => T): T {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const lock = join(dir, 'lock');
+  const deadline = Date.now() + 2 * KEYRING_LOCK_STALE_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > KEYRING_LOCK_STALE_MS) rmSync(lock, { force: true });
+      } catch {
+        // released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another process`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+  try {
+    return work();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 function replaceFile(path: string, text: string): void {

@@ -96,6 +96,14 @@ describe('codes: replay, single use, concurrency', () => {
     for (const c of clients) assert.equal(await signInPassword(c, 'backup2@acme.test'), 'totp');
     const results = await Promise.all(clients.map((c) => c.post('/sessions/recovery-code', { code: recoveryCode })));
     assert.equal(results.filter((r) => r.status === 200).length, 1);
+    // The losers held the right code: each is a replay or was throttled, never a wrong guess that locks.
+    for (const r of results.filter((x) => x.status !== 200)) {
+      assert.ok(['invalid_code', 'rate_limited'].includes(r.body.error.code), JSON.stringify(r.body));
+      if (r.body.error.code === 'invalid_code') assert.equal(r.body.error.reason, 'code_already_used');
+    }
+    assert.equal(ts.events.filter((e) => e.type === 'sign_in.code_failed' && e.subject?.email === 'backup2@acme.test').length, 0);
+    const again = ts.client();
+    assert.equal(await signInPassword(again, 'backup2@acme.test'), 'totp', 'the account is not locked');
   });
 
   it('refuses a malformed backup code as bad input without counting it', async () => {

@@ -12,6 +12,7 @@ import {
   mailTo,
   messagesTo,
   resetLinkIn,
+  runCli,
   signedIn,
   signInWithCode,
   startLinkedServer,
@@ -223,5 +224,34 @@ describe('admin reset of 2FA by emailed link', () => {
     assert.match(again.body.qrSvg, /^<svg/);
     assert.equal((await back.post('/me/totp/confirm', { code: appCode(ts, again.body.secret) })).status, 200);
     assert.equal((await back.get('/me')).body.mfa.enabled, true);
+  });
+  it('an open link dies when support resets 2FA or the person removes it, so it cannot wipe the next app', async () => {
+    const resetPending = async (id: string) =>
+      (await admin.get('/admin/users')).body.users.find((u: { id: string }) => u.id === id).mfa.resetPending as boolean;
+
+    // Support resets at once from the CLI while the admin's email is still unread; the person sets up a new phone.
+    const ann = await enrolledMember();
+    assert.equal((await requestReset(ann.id)).status, 202);
+    const stale = resetLinkIn(ts, await mailTo(ts, sink, ann.email, 'Confirm the reset'));
+    assert.equal(await resetPending(ann.id), true);
+    const cli = await runCli(ts, ['user', 'reset-2fa', '--email', ann.email]);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(await resetPending(ann.id), false, 'the overview no longer shows a reset pending');
+    const { secret: newSecret } = await enrolFromProfile(ts, ts.client(), ann.email);
+    const late = await confirmLink(ts.client(), stale);
+    assert.equal(late.status, 404);
+    assert.equal(late.body.error.code, 'token_invalid');
+    assert.equal((await userState(ts, ann.id)).totp, true, 'the new app survives the old link');
+    await signInWithCode(ts, ann.email, newSecret);
+
+    // The person removes 2FA themselves while a reset link is open.
+    const bea = await enrolledMember();
+    assert.equal((await requestReset(bea.id)).status, 202);
+    const open = resetLinkIn(ts, await mailTo(ts, sink, bea.email, 'Confirm the reset'));
+    const session = await signInWithCode(ts, bea.email, bea.secret);
+    const removed = await session.delete('/me/totp', { password: 'correct horse battery staple', code: appCode(ts, bea.secret) });
+    assert.equal(removed.status, 204, JSON.stringify(removed.body));
+    assert.equal((await confirmLink(ts.client(), open)).status, 404);
+
   });
 });

@@ -154,4 +154,19 @@ describe('lost device: reset link to the recovery address', () => {
     assert.equal((await c.post('/sessions/totp', { code: appCode(ts, secret) })).status, 200);
     assert.equal((await confirmLink(ts.client(), lostLink)).status, 200);
   });
+  it('is refused while the account is locked (423): only an admin or support lifts a lock', async () => {
+    const id = await ts.createUser({ email: 'hal@acme.test' });
+    await enrolFromProfile(ts, ts.client(), 'hal@acme.test');
+    const c = ts.client();
+    assert.equal(await signInPassword(c, 'hal@acme.test'), 'totp');
+    let last = 0;
+    for (let i = 0; i < ts.config.maxCodeAttempts && last !== 423; i++) last = (await c.post('/sessions/totp', { code: '000000' })).status;
+    assert.equal(last, 423);
+    const mails = await countRows(ts, 'mail_queue');
+    const r = await c.post('/sessions/lost-device');
+    assert.equal(r.status, 423);
+    assert.equal(r.body.error.code, 'account_locked');
+    assert.equal(await countRows(ts, 'mail_queue'), mails, 'no link was mailed');
+    assert.equal((await userState(ts, id)).locked, true);
+  });
 });

@@ -71,6 +71,22 @@ describe('tessera seed', () => {
     assert.equal(audit[0]!.type, 'user.created');
   });
 
+  it('a server outside development and test does not honour the cheap hashes: such users cannot sign in', async () => {
+    const out = join(ts.dataDir, 'weak-prod.jsonl');
+    assert.equal((await seed(['--org', 'LoadProd', '--users', '2', '--out', out, '--weak-password-hash'])).code, 0);
+    const [user] = read(out);
+    // The same data folder and database as the test server, where the same user does sign in (below).
+    const prod = await startTestServer({ dataDir: ts.dataDir, env: { NODE_ENV: 'production', ...(ts.config.databaseUrl ? { DATABASE_URL: ts.config.databaseUrl } : {}) } });
+    try {
+      const r = await prod.client().post('/sessions', { email: user!.email, password: user!.password });
+      assert.equal(r.status, 401);
+      assert.equal(r.body.error.code, 'invalid_credentials');
+    } finally {
+      await prod.close();
+    }
+    await signIn(user!);
+  });
+
   it('stores real argon2id hashes without --weak-password-hash', async () => {
     const out = join(ts.dataDir, 'strong.jsonl');
     const r = await seed(['--org', 'Load', '--users', '3', '--out', out], { NODE_ENV: 'production' });

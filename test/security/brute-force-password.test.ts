@@ -52,6 +52,18 @@ describe('password guessing is throttled without locking the owner out', () => {
     assert.equal((await tryPassword('pair@acme.test', DEFAULT_PASSWORD, '198.51.100.1')).status, 200, 'after the window the address may try again');
   });
 
+  it('believes only the X-Forwarded-For entry the proxy added, not addresses the client wrote before it', async () => {
+    await ts.createUser({ email: 'spoof@acme.test' });
+    // The client writes a new address each time; the proxy (one hop, TRUST_PROXY=1) appends the real one.
+    for (let i = 0; i < PASSWORD_FAILURES_PER_ACCOUNT_AND_IP; i++) {
+      assert.equal((await tryPassword('spoof@acme.test', `guess ${i}`, `10.9.8.${i}, 198.51.100.99`)).status, 401, `guess ${i}`);
+    }
+    const refused = await tryPassword('spoof@acme.test', 'one more', '10.9.8.250, 198.51.100.99');
+    assert.equal(refused.status, 429, 'a forged left-most address does not buy more guesses');
+    const failed = ts.events.filter((e) => e.type === 'sign_in.password_failed' && e.subject?.email === 'spoof@acme.test');
+    assert.ok(failed.length > 0 && failed.every((e) => e.ip === '198.51.100.99'), 'the audit log records the address the proxy saw');
+  });
+
   it('forgives the owner’s own typos once they get the password right', async () => {
     await ts.createUser({ email: 'typos@acme.test' });
     for (let i = 0; i < PASSWORD_FAILURES_PER_ACCOUNT_AND_IP - 1; i++) assert.equal((await tryPassword('typos@acme.test', `typo ${i}`, '192.0.2.50')).status, 401);

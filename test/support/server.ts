@@ -66,6 +66,8 @@ export async function startTestServer(opts: { env?: Record<string, string>; tran
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     TESSERA_DEMO: '0',
+    // As the benchmarks run it: benchmark users' cheap password hashes are honoured only here.
+    NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...(pgUrl ? { DATABASE_URL: pgUrl } : {}),
     ...opts.env,
