@@ -1,7 +1,10 @@
+import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import { isMfaRequired } from '../domain/policy.ts';
 import { deleteBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
+import type { Database } from '../store/schema.ts';
+import { allowRemovalConfirmation, claimRemovalConfirmation } from '../store/sessions.ts';
 import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
@@ -14,24 +17,71 @@ function requireFullSession(active: ActiveSession): void {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
 }
 
-/** Removing 2FA needs the password and a current code, and is refused while policy requires 2FA. */
+/** How long the "remove 2FA?" question stays answerable after the password and code were given. */
+export const REMOVAL_CONFIRM_SECONDS = 5 * 60;
+
+function refuseRemovalByPolicy(active: ActiveSession): void {
+  if (isMfaRequired(orgPolicy(active.org), userStanding(active.user))) throw new TesseraError('mfa_required_by_policy');
+}
+
+async function deleteSecondFactor(deps: ServiceDeps, ctx: RequestContext, tx: Kysely<Database>, active: ActiveSession): Promise<void> {
+  if (!(await deleteTotpCredential(tx, active.user.id))) throw new TesseraError('mfa_not_enabled');
+  await deleteBackupCode(tx, active.user.id);
+  await deletePendingEnrolment(tx, active.user.id);
+  await endOtherSessions(tx, active.user.id, active.session);
+  // A pending reset link has nothing left to reset, and must not wipe an app set up later.
+  await revokeOpenLinkTokens(tx, active.user.id, deps.clock.now().getTime());
+  await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user));
+}
+
+/** Removal, whichever way it is asked for, needs the password and a current code, and is refused while policy requires 2FA. */
+async function withRemovalCredentials(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  active: ActiveSession,
+  input: { password: unknown; code: unknown },
+  work: (tx: Kysely<Database>) => Promise<void>,
+): Promise<void> {
+  requireFullSession(active);
+  refuseRemovalByPolicy(active);
+  await verifyFreshPassword(deps, ctx, active, input.password);
+  await withVerifiedCode(deps, ctx, active.user, input.code, work);
+}
+
+/** The API's removal: password, code and removal in one request. */
 export async function removeTotp(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
   input: { password: unknown; code: unknown },
 ): Promise<void> {
+  await withRemovalCredentials(deps, ctx, active, input, (tx) => deleteSecondFactor(deps, ctx, tx, active));
+}
+
+/**
+ * The pages' removal, first step: the password and a current code are checked (the code's step is
+ * burnt), and the session may then confirm the removal for REMOVAL_CONFIRM_SECONDS.
+ */
+export async function authorizeTotpRemoval(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  active: ActiveSession,
+  input: { password: unknown; code: unknown },
+): Promise<void> {
+  await withRemovalCredentials(deps, ctx, active, input, (tx) =>
+    allowRemovalConfirmation(tx, active.session.id_hash, deps.clock.now().getTime() + REMOVAL_CONFIRM_SECONDS * 1000),
+  );
+}
+
+/** The second step: "yes, remove it". Without a fresh first step it is refused with wrong_step. */
+export async function confirmTotpRemoval(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession): Promise<void> {
   requireFullSession(active);
-  if (isMfaRequired(orgPolicy(active.org), userStanding(active.user))) throw new TesseraError('mfa_required_by_policy');
-  await verifyFreshPassword(deps, ctx, active, input.password);
-  await withVerifiedCode(deps, ctx, active.user, input.code, async (tx) => {
-    if (!(await deleteTotpCredential(tx, active.user.id))) throw new TesseraError('mfa_not_enabled');
-    await deleteBackupCode(tx, active.user.id);
-    await deletePendingEnrolment(tx, active.user.id);
-    await endOtherSessions(tx, active.user.id, active.session);
-    // A pending reset link has nothing left to reset, and must not wipe an app set up later.
-    await revokeOpenLinkTokens(tx, active.user.id, deps.clock.now().getTime());
-    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user));
+  refuseRemovalByPolicy(active);
+  await deps.db.transaction().execute(async (tx) => {
+    if (!(await claimRemovalConfirmation(tx, active.session.id_hash, deps.clock.now().getTime()))) {
+      throw new TesseraError('wrong_step', {}, 'Enter your password and a current code again to remove two-factor authentication.');
+    }
+    await deleteSecondFactor(deps, ctx, tx, active);
   });
 }
 

@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import type { Dialect } from './database.ts';
 import * as initial from './migrations/001-initial.ts';
+import * as removalConfirmation from './migrations/002-removal-confirmation.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -9,6 +10,7 @@ type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
 /** Numbered, in order; listed here rather than read from disk so a bundle or a test finds them all. */
 const STEPS: Record<string, Step> = {
   '001-initial': initial,
+  '002-removal-confirmation': removalConfirmation,
 };
 
 export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

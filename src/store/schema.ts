@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Row shapes as stored. Timestamps are epoch milliseconds and flags are 0/1 integers, so the
@@ -73,6 +73,8 @@ export interface SessionTable {
   password_verified_at: number;
   ip: string | null;
   user_agent: string | null;
+  /** Until when this session may confirm removing 2FA (password and code given); null otherwise. */
+  removal_confirmable_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface LinkTokenTable {

@@ -2,7 +2,8 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, SessionTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 
-export type SessionRow = Selectable<SessionTable>;
+/** What a request knows of its session; the removal proof is read only by the statement that claims it. */
+export type SessionRow = Omit<Selectable<SessionTable>, 'removal_confirmable_until'>;
 type Db = Kysely<Database>;
 
 const insertSessionRow = preparedQuery((db, p: SessionRow) =>
@@ -37,6 +38,22 @@ export async function touchSession(db: Db, idHash: string, now: number): Promise
 
 export async function markPasswordVerified(db: Db, idHash: string, now: number): Promise<void> {
   await db.updateTable('sessions').set({ password_verified_at: now }).where('id_hash', '=', idHash).execute();
+}
+
+/** Password and code were given for removing 2FA: the confirmation may follow until `until`. */
+export async function allowRemovalConfirmation(db: Db, idHash: string, until: number): Promise<void> {
+  await db.updateTable('sessions').set({ removal_confirmable_until: until }).where('id_hash', '=', idHash).execute();
+}
+
+/** One conditional UPDATE, so one proof confirms one removal however often the form is sent. */
+export async function claimRemovalConfirmation(db: Db, idHash: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('sessions')
+    .set({ removal_confirmable_until: null })
+    .where('id_hash', '=', idHash)
+    .where('removal_confirmable_until', '>', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }
 
 export async function deleteUserSessions(db: Db, userId: string, exceptIdHash: string | null = null): Promise<number> {

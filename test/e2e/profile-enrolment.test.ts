@@ -177,17 +177,25 @@ describe('2FA from the profile, in a real browser', () => {
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Create a new backup code' }).click()]);
     const regenerated = await readBackupCode(page);
     assert.notEqual(regenerated, backupCode);
+    await assertAccessible(page);
     assert.ok(ts.events.some((e) => e.type === 'backup_code.regenerated'));
   });
 
-  it('removes 2FA after the password and a current code, then confirms it', async () => {
+  it('removes 2FA after the password and a current code, then asks whether to remove it, as the article says', async () => {
     ts.clock.advance(30_000);
     await page.goto(`${ts.url}/account/security`);
+    assert.equal(await page.locator('#mfa-status').textContent(), 'on');
+    await assertAccessible(page);
     await page.getByRole('link', { name: 'Remove' }).click();
     await assertAccessible(page);
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
     await page.getByLabel('6-digit code from your app').fill(currentCode(ts, secret));
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Remove two-factor authentication' }).click()]);
+    // The code was right: now the question, and nothing is removed until it is answered.
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Remove two-factor authentication?');
+    assert.ok(!ts.events.some((e) => e.type === 'mfa.disabled'), 'still on while the question is open');
+    await assertAccessible(page);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Yes, remove two-factor authentication' }).click()]);
     assert.equal(new URL(page.url()).pathname, '/account/security');
     assert.match(await page.locator('[role="status"]').first().textContent() ?? '', /has been removed/);
     assert.equal(await page.locator('#mfa-status').textContent(), 'off');

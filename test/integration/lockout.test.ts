@@ -52,6 +52,45 @@ describe('lockout after too many wrong codes', () => {
     }
   });
 
+  it('keeps a partial count across a restart: 3 wrong codes, restart, then the 4th leaves 1 attempt and the 5th locks', async () => {
+    const partialDir = mkdtempSync(join(tmpdir(), 'tessera-lock-partial-'));
+    const start = Date.UTC(2026, 10, 22, 10, 0, 0);
+    let ts = await startTestServer({ dataDir: partialDir, start });
+    let secret: string;
+    try {
+      await ts.createUser({ email: 'partial@acme.test' });
+      ({ secret } = await enrolFromProfile(ts, ts.client(), 'partial@acme.test'));
+      const c = ts.client();
+      assert.equal(await signInPassword(c, 'partial@acme.test'), 'totp');
+      for (let i = 1; i <= 3; i++) {
+        const r = await c.post('/sessions/totp', { code: wrongCode(appCode(ts, secret)) });
+        assert.equal(r.status, 401);
+        assert.equal(r.body.error.attemptsLeft, 5 - i);
+      }
+    } finally {
+      await ts.close();
+    }
+
+    // Same data (SQLite file or PostgreSQL database), a new process state, a minute later.
+    ts = await startTestServer({ dataDir: partialDir, start: start + 60_000 });
+    try {
+      const c = ts.client();
+      assert.equal(await signInPassword(c, 'partial@acme.test'), 'totp');
+      const fourth = await c.post('/sessions/totp', { code: wrongCode(appCode(ts, secret)) });
+      assert.equal(fourth.status, 401, JSON.stringify(fourth.body));
+      assert.equal(fourth.body.error.code, 'invalid_code');
+      assert.equal(fourth.body.error.attemptsLeft, 1, 'the 3 wrong codes before the restart still count');
+      const fifth = await c.post('/sessions/totp', { code: wrongCode(appCode(ts, secret)) });
+      assert.equal(fifth.status, 423);
+      assert.equal(fifth.body.error.code, 'account_locked');
+      assert.equal((await c.post('/sessions/totp', { code: appCode(ts, secret) })).status, 423, 'locked: even the right code is refused');
+      assert.equal(ts.events.filter((e) => e.type === 'account.locked').length, 1);
+    } finally {
+      await ts.close();
+      rmSync(partialDir, { recursive: true, force: true });
+    }
+  });
+
   it('resets the count after a correct code', async () => {
     const ts = await startTestServer();
     try {

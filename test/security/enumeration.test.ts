@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PASSWORD_FAILURES_PER_ACCOUNT_AND_IP } from '../../src/domain/rate-limit.ts';
-import { enrolFromProfile } from '../support/flows.ts';
+import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, startTestServer, type ApiResponse, type TestServer } from '../support/server.ts';
 
 const SAMPLES = 40;
@@ -33,16 +33,33 @@ describe('the password step does not reveal which emails have accounts', () => {
     await ts.createUser({ email: 'with2fa@acme.test' });
     await enrolFromProfile(ts, ts.client(), 'with2fa@acme.test');
     await ts.createUser({ email: 'standard@small.test', org: 'Small', edition: 'standard' });
+    // Locked the way an attacker would lock it: the right password, then five wrong codes.
+    await ts.createUser({ email: 'locked@acme.test' });
+    const { secret } = await enrolFromProfile(ts, ts.client(), 'locked@acme.test');
+    const locker = ts.client();
+    assert.equal(await signInPassword(locker, 'locked@acme.test'), 'totp');
+    const right = appCode(ts, secret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const codeStatuses: number[] = [];
+    for (let i = 0; i < 5; i++) codeStatuses.push((await locker.post('/sessions/totp', { code: wrong })).status);
+    assert.deepEqual(codeStatuses, [401, 401, 401, 401, 423]);
     const answers = [
       await attempt('nobody@acme.test', 'wrong password', '192.0.2.1'),
       await attempt('plain@acme.test', 'wrong password', '192.0.2.2'),
       await attempt('with2fa@acme.test', 'wrong password', '192.0.2.3'),
       await attempt('standard@small.test', 'wrong password', '192.0.2.4'),
       await attempt('PLAIN@acme.test ', 'wrong password', '192.0.2.5'),
+      await attempt('locked@acme.test', 'wrong password', '192.0.2.6'),
+      await attempt('LOCKED@acme.test', 'wrong password', '192.0.2.7'),
     ];
     for (const a of answers) assert.deepEqual(shape(a), shape(answers[0]!));
     assert.equal(answers[0]!.status, 401);
     assert.equal(answers[0]!.body.error.code, 'invalid_credentials');
+    // The lock is real and still there: only the right password is told about it (docs/SECURITY.md, Enumeration).
+    const withPassword = await attempt('locked@acme.test', DEFAULT_PASSWORD, '192.0.2.8');
+    assert.equal(withPassword.status, 423);
+    assert.equal(withPassword.body.error.code, 'account_locked');
+    assert.equal(withPassword.headers.get('set-cookie'), null, 'a locked account gets no session');
   });
 
   it('takes no notably different time for unknown and known emails', async () => {

@@ -1,6 +1,8 @@
 // Model-based property test of lockout counting: random runs of wrong codes, right codes and
 // unlocks against the real store statements (on a real SQLite file), compared with a model of
-// the rule "MAX wrong codes in a row lock the account until someone unlocks it".
+// the rule "MAX wrong codes in a row lock the account until someone unlocks it". Each step calls
+// the store functions in the order the real path does (src/services/code-check.ts withCodeAttempt
+// and verifyCurrentCode; the backup-code step in src/services/sign-in.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +12,23 @@ import fc from 'fast-check';
 import { assessCodeFailure } from '../../src/domain/lockout.ts';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
-import { clearCodeFailures, findUserById, lockIfAttemptsExhausted, returnCodeAttempt, takeCodeAttempt, unlockUser } from '../../src/store/users.ts';
+import {
+  clearCodeFailures,
+  findUserById,
+  lockIfAttemptsExhausted,
+  returnCodeAttempt,
+  settleCodeAttempts,
+  takeCodeAttempt,
+  unlockUser,
+} from '../../src/store/users.ts';
 
-type Step = { kind: 'wrong' } | { kind: 'right' } | { kind: 'unlock' } | { kind: 'double_submit' };
+type Step =
+  | { kind: 'wrong' }
+  | { kind: 'right' }
+  | { kind: 'right_backup' }
+  | { kind: 'right_overtaken' }
+  | { kind: 'unlock' }
+  | { kind: 'double_submit' };
 
 describe('lockout counting (model-based property)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-lockout-prop-'));
@@ -33,6 +49,8 @@ describe('lockout counting (model-based property)', () => {
     const stepArb = fc.oneof(
       { weight: 6, arbitrary: fc.constant<Step>({ kind: 'wrong' }) },
       { weight: 2, arbitrary: fc.constant<Step>({ kind: 'right' }) },
+      { weight: 1, arbitrary: fc.constant<Step>({ kind: 'right_backup' }) },
+      { weight: 1, arbitrary: fc.constant<Step>({ kind: 'right_overtaken' }) },
       { weight: 1, arbitrary: fc.constant<Step>({ kind: 'unlock' }) },
       { weight: 1, arbitrary: fc.constant<Step>({ kind: 'double_submit' }) },
     );
@@ -66,13 +84,55 @@ describe('lockout counting (model-based property)', () => {
             assert.equal(assessed.attemptsLeft, Math.max(0, max - model.inARow));
             assert.equal(assessed.locked, model.locked);
           } else if (step.kind === 'right') {
+            // A right app code: attempt taken, code verified, then settled (verifyCurrentCode).
             const n = await takeCodeAttempt(database.db, id, max);
             if (model.locked) {
               assert.equal(n, null);
               continue;
             }
+            assert.equal(n, model.inARow + 1);
+            assert.equal(await settleCodeAttempts(database.db, id), true, 'an unlocked account settles');
+            model.inARow = 0;
+          } else if (step.kind === 'right_backup') {
+            // A right backup code: attempt taken, the row re-read for a lock, then the count cleared (sign-in.ts).
+            const n = await takeCodeAttempt(database.db, id, max);
+            if (model.locked) {
+              assert.equal(n, null);
+              continue;
+            }
+            assert.equal(n, model.inARow + 1);
+            assert.equal((await findUserById(database.db, id))!.locked_at, null);
             await clearCodeFailures(database.db, id);
             model.inARow = 0;
+          } else if (step.kind === 'right_overtaken') {
+            // A right app code whose check is still running while wrong guesses from other requests
+            // take every attempt left, the last of them locking the account. The lock is decided on
+            // the stored count, which includes the attempt in flight; the right code then finds the
+            // account locked (settle refuses, so its transaction rolls back) and withCodeAttempt gives
+            // its attempt back, which must not touch a locked account.
+            const n = await takeCodeAttempt(database.db, id, max);
+            if (model.locked) {
+              assert.equal(n, null);
+              continue;
+            }
+            model.inARow++;
+            assert.equal(n, model.inARow);
+            while (model.inARow < max) {
+              const w = await takeCodeAttempt(database.db, id, max);
+              model.inARow++;
+              assert.equal(w, model.inARow);
+              const lockedNow = await lockIfAttemptsExhausted(database.db, id, max, now);
+              assert.equal(lockedNow, model.inARow >= max);
+              if (lockedNow) {
+                model.locked = true;
+                model.lockedAt = now;
+              }
+            }
+            assert.equal(await takeCodeAttempt(database.db, id, max), null, 'no attempt beyond MAX is ever handed out');
+            const settled = await settleCodeAttempts(database.db, id);
+            assert.equal(settled, !model.locked, 'settle refuses exactly when the account was locked meanwhile');
+            if (settled) model.inARow = 0;
+            else await returnCodeAttempt(database.db, id);
           } else if (step.kind === 'double_submit') {
             // Not a guess: the attempt is taken, then given back.
             const n = await takeCodeAttempt(database.db, id, max);
@@ -91,6 +151,7 @@ describe('lockout counting (model-based property)', () => {
           const row = await findUserById(database.db, id);
           assert.equal(row!.failed_code_attempts, model.inARow);
           assert.equal(row!.locked_at !== null, model.locked);
+          assert.equal(row!.locked_at, model.lockedAt, 'the lock keeps the moment it was set');
         }
       }),
       { seed: 5_005, numRuns: 150 },

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TesseraError } from '../../domain/errors.ts';
+import { TesseraError } from '../../domain/errors.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
 import { describeMfaState, type MfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
+import { authorizeTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { requireLevel } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -77,6 +77,22 @@ ${form.intro}
   return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
 }
 
+/** The question the article describes, asked once the password and code were right. */
+function sendRemovalQuestion(reply: FastifyReply, active: ActiveSession): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Remove two-factor authentication?</h1>
+<p>Your password and code were right. Do you want to remove two-factor authentication from <strong>${active.user.email}</strong>?</p>
+<p>Your account will then be protected by your password alone, your authenticator app entry and backup code will stop
+working, and you will be signed out on every other device. You can set it up again at any time.</p>
+<form method="post" action="/account/security/remove/confirm" class="actions">
+  ${csrfField(csrf)}
+  <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
+  <a class="button secondary" href="/account/security" id="keep">No, keep it</a>
+</form>
+<p class="muted">This question stays open for ${REMOVAL_CONFIRM_SECONDS / 60} minutes.</p>`;
+  return sendPage(reply, page({ title: 'Remove two-factor authentication?', ...chrome(active, csrf) }, body));
+}
+
 /** The re-auth pages exist only while 2FA is on (and, for removal, not required). */
 async function requireEnabled(deps: ServiceDeps, request: FastifyRequest, forRemoval: boolean): Promise<ActiveSession | null> {
   const active = await requireLevel(deps, request, 'signed_in');
@@ -115,13 +131,25 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
     const active = await requireLevel(deps, request, 'signed_in');
     const form = formBody(request);
     try {
-      await removeTotp(deps, requestContext(request), active, { password: form.password, code: form.code });
-      return reply.redirect('/account/security?done=removed', 303);
+      await authorizeTotpRemoval(deps, requestContext(request), active, { password: form.password, code: form.code });
+      return sendRemovalQuestion(reply, active);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
       return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status);
+    }
+  });
+
+  app.post('/account/security/remove/confirm', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    try {
+      await confirmTotpRemoval(deps, requestContext(request), active);
+      return reply.redirect('/account/security?done=removed', 303);
+    } catch (err) {
+      // Too late, already answered, or no password and code first: ask for them again.
+      if (err instanceof TesseraError && err.code === 'wrong_step') return sendReauthForm(reply, active, REMOVE_FORM, err.message, err.status);
+      throw err;
     }
   });
 

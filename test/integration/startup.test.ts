@@ -1,0 +1,210 @@
+// What `tessera serve` does when it starts: on an empty database it creates the demo organisation
+// and admin and prints the admin's credentials once (TESSERA_DEMO=0 skips it); the key that seals
+// TOTP secrets comes from TESSERA_SECRET_KEY without touching the disk, or else is generated into
+// DATA_DIR/keys/ readable by the owner only. Real child processes, real clock.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { openDatabase } from '../../src/store/database.ts';
+import { countOrgs } from '../../src/store/orgs.ts';
+import { freePort } from '../support/admin-flows.ts';
+import { createDatabase } from '../support/postgres.ts';
+import { runCli, startServeProcess, type ServeProcess } from '../support/processes.ts';
+import { TestClient } from '../support/server.ts';
+import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-startup-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const DEMO_BANNER = /Demo organisation created\. Sign in at (\S+)\n\s+email:\s+(\S+)\n\s+password: (\S+)\n/;
+
+/**
+ * A DATA_DIR and, on the PostgreSQL phase, a fresh database of its own (as process-lifecycle.test.ts
+ * does); on SQLite the database is the default file inside DATA_DIR, as an operator would have it.
+ */
+async function freshInstance(name: string): Promise<{ env: Record<string, string>; dataDir: string }> {
+  const dataDir = join(dir, `${name}-${randomBytes(4).toString('hex')}`);
+  const env: Record<string, string> = { DATA_DIR: dataDir };
+  if (process.env.TEST_DATABASE_URL) env.DATABASE_URL = await createDatabase(process.env.TEST_DATABASE_URL, `${name}_${randomBytes(6).toString('hex')}`);
+  return { env, dataDir };
+}
+
+/** Reads the instance's database directly (the server need not be running). */
+async function withDatabase<T>(env: Record<string, string>, work: (db: ReturnType<typeof openDatabase>['db']) => Promise<T>): Promise<T> {
+  const database = openDatabase({ databaseUrl: env.DATABASE_URL ?? null, sqlitePath: join(env.DATA_DIR!, 'tessera.db') });
+  try {
+    return await work(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+/** The environment the child really runs with, read back from /proc. */
+function childEnvironment(server: ServeProcess): Map<string, string> {
+  const raw = readFileSync(`/proc/${server.child.pid}/environ`, 'utf8');
+  return new Map(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
+async function stopCleanly(server: ServeProcess): Promise<void> {
+  assert.equal(await server.stop(), 0, server.output().stderr);
+}
+
+/** Every file under `root`, recursively. */
+function filesUnder(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** Creates an org and a member through the CLI, then turns 2FA on through the JSON API of `server`. */
+async function enrolMember(server: ServeProcess, env: Record<string, string>, email: string): Promise<void> {
+  const password = 'startup password 1';
+  for (const args of [
+    ['org', 'create', '--name', 'Keys', '--edition', 'enterprise'],
+    ['user', 'create', '--org', 'Keys', '--email', email, '--password', password],
+  ]) {
+    const r = await runCli(args, env);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  const c = new TestClient(server.url);
+  const signIn = await c.post('/sessions', { email, password });
+  assert.equal(signIn.status, 200, JSON.stringify(signIn.body));
+  assert.equal(signIn.body.next, 'done');
+  const setup = await c.post('/me/totp/setup', { password });
+  assert.equal(setup.status, 200, JSON.stringify(setup.body));
+  const confirm = await c.post('/me/totp/confirm', { code: rfc6238Code(base32ToBytes(setup.body.secret), Date.now()) });
+  assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+  assert.equal((await c.get('/me')).body.mfa.enabled, true);
+}
+
+async function credentialKeyId(env: Record<string, string>, email: string): Promise<string> {
+  return withDatabase(env, async (db) => {
+    const row = await db
+      .selectFrom('totp_credentials')
+      .innerJoin('users', 'users.id', 'totp_credentials.user_id')
+      .select('totp_credentials.key_id')
+      .where('users.email', '=', email)
+      .executeTakeFirstOrThrow();
+    return row.key_id;
+  });
+}
+
+describe('tessera serve on an empty database', () => {
+  it('creates the demo organisation and admin once, prints the credentials, and they sign in as an admin', async () => {
+    const { env } = await freshInstance('demo');
+    const port = await freePort();
+    // TESSERA_DEMO left unset (the test helper sets it to 0 unless told otherwise).
+    const first = await startServeProcess({ ...env, PORT: String(port), TESSERA_DEMO: undefined as unknown as string });
+    let email: string;
+    let password: string;
+    try {
+      assert.equal(childEnvironment(first).has('TESSERA_DEMO'), false, 'the server runs without TESSERA_DEMO');
+      const { stdout, stderr } = first.output();
+      const banner = DEMO_BANNER.exec(stdout);
+      assert.ok(banner, `the demo credentials are printed on stdout:\n${stdout}`);
+      const [, signInUrl, printedEmail, printedPassword] = banner;
+      email = printedEmail!;
+      password = printedPassword!;
+      assert.equal(signInUrl, `${first.url}/login`);
+      assert.equal(email, 'admin@demo.example');
+      assert.ok(password.length >= 12, `a generated password, not a fixed one: ${password}`);
+      assert.equal(`${stdout}${stderr}`.split(password).length - 1, 1, 'the password is printed once and logged nowhere');
+
+      const c = new TestClient(first.url);
+      const signIn = await c.post('/sessions', { email, password });
+      assert.equal(signIn.status, 200, JSON.stringify(signIn.body));
+      assert.equal(signIn.body.next, 'done');
+      const me = await c.get('/me');
+      assert.equal(me.status, 200, JSON.stringify(me.body));
+      assert.equal(me.body.email, 'admin@demo.example');
+      assert.equal(me.body.role, 'admin');
+      assert.equal(me.body.org.edition, 'enterprise');
+      assert.equal((await c.get('/admin/users')).status, 200, 'the demo admin can use the admin API');
+      const wrong = await new TestClient(first.url).post('/sessions', { email, password: `${password}x` });
+      assert.equal(wrong.status, 401, 'only the printed password signs in');
+    } finally {
+      await stopCleanly(first);
+    }
+
+    const second = await startServeProcess({ ...env, TESSERA_DEMO: undefined as unknown as string });
+    try {
+      const { stdout, stderr } = second.output();
+      assert.doesNotMatch(stdout, /Demo organisation created|password:/, 'no new demo account on a database that has one');
+      assert.equal(`${stdout}${stderr}`.includes(password), false);
+      const again = await new TestClient(second.url).post('/sessions', { email, password });
+      assert.equal(again.status, 200, `the first password still signs in: ${JSON.stringify(again.body)}`);
+    } finally {
+      await stopCleanly(second);
+    }
+    await withDatabase(env, async (db) => {
+      assert.equal(await countOrgs(db), 1, 'one demo organisation after two starts');
+      const users = await db.selectFrom('users').select(['email', 'role']).execute();
+      assert.deepEqual(users.map((u) => ({ ...u })), [{ email: 'admin@demo.example', role: 'admin' }]);
+    });
+  });
+
+  it('creates nothing with TESSERA_DEMO=0', async () => {
+    const { env } = await freshInstance('nodemo');
+    const server = await startServeProcess({ ...env, TESSERA_DEMO: '0' });
+    try {
+      assert.equal(childEnvironment(server).get('TESSERA_DEMO'), '0');
+      assert.doesNotMatch(server.output().stdout, /Demo organisation created|password:/);
+      const r = await new TestClient(server.url).post('/sessions', { email: 'admin@demo.example', password: 'anything at all' });
+      assert.equal(r.status, 401);
+      assert.equal(r.body.error.code, 'invalid_credentials');
+    } finally {
+      await stopCleanly(server);
+    }
+    await withDatabase(env, async (db) => {
+      assert.equal(await countOrgs(db), 0);
+      assert.equal((await db.selectFrom('users').select('id').execute()).length, 0);
+    });
+  });
+});
+
+describe('the key that seals TOTP secrets', () => {
+  it('with TESSERA_SECRET_KEY: enrolment works, secrets are sealed with that key, and no key reaches DATA_DIR', async () => {
+    const { env: base, dataDir } = await freshInstance('envkey');
+    const key = randomBytes(32);
+    const env = { ...base, TESSERA_SECRET_KEY: key.toString('hex') };
+    const server = await startServeProcess(env);
+    try {
+      await enrolMember(server, env, 'env-key@keys.test');
+    } finally {
+      await stopCleanly(server);
+    }
+    // Key ids are the first 12 hex digits of the key's SHA-256 (src/store/key-file.ts).
+    assert.equal(await credentialKeyId(env, 'env-key@keys.test'), createHash('sha256').update(key).digest('hex').slice(0, 12));
+    assert.deepEqual(filesUnder(join(dataDir, 'keys')), [], 'no key file under DATA_DIR/keys');
+    for (const file of filesUnder(dataDir)) {
+      const bytes = readFileSync(file);
+      for (const form of [key.toString('hex'), key.toString('base64')]) {
+        assert.equal(bytes.includes(form), false, `${file} holds the key`);
+      }
+      assert.equal(bytes.includes(key), false, `${file} holds the raw key`);
+    }
+  });
+
+  it('without it: a key is generated into DATA_DIR/keys (mode 600, folder 700) and seals the secrets', async () => {
+    const { env, dataDir } = await freshInstance('filekey');
+    const server = await startServeProcess(env);
+    try {
+      const keys = join(dataDir, 'keys');
+      assert.deepEqual(readdirSync(keys).sort(), ['current', 'keyring'], 'written at start-up, before any secret is sealed');
+      await enrolMember(server, env, 'file-key@keys.test');
+      assert.equal(statSync(keys).mode & 0o777, 0o700);
+      for (const name of ['current', 'keyring']) assert.equal(statSync(join(keys, name)).mode & 0o777, 0o600, `${name} is owner-only`);
+      const current = readFileSync(join(keys, 'current'), 'utf8').trim();
+      const ring = readFileSync(join(keys, 'keyring'), 'utf8').trim().split('\n');
+      assert.equal(ring.length, 1);
+      assert.equal(createHash('sha256').update(Buffer.from(ring[0]!, 'base64')).digest('hex').slice(0, 12), current);
+      assert.equal(await credentialKeyId(env, 'file-key@keys.test'), current, 'the generated key sealed the secret');
+    } finally {
+      await stopCleanly(server);
+    }
+  });
+});
