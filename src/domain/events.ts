@@ -16,6 +16,7 @@ export const SECURITY_EVENT_TYPES = [
   'mfa.reset_completed',
   'backup_code.used',
   'backup_code.regenerated',
+  'password.changed',
   'session.ended',
   'policy.changed',
   'user.created',
@@ -50,6 +51,7 @@ export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<Secu
   'mfa.reset_completed',
   'backup_code.used',
   'backup_code.regenerated',
+  'password.changed',
   'account.locked',
   'sign_in.code_replayed',
 ]);

@@ -15,6 +15,8 @@ export interface MailContext {
   userAgent: string | null;
   baseUrl: string;
   issuer: string;
+  /** Set when support did it from the command line, where there is no IP address to name. */
+  byOperator?: boolean;
 }
 
 function escapeHtml(s: string): string {
@@ -31,8 +33,9 @@ function compose(
   paragraphs: string[],
   opts: { link?: { url: string; label: string }; notMe?: string } = {},
 ): MailContent {
-  const origin = `When: ${when(ctx)}\nFrom IP address: ${ctx.ip ?? 'unknown'}${ctx.userAgent ? `\nDevice: ${ctx.userAgent}` : ''}`;
-  const notMe = opts.notMe ?? `If this was not you, change your password at ${ctx.baseUrl}/login and contact your organisation admin at once.`;
+  const from = ctx.byOperator ? 'By: support, from the command line' : `From IP address: ${ctx.ip ?? 'unknown'}`;
+  const origin = `When: ${when(ctx)}\n${from}${ctx.userAgent ? `\nDevice: ${ctx.userAgent}` : ''}`;
+  const notMe = opts.notMe ?? `If this was not you, change your password at ${ctx.baseUrl}/account/password and contact your organisation admin at once.`;
   const text = [
     ...paragraphs,
     ...(opts.link ? [`${opts.link.label}:\n${opts.link.url}`] : []),
@@ -60,7 +63,7 @@ export const mailTemplates = {
     ]),
   mfaResetCompleted: (ctx: MailContext) =>
     compose(ctx, 'Two-factor authentication was reset', [
-      `Two-factor authentication was reset for ${ctx.email}. Your authenticator app and backup code no longer work for this account. Sign in with your password; if your organisation requires two-factor authentication you will be asked to set it up again.`,
+      `Two-factor authentication was reset for ${ctx.email}${ctx.byOperator ? ' by support' : ''}. Your authenticator app and backup code no longer work for this account. Sign in with your password; if your organisation requires two-factor authentication you will be asked to set it up again.`,
     ]),
   backupCodeUsed: (ctx: MailContext) =>
     compose(ctx, 'Your backup code was used', [
@@ -70,12 +73,19 @@ export const mailTemplates = {
     compose(ctx, 'New backup code created', [
       `A new backup code was created for ${ctx.email}. The previous one no longer works.`,
     ]),
+  passwordChanged: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'Your password was changed',
+      [`The password of ${ctx.email} was changed. You have been signed out on every other device.`],
+      { notMe: 'If you did not change it, someone has taken over your account: contact your organisation admin at once.' },
+    ),
   accountLocked: (ctx: MailContext) =>
     compose(
       ctx,
       'Your account has been locked',
       [`Your account ${ctx.email} was locked after too many wrong two-factor codes in a row.`],
-      { notMe: 'Someone who knows your password may be trying to sign in: change your password and ask your organisation admin to unlock your account.' },
+      { notMe: 'Someone who knows your password may be trying to sign in: ask your organisation admin to unlock your account, then change your password.' },
     ),
   codeReplayed: (ctx: MailContext) =>
     compose(

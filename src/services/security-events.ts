@@ -20,6 +20,7 @@ const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => Mai
   'mfa.reset_completed': mailTemplates.mfaResetCompleted,
   'backup_code.used': mailTemplates.backupCodeUsed,
   'backup_code.regenerated': mailTemplates.backupCodeRegenerated,
+  'password.changed': mailTemplates.passwordChanged,
   'account.locked': mailTemplates.accountLocked,
   'sign_in.code_replayed': mailTemplates.codeReplayed,
 };
@@ -81,6 +82,7 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
           userAgent: event.userAgent,
           baseUrl: config.baseUrl,
           issuer: config.issuer,
+          byOperator: event.actor.kind === 'operator',
         });
         await queueMail(db, random, event.subject.email, content, event.at);
       }

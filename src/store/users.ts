@@ -227,3 +227,8 @@ export async function listUsersInOrg(db: Db, orgId: string, now: number): Promis
     .execute();
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
 }
+
+/** A new password hash; a benchmark user's cheap hash becomes a real one with it. */
+export async function setPasswordHash(db: Db, userId: string, passwordHash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, weak_password_hash: 0 }).where('id', '=', userId).execute();
+}

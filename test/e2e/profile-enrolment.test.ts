@@ -204,4 +204,22 @@ describe('2FA from the profile, in a real browser', () => {
     await submitPassword(page, ts, EMAIL);
     assert.equal(new URL(page.url()).pathname, '/', 'no code is asked any more');
   });
+
+  it('changes the password from the security page, and only the new one signs in', async () => {
+    const fresh = 'purple elephant umbrella';
+    await page.goto(`${ts.url}/account/security`);
+    await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: 'Change password' }).click()]);
+    await assertFocused(page, 'current-password');
+    await assertAccessible(page);
+    await page.getByLabel('Current password').fill(DEFAULT_PASSWORD);
+    await page.getByLabel('New password', { exact: true }).fill(fresh);
+    await page.getByLabel('New password again').fill(fresh);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Change password' }).click()]);
+    assert.match(await page.locator('[role="status"]').first().textContent() ?? '', /Your password has been changed/);
+    await signOut(page);
+    await submitPassword(page, ts, EMAIL, DEFAULT_PASSWORD);
+    assert.match(await alertText(page), /Incorrect email or password/);
+    await submitPassword(page, ts, EMAIL, fresh);
+    assert.equal(new URL(page.url()).pathname, '/');
+  });
 });

@@ -48,6 +48,9 @@ describe('CLI: support resets and unlocks', () => {
     // The person is told, by the CLI's own delivery run.
     const mail = await sink.waitForMessage((m) => m.to.includes('ann@acme.test') && m.subject.includes('was reset'));
     assert.match(mail.text, /If this was not you/);
+    assert.match(mail.text, /was reset for ann@acme\.test by support\./);
+    assert.match(mail.text, /By: support, from the command line/);
+    assert.doesNotMatch(mail.text, /IP address: unknown/);
   });
 
   it('user unlock unlocks at once; the person can sign in with their app again', async () => {

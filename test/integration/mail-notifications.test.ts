@@ -96,7 +96,7 @@ describe('security notification emails', () => {
     const when = stamp();
     await lockAccount(ts, 'ann@acme.test');
     const m = await mailTo(ts, sink, 'ann@acme.test', 'Your account has been locked');
-    assertSecurityMail(m, { what: /was locked after too many wrong two-factor codes in a row/, when, notMe: /change your password and ask your organisation admin to unlock/ });
+    assertSecurityMail(m, { what: /was locked after too many wrong two-factor codes in a row/, when, notMe: /ask your organisation admin to unlock your account, then change your password/ });
   });
 
   it('reset requested by an admin, then completed', async () => {

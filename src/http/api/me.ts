@@ -3,6 +3,7 @@ import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
+import { changePassword } from '../../services/password-change.ts';
 import { requireLevel } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -117,5 +118,19 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     const active = await requireLevel(deps, request, 'signed_in');
     const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
     return { recoveryCode };
+  });
+
+  app.post('/me/password', {
+    schema: {
+      tags,
+      summary: 'Change the password (the current one first); other sessions end and the owner is emailed',
+      body: body({ currentPassword: passwordString, newPassword: { type: 'string', minLength: 1, maxLength: 4096 } }, ['currentPassword', 'newPassword']),
+      response: { 204: { type: 'null' }, ...errors(400, 401, 429) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    await changePassword(deps, requestContext(request), active, request.body as { currentPassword: unknown; newPassword: unknown });
+    return reply.status(204).send();
   });
 }

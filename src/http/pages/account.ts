@@ -15,6 +15,7 @@ import { csrfField, page, sendPage } from './layout.ts';
 
 const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
+  password: 'Your password has been changed. You have been signed out everywhere else.',
 };
 
 function statusSection(mfa: MfaState): SafeHtml {
@@ -116,6 +117,11 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
   ${statusSection(mfa)}
+</section>
+<section class="card" aria-labelledby="password-heading">
+  <h2 id="password-heading">Password</h2>
+  <p>Change it whenever you think someone else may know it.</p>
+  <div class="actions"><a class="button secondary" href="/account/password" id="change-password">Change password</a></div>
 </section>
 <p><a href="/">Back to home</a></p>`;
     return sendPage(reply, page({ title: 'Security', notice, ...chrome(active, csrf) }, body));

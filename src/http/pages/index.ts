@@ -5,6 +5,7 @@ import type { HtmlErrorRenderer } from '../errors.ts';
 import { accountPages } from './account.ts';
 import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
+import { passwordPages } from './password.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -45,5 +46,6 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(codePromptPages, opts);
   await app.register(setupPages, opts);
   await app.register(accountPages, opts);
+  await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
 }

@@ -1,0 +1,64 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { TesseraError } from '../../domain/errors.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../domain/password-policy.ts';
+import type { ServiceDeps } from '../../services/context.ts';
+import { changePassword } from '../../services/password-change.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
+import { requireLevel } from '../guards.ts';
+import { requestContext } from '../request-context.ts';
+import { chrome, describeFormError, formBody, newCsrf } from './components.ts';
+import { html } from './html.ts';
+import { csrfField, page, sendPage } from './layout.ts';
+
+/** /account/password: a new password, given the current one. */
+
+function sendPasswordForm(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Change password</h1>
+<p>You will stay signed in here and be signed out on every other device. Your two-factor authentication stays as it is.</p>
+<form method="post" action="/account/password" class="stack" data-once>
+  ${csrfField(csrf)}
+  <div class="field">
+    <label for="current-password">Current password</label>
+    <input id="current-password" name="currentPassword" type="password" autocomplete="current-password" required maxlength="1024" autofocus>
+  </div>
+  <div class="field">
+    <label for="new-password">New password</label>
+    <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="${String(MIN_PASSWORD_LENGTH)}" maxlength="${String(MAX_PASSWORD_LENGTH)}" aria-describedby="new-password-hint">
+    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. A few unrelated words make a strong one.</p>
+  </div>
+  <div class="field">
+    <label for="repeat-password">New password again</label>
+    <input id="repeat-password" name="repeatPassword" type="password" autocomplete="new-password" required maxlength="${String(MAX_PASSWORD_LENGTH)}">
+  </div>
+  <button type="submit">Change password</button>
+</form>
+<p><a href="/account/security">Cancel</a></p>`;
+  return sendPage(reply, page({ title: 'Change password', error, ...chrome(active, csrf) }, body), status);
+}
+
+export async function passwordPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
+  const { deps } = opts;
+
+  app.get('/account/password', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    return sendPasswordForm(reply, active, null);
+  });
+
+  app.post('/account/password', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    const form = formBody(request);
+    if (form.newPassword !== form.repeatPassword) return sendPasswordForm(reply, active, 'The two new passwords do not match.', 400);
+    try {
+      await changePassword(deps, requestContext(request), active, { currentPassword: form.currentPassword, newPassword: form.newPassword });
+      return reply.redirect('/account/security?done=password', 303);
+    } catch (err) {
+      if (err instanceof TesseraError && err.code === 'invalid_request' && err.details.field === 'password') {
+        return sendPasswordForm(reply, active, 'Enter your current password.', 400);
+      }
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendPasswordForm(reply, active, message, (err as TesseraError).status);
+    }
+  });
+}

@@ -1,0 +1,38 @@
+import { TesseraError } from '../domain/errors.ts';
+import { checkNewPassword, MAX_PASSWORD_LENGTH, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
+import { setPasswordHash } from '../store/users.ts';
+import { eventFor } from './accounts.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+import { verifyFreshPassword } from './reauthentication.ts';
+import { type ActiveSession, endOtherSessions } from './sessions.ts';
+
+/**
+ * A new password, given the current one (through the password throttle, like every re-entered
+ * password). Every other session ends, since one of them may be whoever learnt the old password;
+ * the owner is emailed. Second factors stay as they are.
+ */
+export async function changePassword(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  active: ActiveSession,
+  input: { currentPassword: unknown; newPassword: unknown },
+): Promise<void> {
+  if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
+  const fresh = input.newPassword;
+  if (typeof fresh !== 'string' || fresh.length === 0 || fresh.length > 4 * MAX_PASSWORD_LENGTH) {
+    throw new TesseraError('invalid_request', { field: 'newPassword' }, NEW_PASSWORD_EXPLANATIONS.too_short);
+  }
+  const check = checkNewPassword(fresh, active.user.email);
+  if (!check.ok) throw new TesseraError('invalid_request', { field: 'newPassword', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
+  await verifyFreshPassword(deps, ctx, active, input.currentPassword);
+  if (fresh === input.currentPassword) {
+    throw new TesseraError('invalid_request', { field: 'newPassword', reason: 'unchanged' }, 'The new password is the one you have now. Choose another.');
+  }
+  const hash = await deps.passwords.hash(fresh);
+  await deps.db.transaction().execute(async (tx) => {
+    await setPasswordHash(tx, active.user.id, hash);
+    await endOtherSessions(tx, active.user.id, active.session);
+    await deps.events.record(tx, eventFor(deps, ctx, 'password.changed', active.user));
+  });
+  deps.onMailQueued();
+}
