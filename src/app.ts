@@ -44,7 +44,6 @@ export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
   return routeTables.get(app) ?? [];
 }
 
-/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
 /**
  * Fastify refuses a bare hop count (it cannot tell the proxy from a client that connects directly),
  * so a count is a function of the hop; a list of proxy addresses is the safer setting.
@@ -55,6 +54,7 @@ function trustProxyOption(setting: number | string[]): boolean | string[] | ((ad
   return (_address, hop) => hop < setting;
 }
 
+/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
 export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
   return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
 }

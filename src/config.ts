@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_CODE_ATTEMPTS } from './domain/lockout.ts';
 import { DEFAULT_PASSWORD_FAILURES_PER_IP } from './domain/rate-limit.ts';
@@ -33,13 +34,23 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const PROXY_ADDRESS = /^(loopback|linklocal|uniquelocal|[0-9.]+(\/\d{1,2})?|[0-9a-f:]+(\/\d{1,3})?)$/i;
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, a CIDR range, or one of proxy-addr's range names. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 function trustedProxies(env: NodeJS.ProcessEnv): number | string[] {
   const raw = (env.TRUST_PROXY ?? '').trim();
   if (/^\d+$/.test(raw) || raw === '') return integer(env, 'TRUST_PROXY', 0, 0, 10);
   const list = raw.split(',').map((s) => s.trim());
-  if (!list.every((a) => PROXY_ADDRESS.test(a))) {
+  if (!list.every(isProxyAddress)) {
     throw new ConfigError(`TRUST_PROXY must be a number of proxy hops or a comma-separated list of proxy addresses or CIDR ranges, got "${raw}"`);
   }
   return list;

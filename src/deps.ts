@@ -40,13 +40,15 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     await database.close().catch(() => {});
     throw err;
   }
-  const readRing = () => loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random });
-  let keyring = readRing();
+  const readRing = (create: boolean) => loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random, create });
+  let keyring = readRing(true);
+  // The stamp is taken before each read: a rotation landing in between is then seen next time.
   let stamp = keyringStamp(config.dataDir);
+  keyring = readRing(false);
   let checkedAt = Date.now();
   const reload = () => {
     stamp = keyringStamp(config.dataDir);
-    keyring = readRing();
+    keyring = readRing(false);
     return keyring;
   };
   const keys: KeyProvider = {

@@ -1,12 +1,28 @@
 import pino, { type Logger } from 'pino';
 
+/** Query parameters of our own pages that carry nothing secret; every other value is redacted. */
+const LOGGED_QUERY_KEYS = new Set(['state', 'before', 'limit', 'done', 'notice']);
+
 /**
  * Link tokens travel in URLs, and a client may put anything (a password) in a query string:
  * neither reaches a log line. Query keys stay, their values do not.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/\/(mfa-resets?)\/[^/?#]+/g, '/$1/[redacted]').replace(/([?&][^=&#]*=)[^&#]*/g, '$1[redacted]');
+  const path = url.replace(/\/(mfa-resets?)\/[^/?#]+/g, '/$1/[redacted]');
+  const q = path.indexOf('?');
+  if (q < 0) return path;
+  const query = path
+    .slice(q + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const key = eq < 0 ? part : part.slice(0, eq);
+      return LOGGED_QUERY_KEYS.has(key) ? part : `${eq < 0 ? '' : `${key}=`}[redacted]`;
+    })
+    .join('&');
+  return `${path.slice(0, q)}?${query}`;
 }
+
 
 /**
  * One logger for the process. Request logging keeps method, path (tokens redacted) and status;

@@ -57,7 +57,7 @@ export async function withCodeAttempt<T>(
     }
     if (err.replayed) {
       await returnCodeAttempt(deps.db, user.id);
-      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user)));
+      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user, { details: { kind } })));
       deps.onMailQueued();
       const message = kind === 'totp' ? 'That code was already used. Wait for the next code in your app.' : 'That backup code was already used.';
       throw new TesseraError('invalid_code', { attemptsLeft: max - attempt + 1, reason: 'code_already_used' }, message);

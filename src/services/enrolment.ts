@@ -13,6 +13,7 @@ import {
   takePendingEnrolment,
 } from '../store/totp.ts';
 import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
+import { clearRemovalConfirmations } from '../store/sessions.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { openTotpSecret } from './code-check.ts';
 import { issueBackupCode } from './backup-codes.ts';
@@ -118,8 +119,9 @@ export async function confirmTotpSetup(
     });
     crashPoint('enrolment.confirm');
     await replaceBackupCode(tx, active.user.id, backup.hash, now.getTime());
-    // A reset link sent before this set-up was meant for an earlier app, not for this one.
+    // A reset link or a removal question opened before this set-up was meant for an earlier app.
     await revokeOpenLinkTokens(tx, active.user.id, now.getTime());
+    await clearRemovalConfirmations(tx, active.user.id);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;
     if (mode === 'forced') {

@@ -4,7 +4,7 @@ import { isMfaRequired } from '../domain/policy.ts';
 import { deleteBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
-import { allowRemovalConfirmation, claimRemovalConfirmation } from '../store/sessions.ts';
+import { allowRemovalConfirmation, claimRemovalConfirmation, clearRemovalConfirmations } from '../store/sessions.ts';
 import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
@@ -29,6 +29,7 @@ async function deleteSecondFactor(deps: ServiceDeps, ctx: RequestContext, tx: Ky
   await deleteBackupCode(tx, active.user.id);
   await deletePendingEnrolment(tx, active.user.id);
   await endOtherSessions(tx, active.user.id, active.session);
+  await clearRemovalConfirmations(tx, active.user.id);
   // A pending reset link has nothing left to reset, and must not wipe an app set up later.
   await revokeOpenLinkTokens(tx, active.user.id, deps.clock.now().getTime());
   await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user));
@@ -77,6 +78,8 @@ export async function authorizeTotpRemoval(
 export async function confirmTotpRemoval(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession): Promise<void> {
   requireFullSession(active);
   refuseRemovalByPolicy(active);
+  // Locked since the question was asked: the lock wins, as it does for every other change.
+  if (active.user.locked_at !== null) throw new TesseraError('account_locked');
   await deps.db.transaction().execute(async (tx) => {
     if (!(await claimRemovalConfirmation(tx, active.session.id_hash, deps.clock.now().getTime()))) {
       throw new TesseraError('wrong_step', {}, 'Enter your password and a current code again to remove two-factor authentication.');
@@ -100,4 +103,9 @@ export async function regenerateBackupCode(
     await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.regenerated', active.user));
   });
   return backup.code;
+}
+
+/** "No, keep it": the question closes, so nobody at this browser can answer it later. */
+export async function cancelTotpRemoval(deps: ServiceDeps, active: ActiveSession): Promise<void> {
+  await claimRemovalConfirmation(deps.db, active.session.id_hash, deps.clock.now().getTime());
 }

@@ -1,6 +1,8 @@
+import { constantTimeEqual } from '../domain/constant-time.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { checkNewPassword, MAX_PASSWORD_LENGTH, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
-import { setPasswordHash } from '../store/users.ts';
+import { sessionExists } from '../store/sessions.ts';
+import { replacePasswordHash } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
@@ -19,18 +21,21 @@ export async function changePassword(
 ): Promise<void> {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
   const fresh = input.newPassword;
-  if (typeof fresh !== 'string' || fresh.length === 0 || fresh.length > 4 * MAX_PASSWORD_LENGTH) {
-    throw new TesseraError('invalid_request', { field: 'newPassword' }, NEW_PASSWORD_EXPLANATIONS.too_short);
-  }
+  if (typeof fresh !== 'string') throw new TesseraError('invalid_request', { field: 'newPassword' }, NEW_PASSWORD_EXPLANATIONS.too_short);
   const check = checkNewPassword(fresh, active.user.email);
   if (!check.ok) throw new TesseraError('invalid_request', { field: 'newPassword', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
   await verifyFreshPassword(deps, ctx, active, input.currentPassword);
-  if (fresh === input.currentPassword) {
+  if (constantTimeEqual(fresh, input.currentPassword as string)) {
     throw new TesseraError('invalid_request', { field: 'newPassword', reason: 'unchanged' }, 'The new password is the one you have now. Choose another.');
   }
   const hash = await deps.passwords.hash(fresh);
   await deps.db.transaction().execute(async (tx) => {
-    await setPasswordHash(tx, active.user.id, hash);
+    // Only over the hash that was just verified, and only while this session still exists: of two
+    // sessions changing the password at once (the owner and whoever else knew it), one wins and
+    // the other's session is gone, so the loser cannot then set a password of its own.
+    if (!(await sessionExists(tx, active.session.id_hash)) || !(await replacePasswordHash(tx, active.user.id, active.user.password_hash, hash))) {
+      throw new TesseraError('not_authenticated', {}, 'Your password was changed meanwhile. Sign in again.');
+    }
     await endOtherSessions(tx, active.user.id, active.session);
     await deps.events.record(tx, eventFor(deps, ctx, 'password.changed', active.user));
   });

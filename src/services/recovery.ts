@@ -137,6 +137,9 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     if (!(await markLinkTokenUsed(tx, row.id, now))) throw new TesseraError('token_used');
     const user = await findUserById(tx, row.user_id);
     if (!user) throw new TesseraError('token_invalid');
+    // A lost-device link asked for before the account locked must not lift the lock either; an
+    // admin's reset may (the admin chose to).
+    if (row.purpose === 'lost_device' && user.locked_at !== null) throw new TesseraError('account_locked');
     crashPoint('reset.confirm');
     const wiped = await wipeSecondFactor(tx, user.id, now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));

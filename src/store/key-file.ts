@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RandomSource } from '../domain/random.ts';
 import type { Keyring, SecretKey } from '../domain/secret-box.ts';
@@ -19,9 +19,12 @@ export function parseKeyMaterial(text: string): Buffer {
  * Keys live in DATA_DIR/keys/ (owner-only), one file per key; `current` names the one that seals
  * new secrets. TESSERA_SECRET_KEY, when set, is the current key and never touches the disk.
  */
-export function loadKeyring(input: { dataDir: string; secretKey: string | null; random: RandomSource }): Keyring {
+export function loadKeyring(input: { dataDir: string; secretKey: string | null; random: RandomSource; create?: boolean }): Keyring {
   const dir = join(input.dataDir, 'keys');
   const all = new Map<string, SecretKey>();
+  // `current` before the ring: a writer adds the key to the ring before naming it current, so the
+  // ring read second always holds the key read first, even while `keys rotate` writes them.
+  const currentId = existsSync(join(dir, 'current')) ? readFileSync(join(dir, 'current'), 'utf8').trim() : null;
   if (existsSync(join(dir, 'keyring'))) {
     for (const line of readFileSync(join(dir, 'keyring'), 'utf8').split('\n')) {
       if (line.trim() === '') continue;
@@ -32,11 +35,13 @@ export function loadKeyring(input: { dataDir: string; secretKey: string | null; 
   let current: SecretKey;
   if (input.secretKey) {
     current = keyFromMaterial(parseKeyMaterial(input.secretKey));
-  } else if (existsSync(join(dir, 'current'))) {
-    const id = readFileSync(join(dir, 'current'), 'utf8').trim();
-    const found = all.get(id);
-    if (!found) throw new Error(`encryption key ${id} named in ${dir}/current is missing from the keyring`);
+  } else if (currentId !== null) {
+    const found = all.get(currentId);
+    if (!found) throw new Error(`encryption key ${currentId} named in ${dir}/current is missing from the keyring`);
     current = found;
+  } else if (input.create === false) {
+    // A running server re-reading the ring never makes a key: that is start-up's or `keys rotate`'s job.
+    throw new Error(`${dir}/current is missing`);
   } else {
     // Several processes may start at once on a new DATA_DIR: only the first makes the key, and
     // the others then read it, so no process seals secrets with a key the ring has lost.
@@ -78,18 +83,15 @@ function withKeyringLock<T>(dir: string, work: () => T): T {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const lock = join(dir, 'lock');
+  const mine = randomBytes(16).toString('hex');
   const deadline = Date.now() + 2 * KEYRING_LOCK_STALE_MS;
   for (;;) {
     try {
-      closeSync(openSync(lock, 'wx', 0o600));
+      writeFileSync(lock, mine, { flag: 'wx', mode: 0o600 });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > KEYRING_LOCK_STALE_MS) rmSync(lock, { force: true });
-      } catch {
-        // released meanwhile
-      }
+      takeOverIfStale(lock);
       if (Date.now() > deadline) throw new Error(`${lock} is held by another process`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
@@ -97,7 +99,28 @@ function withKeyringLock<T>(dir: string, work: () => T): T {
   try {
     return work();
   } finally {
-    rmSync(lock, { force: true });
+    // Only our own lock: had it been taken over as stale, it now belongs to someone else.
+    if (readIfExists(lock) === mine) rmSync(lock, { force: true });
+  }
+}
+
+/** Of several waiters that find the same stale lock, only one rename succeeds; the others retry. */
+function takeOverIfStale(lock: string): void {
+  try {
+    if (Date.now() - statSync(lock).mtimeMs <= KEYRING_LOCK_STALE_MS) return;
+    const aside = `${lock}.stale.${randomBytes(8).toString('hex')}`;
+    renameSync(lock, aside);
+    rmSync(aside, { force: true });
+  } catch {
+    // released or taken over meanwhile
+  }
+}
+
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
   }
 }
 

@@ -56,6 +56,15 @@ export async function claimRemovalConfirmation(db: Db, idHash: string, now: numb
   return Number(r.numUpdatedRows) === 1;
 }
 
+export async function sessionExists(db: Db, idHash: string): Promise<boolean> {
+  return (await db.selectFrom('sessions').select('id_hash').where('id_hash', '=', idHash).executeTakeFirst()) !== undefined;
+}
+
+/** A proof given for one app must not remove another: any change of the factor drops every open one. */
+export async function clearRemovalConfirmations(db: Db, userId: string): Promise<void> {
+  await db.updateTable('sessions').set({ removal_confirmable_until: null }).where('user_id', '=', userId).where('removal_confirmable_until', 'is not', null).execute();
+}
+
 export async function deleteUserSessions(db: Db, userId: string, exceptIdHash: string | null = null): Promise<number> {
   let q = db.deleteFrom('sessions').where('user_id', '=', userId);
   if (exceptIdHash !== null) q = q.where('id_hash', '!=', exceptIdHash);

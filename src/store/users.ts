@@ -228,7 +228,17 @@ export async function listUsersInOrg(db: Db, orgId: string, now: number): Promis
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
 }
 
-/** A new password hash; a benchmark user's cheap hash becomes a real one with it. */
-export async function setPasswordHash(db: Db, userId: string, passwordHash: string): Promise<void> {
-  await db.updateTable('users').set({ password_hash: passwordHash, weak_password_hash: 0 }).where('id', '=', userId).execute();
+/**
+ * A new password hash, only over the one the caller verified (compare-and-swap); a benchmark
+ * user's cheap hash becomes a real one with it.
+ */
+export async function replacePasswordHash(db: Db, userId: string, verified: string | null, passwordHash: string): Promise<boolean> {
+  if (verified === null) return false;
+  const r = await db
+    .updateTable('users')
+    .set({ password_hash: passwordHash, weak_password_hash: 0 })
+    .where('id', '=', userId)
+    .where('password_hash', '=', verified)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }

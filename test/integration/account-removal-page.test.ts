@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { REMOVAL_CONFIRM_SECONDS } from '../../src/services/factors.ts';
-import { csrfIn, getPage, postForm, signInWithCode, userState } from '../support/admin-flows.ts';
+import { csrfIn, getPage, lockAccount, postForm, signInWithCode, userState } from '../support/admin-flows.ts';
 import { appCode, enrolFromProfile } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
 
@@ -87,5 +87,40 @@ describe('removing 2FA from the security page', () => {
     const r = await postForm(ts, other, '/account/security/remove/confirm', { _csrf: csrfIn(page.body) });
     assert.equal(r.status, 409);
     assert.equal((await userState(ts, id)).totp, true);
+  });
+  /** Opens the question for a fresh member; returns what the tests need to answer it. */
+  async function withQuestionOpen() {
+    const member = await atRemovalForm();
+    const question = await postForm(ts, member.client, '/account/security/remove', { _csrf: member.csrf, password: DEFAULT_PASSWORD, code: appCode(ts, member.secret) });
+    assert.equal(question.status, 200);
+    return { ...member, question: question.body };
+  }
+
+  it('"No, keep it" closes the question, so it cannot be answered later', async () => {
+    const { id, client, question } = await withQuestionOpen();
+    const keep = await postForm(ts, client, '/account/security/remove/cancel', { _csrf: csrfIn(question) });
+    assert.equal(keep.status, 303);
+    assert.equal(keep.headers.get('location'), '/account/security');
+    assert.equal((await answerForm(client, question)).status, 409);
+    assert.equal((await userState(ts, id)).totp, true);
+  });
+
+  it('a question asked for one app cannot remove the next one set up meanwhile', async () => {
+    const { id, email, secret, client, question } = await withQuestionOpen();
+    // Removed through the API in the same session, then a new phone set up.
+    ts.clock.advance(30_000);
+    assert.equal((await client.delete('/me/totp', { password: DEFAULT_PASSWORD, code: appCode(ts, secret) })).status, 204);
+    await enrolFromProfile(ts, client, email);
+    assert.equal((await answerForm(client, question)).status, 409);
+    assert.equal((await userState(ts, id)).totp, true, 'the new app stays');
+  });
+
+  it('an account locked while the question is open is not changed by answering it', async () => {
+    const { id, email, client, question } = await withQuestionOpen();
+    await lockAccount(ts, email);
+    const r = await answerForm(client, question);
+    assert.equal(r.status, 423);
+    assert.match(r.body, /Your account has been locked/);
+    assert.deepEqual({ totp: (await userState(ts, id)).totp, locked: (await userState(ts, id)).locked }, { totp: true, locked: true });
   });
 });

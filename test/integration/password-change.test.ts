@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MIN_PASSWORD_LENGTH } from '../../src/domain/password-policy.ts';
+import { PASSWORD_FAILURES_PER_ACCOUNT_AND_IP } from '../../src/domain/rate-limit.ts';
 import { csrfIn, getPage, mailTo, postForm, signedIn, startLinkedServer } from '../support/admin-flows.ts';
 import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
@@ -117,5 +118,33 @@ describe('changing the password', () => {
     assert.equal(done.headers.get('location'), '/account/security?done=password');
     assert.match((await getPage(ts, c, '/account/security?done=password')).body, /Your password has been changed/);
     assert.equal(await signInPassword(ts.client(), 'sam@acme.test', NEW_PASSWORD), 'done');
+  });
+  it('guessing the current password through a stolen session is throttled like the sign-in (429)', async () => {
+    await ts.createUser({ email: 'tess@acme.test' });
+    const c = await signedIn(ts, 'tess@acme.test');
+    for (let i = 0; i < PASSWORD_FAILURES_PER_ACCOUNT_AND_IP; i++) {
+      assert.equal((await c.post('/me/password', { currentPassword: `guess ${i}`, newPassword: NEW_PASSWORD })).status, 401, `guess ${i}`);
+    }
+    const r = await c.post('/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: NEW_PASSWORD });
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+    const signIn = await ts.client().post('/sessions', { email: 'tess@acme.test', password: DEFAULT_PASSWORD });
+    assert.equal(signIn.status, 429, 'one counter for both: the sign-in from that address is throttled too');
+  });
+
+  it('two sessions changing the password at once: exactly one wins, and the loser is signed out', async () => {
+    await ts.createUser({ email: 'uma@acme.test' });
+    const [owner, intruder] = [await signedIn(ts, 'uma@acme.test'), await signedIn(ts, 'uma@acme.test')];
+    const [a, b] = await Promise.all([
+      owner.post('/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'owner picks this one' }),
+      intruder.post('/me/password', { currentPassword: DEFAULT_PASSWORD, newPassword: 'intruder picks that' }),
+    ]);
+    assert.deepEqual([a.status, b.status].sort(), [204, 401], `${a.status} ${JSON.stringify(a.body)} / ${b.status} ${JSON.stringify(b.body)}`);
+    const [winner, loser] = a.status === 204 ? [owner, intruder] : [intruder, owner];
+    assert.equal((await winner.get('/me')).status, 200);
+    assert.equal((await loser.get('/me')).status, 401);
+    const chosen = a.status === 204 ? 'owner picks this one' : 'intruder picks that';
+    assert.equal(await signInPassword(ts.client(), 'uma@acme.test', chosen), 'done', 'the winner’s password is the one that holds');
+    assert.equal(ts.events.filter((e) => e.type === 'password.changed' && e.subject?.email === 'uma@acme.test').length, 1);
   });
 });

@@ -8,6 +8,7 @@ import {
   auditRows,
   confirmLink,
   countRows,
+  lockAccount,
   mailTo,
   messagesTo,
   resetLinkIn,
@@ -168,5 +169,20 @@ describe('lost device: reset link to the recovery address', () => {
     assert.equal(r.body.error.code, 'account_locked');
     assert.equal(await countRows(ts, 'mail_queue'), mails, 'no link was mailed');
     assert.equal((await userState(ts, id)).locked, true);
+  });
+  it('a link asked for before the account locked does not lift the lock (423), and changes nothing', async () => {
+    const id = await ts.createUser({ email: 'ida@acme.test' });
+    await enrolFromProfile(ts, ts.client(), 'ida@acme.test');
+    const c = ts.client();
+    assert.equal(await signInPassword(c, 'ida@acme.test'), 'totp');
+    assert.equal((await c.post('/sessions/lost-device')).status, 202);
+    const link = resetLinkIn(ts, await mailTo(ts, sink, 'ida@acme.test', 'Reset two-factor authentication'));
+    await lockAccount(ts, 'ida@acme.test');
+    const r = await confirmLink(ts.client(), link);
+    assert.equal(r.status, 423);
+    assert.equal(r.body.error.code, 'account_locked');
+    const state = await userState(ts, id);
+    assert.equal(state.totp, true);
+    assert.equal(state.locked, true);
   });
 });

@@ -11,6 +11,9 @@ describe('logger', () => {
     assert.equal(redactUrl(`/x?token=${token}&a=1`), '/x?token=[redacted]&a=[redacted]');
     // Whatever a client puts in a query string, a password included, stays out of the log.
     assert.equal(redactUrl('/api/v1/sessions?email=a@b.test&password=hunter22'), '/api/v1/sessions?email=[redacted]&password=[redacted]');
+    assert.equal(redactUrl('/login?hunter22'), '/login?[redacted]');
+    // Our own harmless parameters stay readable.
+    assert.equal(redactUrl('/admin/users?state=locked&before=42'), '/admin/users?state=locked&before=42');
   });
 
   it('never writes passwords, codes or secrets', () => {

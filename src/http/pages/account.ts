@@ -3,7 +3,7 @@ import { TesseraError } from '../../domain/errors.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
 import { describeMfaState, type MfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { authorizeTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
+import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { requireLevel } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -85,11 +85,16 @@ function sendRemovalQuestion(reply: FastifyReply, active: ActiveSession): Fastif
 <p>Your password and code were right. Do you want to remove two-factor authentication from <strong>${active.user.email}</strong>?</p>
 <p>Your account will then be protected by your password alone, your authenticator app entry and backup code will stop
 working, and you will be signed out on every other device. You can set it up again at any time.</p>
-<form method="post" action="/account/security/remove/confirm" class="actions">
-  ${csrfField(csrf)}
-  <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
-  <a class="button secondary" href="/account/security" id="keep">No, keep it</a>
-</form>
+<div class="actions">
+  <form method="post" action="/account/security/remove/confirm">
+    ${csrfField(csrf)}
+    <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
+  </form>
+  <form method="post" action="/account/security/remove/cancel">
+    ${csrfField(csrf)}
+    <button type="submit" class="secondary" id="keep">No, keep it</button>
+  </form>
+</div>
 <p class="muted">This question stays open for ${REMOVAL_CONFIRM_SECONDS / 60} minutes.</p>`;
   return sendPage(reply, page({ title: 'Remove two-factor authentication?', ...chrome(active, csrf) }, body));
 }
@@ -153,10 +158,17 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       await confirmTotpRemoval(deps, requestContext(request), active);
       return reply.redirect('/account/security?done=removed', 303);
     } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       // Too late, already answered, or no password and code first: ask for them again.
       if (err instanceof TesseraError && err.code === 'wrong_step') return sendReauthForm(reply, active, REMOVE_FORM, err.message, err.status);
       throw err;
     }
+  });
+
+  app.post('/account/security/remove/cancel', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireLevel(deps, request, 'signed_in');
+    await cancelTotpRemoval(deps, active);
+    return reply.redirect('/account/security', 303);
   });
 
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {

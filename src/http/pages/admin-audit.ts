@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
+import type { SecurityEventType } from '../../domain/events.ts';
 import { AUDIT_PAGE_SIZE, listOrgAudit } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import type { AuditEventRow } from '../../store/audit.ts';
@@ -8,7 +9,8 @@ import { html, type SafeHtml } from './html.ts';
 
 /** /admin/audit: the organisation's security events, newest first, paged backwards with ?before=. */
 
-const EVENT_LABELS: Record<string, string> = {
+/** Typed by the event list, so a new event type cannot go without a label. */
+const EVENT_LABELS: Record<SecurityEventType, string> = {
   'sign_in.succeeded': 'Signed in',
   'sign_in.password_failed': 'Wrong password',
   'sign_in.code_failed': 'Wrong code',
@@ -22,6 +24,7 @@ const EVENT_LABELS: Record<string, string> = {
   'mfa.reset_completed': '2FA reset',
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
+  'password.changed': 'Password changed',
   'session.ended': 'Signed out',
   'policy.changed': '2FA policy changed',
   'user.created': 'Person added',
@@ -44,7 +47,7 @@ function describeDetails(raw: string): string {
 function eventRow(e: AuditEventRow): SafeHtml {
   return html`<tr data-event-id="${e.id}">
   <td class="nowrap" data-label="Time"><time datetime="${new Date(e.at).toISOString()}">${formatUtc(e.at, true)}</time></td>
-  <td data-label="Event">${EVENT_LABELS[e.type] ?? e.type} <span class="muted mono small">${e.type}</span></td>
+  <td data-label="Event">${(EVENT_LABELS as Record<string, string | undefined>)[e.type] ?? e.type} <span class="muted mono small">${e.type}</span></td>
   <td data-label="By">${e.actor}</td>
   <td data-label="Person">${e.subject_email ?? '—'}</td>
   <td class="mono" data-label="IP address">${e.ip ?? '—'}</td>

@@ -11,7 +11,6 @@ import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 /** /account/password: a new password, given the current one. */
-
 function sendPasswordForm(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>Change password</h1>

@@ -3,7 +3,7 @@ import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { confirmResetLink, inspectResetLink, type ResetLinkState } from '../../services/recovery.ts';
 import { requestContext } from '../request-context.ts';
-import { newCsrf } from './components.ts';
+import { newCsrf, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
@@ -103,6 +103,7 @@ after the password so you can set up your authenticator app again.</p>
         if (err.code === 'token_invalid') return sendDeadLink(reply, 'invalid');
         if (err.code === 'token_used') return sendDeadLink(reply, 'used');
         if (err.code === 'token_expired') return sendDeadLink(reply, 'expired');
+        if (err.code === 'account_locked') return sendLockedPage(reply, newCsrf(reply));
       }
       throw err;
     }

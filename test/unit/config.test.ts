@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const load = (env: Record<string, string>) => loadConfig({ TESSERA_DEMO: '0', ...env }, '/tmp');
+
+describe('configuration', () => {
+  it('TRUST_PROXY is a hop count or a list of proxy addresses, never "trust everything"', () => {
+    assert.equal(load({}).trustProxy, 0);
+    assert.equal(load({ TRUST_PROXY: '1' }).trustProxy, 1);
+    assert.equal(load({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.deepEqual(load({ TRUST_PROXY: '10.0.0.0/8, ::1,loopback' }).trustProxy, ['10.0.0.0/8', '::1', 'loopback']);
+    assert.deepEqual(load({ TRUST_PROXY: '::ffff:10.0.0.1' }).trustProxy, ['::ffff:10.0.0.1']);
+    for (const bad of ['true', 'cafe', '999.1.1.1', '10.0.0.0/33', '11', '-1', '10.0.0.1/8/2']) {
+      assert.throws(() => load({ TRUST_PROXY: bad }), ConfigError, bad);
+    }
+  });
+
+  it('honours benchmark users’ cheap password hashes only under NODE_ENV development or test', () => {
+    assert.equal(load({ NODE_ENV: 'test' }).acceptWeakPasswordHashes, true);
+    assert.equal(load({ NODE_ENV: 'development' }).acceptWeakPasswordHashes, true);
+    assert.equal(load({ NODE_ENV: 'production' }).acceptWeakPasswordHashes, false);
+    assert.equal(load({}).acceptWeakPasswordHashes, false);
+  });
+});
