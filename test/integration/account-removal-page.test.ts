@@ -123,4 +123,24 @@ describe('removing 2FA from the security page', () => {
     assert.match(r.body, /Your account has been locked/);
     assert.deepEqual({ totp: (await userState(ts, id)).totp, locked: (await userState(ts, id)).locked }, { totp: true, locked: true });
   });
+  it('someone whose organisation left the enterprise edition still sees their 2FA and can remove it', async () => {
+    const { id, secret, client } = await atRemovalForm();
+    const db = ts.server.runtime.deps.db;
+    const { org_id } = await db.selectFrom('users').select('org_id').where('id', '=', id).executeTakeFirstOrThrow();
+    await db.updateTable('orgs').set({ edition: 'standard' }).where('id', '=', org_id).execute();
+    try {
+      const security = await getPage(ts, client, '/account/security');
+      assert.match(security.body, /id="mfa-status">on</);
+      assert.match(security.body, /id="remove"/);
+      assert.match(security.body, /still protects your account until you remove it/);
+      const form = await getPage(ts, client, '/account/security/remove');
+      ts.clock.advance(30_000);
+      const question = await postForm(ts, client, '/account/security/remove', { _csrf: csrfIn(form.body), password: DEFAULT_PASSWORD, code: appCode(ts, secret) });
+      assert.equal(question.status, 200);
+      assert.equal((await answerForm(client, question.body)).status, 303);
+      assert.equal((await userState(ts, id)).totp, false);
+    } finally {
+      await db.updateTable('orgs').set({ edition: 'enterprise' }).where('id', '=', org_id).execute();
+    }
+  });
 });

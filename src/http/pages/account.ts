@@ -19,7 +19,9 @@ const NOTICES: Record<string, string> = {
 };
 
 function statusSection(mfa: MfaState): SafeHtml {
-  if (!mfa.available) {
+  // Someone who set 2FA up and has since lost the right to it (licence, edition) keeps their app,
+  // so they must still see it and be able to remove it.
+  if (!mfa.available && !mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">not available</strong> for your account.</p>
 <p id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']}</p>`;
   }
@@ -29,7 +31,8 @@ function statusSection(mfa: MfaState): SafeHtml {
   <a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a>
   ${mfa.required ? '' : html`<a class="button danger" href="/account/security/remove" id="remove">Remove</a>`}
 </div>
-${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed.</p>` : ''}`;
+${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed.</p>` : ''}
+${mfa.available ? '' : html`<p class="muted" id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']} The app you set up still protects your account until you remove it.</p>`}`;
   }
   return html`<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
