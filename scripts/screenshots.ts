@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../test/support/browser.ts';
 import { appCode, enrolFromProfile } from '../test/support/flows.ts';
 import { currentCode, DESKTOP, enterCode, openPage, PHONE, scanSetupPage, submitPassword } from '../test/support/pages.ts';
-import { startTestServer, type TestServer } from '../test/support/server.ts';
+import { DEFAULT_PASSWORD, startTestServer, type TestServer } from '../test/support/server.ts';
 import { startSmtpSink } from '../test/support/smtp.ts';
 
 const OUT = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
@@ -63,6 +63,15 @@ async function main(): Promise<void> {
       await enterCode(page, appCode(ts, secret));
       await page.goto(`${ts.url}/account/security`);
       await shoot(page, 'account-security', 'desktop');
+      // The question after the password and code; left unanswered, so nothing is removed.
+      ts.clock.advance(30_000);
+      await page.goto(`${ts.url}/account/security/remove`);
+      await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
+      await page.getByLabel('6-digit code from your app').fill(appCode(ts, secret));
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Remove two-factor authentication' }).click()]);
+      await shoot(page, 'remove-question', 'desktop');
+      await page.goto(`${ts.url}/account/password`);
+      await shoot(page, 'change-password', 'desktop');
     });
 
     await ts.createUser({ email: 'locked@acme.example' });

@@ -89,11 +89,11 @@ function sendRemovalQuestion(reply: FastifyReply, active: ActiveSession): Fastif
 <p>Your account will then be protected by your password alone, your authenticator app entry and backup code will stop
 working, and you will be signed out on every other device. You can set it up again at any time.</p>
 <div class="actions">
-  <form method="post" action="/account/security/remove/confirm">
+  <form method="post" action="/account/security/remove/confirm" class="inline">
     ${csrfField(csrf)}
     <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
   </form>
-  <form method="post" action="/account/security/remove/cancel">
+  <form method="post" action="/account/security/remove/cancel" class="inline">
     ${csrfField(csrf)}
     <button type="submit" class="secondary" id="keep">No, keep it</button>
   </form>
