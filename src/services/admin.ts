@@ -4,7 +4,7 @@ import type { Actor } from '../domain/events.ts';
 import { listAuditEvents, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
-import { findUserById, listUsersInOrg, unlockUser, type UserRow, type UserWithMfa } from '../store/users.ts';
+import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { requestAdminReset } from './recovery.ts';
@@ -23,34 +23,42 @@ export async function findUserInOrg(deps: ServiceDeps, orgId: string, userId: st
   return user;
 }
 
-export async function listOrgUsers(deps: ServiceDeps, admin: Account): Promise<UserWithMfa[]> {
+/** People per page of the admin's list; an API client may ask for up to USERS_PAGE_MAX. */
+export const USERS_PAGE_SIZE = 100;
+export const USERS_PAGE_MAX = 500;
+
+export interface UsersPage {
+  users: UserWithMfa[];
+  /** Where the next page starts (the last email of this one), or null on the last page. */
+  next: string | null;
+}
+
+export async function listOrgUsers(
+  deps: ServiceDeps,
+  admin: Account,
+  opts: { filter?: UserFilter; after?: string | null; limit?: number } = {},
+): Promise<UsersPage> {
   requireAdmin(admin);
-  return listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime());
+  const limit = opts.limit ?? USERS_PAGE_SIZE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > USERS_PAGE_MAX) throw new TesseraError('invalid_request', { field: 'limit' });
+  // One more than asked says whether another page follows.
+  const rows = await listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime(), {
+    filter: opts.filter ?? 'all',
+    afterEmail: opts.after ?? null,
+    limit: limit + 1,
+  });
+  const users = rows.slice(0, limit);
+  return { users, next: rows.length > limit ? users.at(-1)!.email : null };
 }
 
 /** The states an admin filters the user list by. */
-export const USER_FILTERS = ['all', 'enabled', 'disabled', 'locked', 'reset_pending'] as const;
+export const USER_FILTERS = ['all', 'enabled', 'disabled', 'locked', 'reset_pending'] as const satisfies readonly UserListFilter[];
 export type UserFilter = (typeof USER_FILTERS)[number];
 
 export function parseUserFilter(value: unknown): UserFilter {
   if (value === undefined || value === '') return 'all';
   if (typeof value === 'string' && (USER_FILTERS as readonly string[]).includes(value)) return value as UserFilter;
   throw new TesseraError('invalid_request', { field: 'state' }, `state must be one of ${USER_FILTERS.join(', ')}.`);
-}
-
-export function matchesUserFilter(user: UserWithMfa, filter: UserFilter): boolean {
-  switch (filter) {
-    case 'all':
-      return true;
-    case 'enabled':
-      return user.mfa_enabled;
-    case 'disabled':
-      return !user.mfa_enabled;
-    case 'locked':
-      return user.locked_at !== null;
-    case 'reset_pending':
-      return user.reset_pending;
-  }
 }
 
 /** Whether this user may have 2FA here, and if not, why (shown next to every user). */
@@ -98,9 +106,10 @@ export interface OrgOverview {
 }
 
 export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Promise<OrgOverview> {
-  const users = await listOrgUsers(deps, admin);
+  requireAdmin(admin);
   const now = deps.clock.now().getTime();
-  const enabledNow = users.filter((u) => u.mfa_enabled).length;
+  const counts = await countUsersInOrg(deps.db, admin.org.id, now);
+  const enabledNow = counts.enabled;
   const rows = await deps.db
     .selectFrom('audit_events')
     .select(['at', 'type', 'details'])
@@ -121,11 +130,11 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
     }
   }
   return {
-    total: users.length,
-    eligible: users.filter((u) => admin.org.edition === 'enterprise' && u.licensed === 1 && u.sso === 0).length,
+    total: counts.total,
+    eligible: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsers : 0,
     enabled: enabledNow,
-    locked: users.filter((u) => u.locked_at !== null).length,
-    resetsPending: users.filter((u) => u.reset_pending).length,
+    locked: counts.locked,
+    resetsPending: counts.resetsPending,
     adoption,
   };
 }

@@ -3,6 +3,7 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely/migrati
 import type { Dialect } from './database.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as removalConfirmation from './migrations/002-removal-confirmation.ts';
+import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -11,6 +12,7 @@ type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
 const STEPS: Record<string, Step> = {
   '001-initial': initial,
   '002-removal-confirmation': removalConfirmation,
+  '003-users-by-org-and-email': usersByOrgAndEmail,
 };
 
 export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
@@ -202,30 +202,77 @@ export interface UserWithMfa extends UserRow {
   reset_pending: boolean;
 }
 
-export async function listUsersInOrg(db: Db, orgId: string, now: number): Promise<UserWithMfa[]> {
-  const rows = await db
+/** Which people an admin lists. */
+export type UserListFilter = 'all' | 'enabled' | 'disabled' | 'locked' | 'reset_pending';
+
+/**
+ * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
+ * the query, so a page costs the same with a hundred people or a million.
+ */
+export async function listUsersInOrg(
+  db: Db,
+  orgId: string,
+  now: number,
+  page: { filter: UserListFilter; afterEmail: string | null; limit: number },
+): Promise<UserWithMfa[]> {
+  const resetPending = sql<SqlBool>`exists (select 1 from link_tokens where link_tokens.user_id = users.id
+    and link_tokens.purpose = 'admin_reset' and link_tokens.used_at is null and link_tokens.revoked_at is null
+    and link_tokens.expires_at > ${now})`;
+  let q = db
     .selectFrom('users')
     .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .selectAll('users')
+    .select((eb) => [eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'), resetPending.as('reset_pending')])
+    .where('users.org_id', '=', orgId);
+  if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
+  if (page.filter === 'disabled') q = q.where('totp_credentials.user_id', 'is', null);
+  if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
+  if (page.filter === 'reset_pending') q = q.where(resetPending);
+  if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
+  const rows = await q.orderBy('users.email').limit(page.limit).execute();
+  return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
+}
+
+export interface OrgUserCounts {
+  total: number;
+  /** Licensed and signing in with a password: the people 2FA can be for. */
+  licensedPasswordUsers: number;
+  enabled: number;
+  locked: number;
+  resetsPending: number;
+}
+
+/** The overview's figures, counted by the database rather than by loading everyone. */
+export async function countUsersInOrg(db: Db, orgId: string, now: number): Promise<OrgUserCounts> {
+  const people = await db
+    .selectFrom('users')
+    .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .select((eb) => [
-      eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'),
-      eb
-        .exists(
-          eb
-            .selectFrom('link_tokens')
-            .select('link_tokens.id')
-            .whereRef('link_tokens.user_id', '=', 'users.id')
-            .where('link_tokens.purpose', '=', 'admin_reset')
-            .where('link_tokens.used_at', 'is', null)
-            .where('link_tokens.revoked_at', 'is', null)
-            .where('link_tokens.expires_at', '>', now),
-        )
-        .as('reset_pending'),
+      eb.fn.countAll<number>().as('total'),
+      eb.fn.sum<number>(eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end()).as('eligible'),
+      eb.fn.count<number>('totp_credentials.user_id').as('enabled'),
+      eb.fn.count<number>('users.locked_at').as('locked'),
     ])
     .where('users.org_id', '=', orgId)
-    .orderBy('users.email')
-    .execute();
-  return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
+    .executeTakeFirstOrThrow();
+  const resets = await db
+    .selectFrom('link_tokens')
+    .innerJoin('users', 'users.id', 'link_tokens.user_id')
+    .select((eb) => eb.fn.count<number>('link_tokens.user_id').distinct().as('n'))
+    .where('users.org_id', '=', orgId)
+    .where('link_tokens.purpose', '=', 'admin_reset')
+    .where('link_tokens.used_at', 'is', null)
+    .where('link_tokens.revoked_at', 'is', null)
+    .where('link_tokens.expires_at', '>', now)
+    .executeTakeFirstOrThrow();
+  // PostgreSQL answers counts and sums as strings (bigint, numeric); a sum over no rows is null.
+  return {
+    total: Number(people.total),
+    licensedPasswordUsers: Number(people.eligible ?? 0),
+    enabled: Number(people.enabled),
+    locked: Number(people.locked),
+    resetsPending: Number(resets.n),
+  };
 }
 
 /**

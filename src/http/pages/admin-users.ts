@@ -6,11 +6,13 @@ import {
   describeOrgOverview,
   describeOrgPolicy,
   describeUserAvailability,
+  findUserInOrg,
   listOrgUsers,
-  matchesUserFilter,
   type OrgOverview,
   parseUserFilter,
   type UserFilter,
+  USERS_PAGE_SIZE,
+  type UsersPage,
 } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import type { OrgRow } from '../../store/orgs.ts';
@@ -74,14 +76,33 @@ ${org.edition === 'enterprise' ? adoptionChart(overview.adoption, overview.eligi
 </section>`;
 }
 
-function filterNav(users: UserWithMfa[], current: UserFilter): SafeHtml {
+/** How many people each filter shows, from the overview's counts (no list is loaded for them). */
+function filterCounts(overview: OrgOverview): Record<UserFilter, number> {
+  return {
+    all: overview.total,
+    enabled: overview.enabled,
+    disabled: overview.total - overview.enabled,
+    locked: overview.locked,
+    reset_pending: overview.resetsPending,
+  };
+}
+
+function filterNav(overview: OrgOverview, current: UserFilter): SafeHtml {
+  const counts = filterCounts(overview);
   const links = (Object.keys(FILTER_LABELS) as UserFilter[]).map((f) => {
-    const count = users.filter((u) => matchesUserFilter(u, f)).length;
     const href = f === 'all' ? '/admin/users' : `/admin/users?state=${f}`;
-    const label = `${FILTER_LABELS[f]} (${count})`;
+    const label = `${FILTER_LABELS[f]} (${counts[f]})`;
     return f === current ? html`<li><a href="${href}" aria-current="page">${label}</a></li>` : html`<li><a href="${href}">${label}</a></li>`;
   });
   return html`<nav aria-label="Filter people by state"><ul class="filters">${links}</ul></nav>`;
+}
+
+/** Keyset paging by email: "next" starts after the last email shown; "first page" starts over. */
+function pager(page: UsersPage, filter: UserFilter, after: string | null): SafeHtml {
+  const base = filter === 'all' ? '/admin/users?' : `/admin/users?state=${filter}&`;
+  const next = page.next === null ? '' : html`<a class="button secondary" id="next-page" href="${base}after=${encodeURIComponent(page.next)}">Next ${USERS_PAGE_SIZE} people</a>`;
+  const first = after === null ? '' : html`<a href="${base.slice(0, -1)}" id="first-page">Back to the first page</a>`;
+  return next === '' && first === '' ? html`` : html`<nav class="actions" aria-label="Pages of people">${first}${next}</nav>`;
 }
 
 function mfaCell(org: OrgRow, u: UserWithMfa): SafeHtml {
@@ -104,7 +125,7 @@ function actionsCell(u: UserWithMfa, csrf: string): SafeHtml {
   return html`<div class="row-actions">${reset}${unlock}</div>`;
 }
 
-function usersTable(org: OrgRow, users: UserWithMfa[], csrf: string, filter: UserFilter): SafeHtml {
+function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, filter: UserFilter): SafeHtml {
   if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
   <th scope="row" class="email">${u.email}</th>
@@ -117,7 +138,7 @@ function usersTable(org: OrgRow, users: UserWithMfa[], csrf: string, filter: Use
 </tr>`);
   return html`<div class="table-scroll">
 <table class="users" id="users">
-<caption>${plural(users.length, 'person', 'people')} · ${FILTER_LABELS[filter]}</caption>
+<caption>${plural(matching, 'person', 'people')} · ${FILTER_LABELS[filter]}${matching > users.length ? ` · ${users.length} on this page` : ''}</caption>
 <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Licence</th><th scope="col">SSO</th><th scope="col">2FA</th><th scope="col">Locked</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${rows}
@@ -128,21 +149,25 @@ ${rows}
 
 export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx, opts = {}) => {
   const filter = parseUserFilter(queryValue(request, 'state'));
-  const [users, overview] = await Promise.all([listOrgUsers(deps, ctx.admin), describeOrgOverview(deps, ctx.admin)]);
+  const afterValue = queryValue(request, 'after');
+  const after = typeof afterValue === 'string' && afterValue.length > 0 && afterValue.length <= 320 ? afterValue : null;
+  const [page, overview] = await Promise.all([listOrgUsers(deps, ctx.admin, { filter, after }), describeOrgOverview(deps, ctx.admin)]);
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
   const done = queryValue(request, 'done');
   if (!notice && typeof done === 'string' && DONE[done]) {
     const who = queryValue(request, 'user');
-    notice = DONE[done](users.find((u) => u.id === who)?.email ?? null);
+    const subject = typeof who === 'string' ? await findUserInOrg(deps, org.id, who).catch(() => null) : null;
+    notice = DONE[done](subject?.email ?? null);
   }
   const body = html`<h1>People and 2FA in ${org.name}</h1>
 ${overviewSection(org, overview)}
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 <section aria-labelledby="people-heading">
 <h2 id="people-heading">People</h2>
-${filterNav(users, filter)}
-${usersTable(org, users.filter((u) => matchesUserFilter(u, filter)), ctx.csrf, filter)}
+${filterNav(overview, filter)}
+${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, filter)}
+${pager(page, filter, after)}
 </section>`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
