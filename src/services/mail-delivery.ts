@@ -1,6 +1,6 @@
-import { MINUTE_MS, SECOND_MS } from '../domain/clock.ts';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../domain/clock.ts';
 import type { MailTransport } from '../mail/transport.ts';
-import { leaseMail, listDueMail, markMailFailed, markMailSent } from '../store/mail-queue.ts';
+import { leaseMail, listDueMail, markMailFailed, markMailGivenUp, markMailSent, purgeFinishedMail } from '../store/mail-queue.ts';
 import type { ServiceDeps } from './context.ts';
 import { openMailBody } from './sealed-mail.ts';
 
@@ -15,6 +15,24 @@ const LEASE_MS = 2 * MINUTE_MS;
 /** Backoff after each failure: 5 s, 10 s, 20 s … capped at 10 minutes; a minute-long outage loses nothing. */
 export function retryDelayMs(attempts: number): number {
   return Math.min(5 * SECOND_MS * 2 ** Math.max(0, attempts - 1), 10 * MINUTE_MS);
+}
+
+/** A message that could not be sent for this long is given up: every link in it has long expired. */
+export const MAIL_GIVE_UP_AFTER_MS = 3 * DAY_MS;
+/** Sent and given-up messages are kept this long (for support questions), then deleted. */
+export const MAIL_KEEP_FINISHED_MS = 30 * DAY_MS;
+const PURGE_EVERY_MS = HOUR_MS;
+
+/**
+ * SMTP answers that refuse this recipient or this message for good (no such mailbox, mailbox
+ * full for good, bad address). Not 530/535 (authentication) nor other 5xx: those are the
+ * deployment's own misconfiguration, and giving up on them would drop every message.
+ */
+const PERMANENT_REFUSALS = new Set([550, 551, 552, 553]);
+
+export function isPermanentRefusal(err: unknown): boolean {
+  const code = (err as { responseCode?: unknown } | null)?.responseCode;
+  return typeof code === 'number' && PERMANENT_REFUSALS.has(code);
 }
 
 export interface MailDelivery {
@@ -36,9 +54,15 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
   let timer: NodeJS.Timeout | null = null;
   let kickTimer: NodeJS.Timeout | null = null;
   let stopping: Promise<void> | null = null;
+  let purgedAt = Number.NEGATIVE_INFINITY;
 
   async function runOnce(): Promise<number> {
     let sent = 0;
+    const startedAt = deps.clock.now().getTime();
+    if (startedAt - purgedAt >= PURGE_EVERY_MS) {
+      purgedAt = startedAt;
+      await purgeFinishedMail(deps.db, startedAt - MAIL_KEEP_FINISHED_MS);
+    }
     for (;;) {
       const now = deps.clock.now().getTime();
       const due = await listDueMail(deps.db, now, 20);
@@ -55,8 +79,14 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
         } catch (err) {
           const attempts = row.attempts + 1;
           const message = err instanceof Error ? err.message : String(err);
-          await markMailFailed(deps.db, row.id, attempts, deps.clock.now().getTime() + retryDelayMs(attempts), message);
-          deps.log.warn({ mailId: row.id, attempts, err: message }, 'mail delivery failed; will retry');
+          const failedAt = deps.clock.now().getTime();
+          if (isPermanentRefusal(err) || failedAt - row.created_at >= MAIL_GIVE_UP_AFTER_MS) {
+            await markMailGivenUp(deps.db, row.id, attempts, failedAt, message);
+            deps.log.error({ mailId: row.id, attempts, err: message }, 'mail delivery given up');
+          } else {
+            await markMailFailed(deps.db, row.id, attempts, failedAt + retryDelayMs(attempts), message);
+            deps.log.warn({ mailId: row.id, attempts, err: message }, 'mail delivery failed; will retry');
+          }
         }
       }
       if (!progressed) return sent;

@@ -51,6 +51,7 @@ export async function queueMail(
     next_attempt_at: now.getTime(),
     sent_at: null,
     last_error: null,
+    given_up_at: null,
   });
 }
 

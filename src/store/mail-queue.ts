@@ -13,6 +13,7 @@ export async function listDueMail(db: Db, now: number, limit: number): Promise<Q
     .selectFrom('mail_queue')
     .selectAll()
     .where('sent_at', 'is', null)
+    .where('given_up_at', 'is', null)
     .where('next_attempt_at', '<=', now)
     .orderBy('created_at')
     .limit(limit)
@@ -46,11 +47,27 @@ export async function markMailFailed(db: Db, id: string, attempts: number, nextA
     .execute();
 }
 
+/** Stops retrying a message; it stays in the queue (with its last error) until purged. */
+export async function markMailGivenUp(db: Db, id: string, attempts: number, now: number, error: string): Promise<void> {
+  await db.updateTable('mail_queue').set({ attempts, given_up_at: now, last_error: error.slice(0, 500) }).where('id', '=', id).execute();
+}
+
+/** Sent and given-up messages older than `before` leave the database; waiting ones never do. */
+export async function purgeFinishedMail(db: Db, before: number): Promise<number> {
+  const r = await db
+    .deleteFrom('mail_queue')
+    .where((eb) => eb.or([eb('sent_at', '<', before), eb('given_up_at', '<', before)]))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** Messages still waiting to go out (given-up ones are not waiting). */
 export async function countUnsentMail(db: Db): Promise<number> {
   const r = await db
     .selectFrom('mail_queue')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('sent_at', 'is', null)
+    .where('given_up_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }

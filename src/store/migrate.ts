@@ -4,6 +4,7 @@ import type { Dialect } from './database.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as removalConfirmation from './migrations/002-removal-confirmation.ts';
 import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts';
+import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -13,6 +14,7 @@ const STEPS: Record<string, Step> = {
   '001-initial': initial,
   '002-removal-confirmation': removalConfirmation,
   '003-users-by-org-and-email': usersByOrgAndEmail,
+  '004-mail-given-up': mailGivenUp,
 };
 
 export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

@@ -114,6 +114,8 @@ export interface MailQueueTable {
   next_attempt_at: number;
   sent_at: number | null;
   last_error: string | null;
+  /** Set when delivery stopped for good: refused by the server for this recipient, or too old. */
+  given_up_at: number | null;
 }
 
 export interface RateLimitTable {

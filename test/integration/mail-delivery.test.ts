@@ -10,7 +10,7 @@ import { SMTPServer } from 'smtp-server';
 import { SECOND_MS } from '../../src/domain/clock.ts';
 import { CLI_CONTEXT } from '../../src/services/context.ts';
 import { resetSecondFactorNow } from '../../src/services/directory.ts';
-import { retryDelayMs } from '../../src/services/mail-delivery.ts';
+import { MAIL_GIVE_UP_AFTER_MS, MAIL_KEEP_FINISHED_MS, retryDelayMs } from '../../src/services/mail-delivery.ts';
 import { deliverMail, freePort, mailTo, signedIn, startLinkedServer } from '../support/admin-flows.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -94,6 +94,58 @@ describe('mail delivery', () => {
     ts.clock.advance(10 * 60 * SECOND_MS);
     assert.equal(await deliverMail(ts), 0, 'nothing is sent twice');
     assert.equal(sink.messages.length, 2);
+  });
+
+  it('a mailbox the server refuses for good (550) is given up at once, not retried forever; other mail goes on', async () => {
+    const sink = await startSmtpSink({ refuseRecipients: ['gone@acme.test'] });
+    const ts = await startLinkedServer({ smtpUrl: sink.url });
+    cleanup.push(() => sink.close(), () => ts.close());
+    await ts.createUser({ email: 'gone@acme.test' });
+    await ts.createUser({ email: 'here@acme.test' });
+    const operator = { kind: 'operator', name: 'test' } as const;
+    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, operator, 'gone@acme.test');
+    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, operator, 'here@acme.test');
+    assert.equal(await deliverMail(ts), 1);
+    const gone = (await queue(ts)).find((r) => r.to_address === 'gone@acme.test')!;
+    assert.equal(gone.sent_at, null);
+    assert.notEqual(gone.given_up_at, null, 'set aside');
+    assert.equal(gone.attempts, 1);
+    assert.match(gone.last_error ?? '', /550/);
+    ts.clock.advance(60 * 60 * SECOND_MS);
+    assert.equal(await deliverMail(ts), 0);
+    assert.equal((await queue(ts)).find((r) => r.to_address === 'gone@acme.test')!.attempts, 1, 'never tried again');
+    assert.deepEqual(sink.messages.map((m) => m.to[0]), ['here@acme.test']);
+  });
+
+  it(`a message that cannot be sent for ${MAIL_GIVE_UP_AFTER_MS / 86_400_000} days is given up; finished mail is deleted after ${MAIL_KEEP_FINISHED_MS / 86_400_000} days`, async () => {
+    const sink = await startSmtpSink({ failFirst: 1_000_000 });
+    const ts = await startLinkedServer({ smtpUrl: sink.url });
+    cleanup.push(() => sink.close(), () => ts.close());
+    await ts.createUser({ email: 'far@acme.test' });
+    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, { kind: 'operator', name: 'test' }, 'far@acme.test');
+    await deliverMail(ts);
+    let [row] = await queue(ts);
+    assert.equal(row!.given_up_at, null, 'a temporary failure is retried');
+    // Retried with backoff until it is too old.
+    ts.clock.advance(MAIL_GIVE_UP_AFTER_MS - 10 * 60 * SECOND_MS);
+    await deliverMail(ts);
+    [row] = await queue(ts);
+    assert.equal(row!.given_up_at, null, 'still within the limit');
+    ts.clock.advance(20 * 60 * SECOND_MS);
+    await deliverMail(ts);
+    [row] = await queue(ts);
+    assert.notEqual(row!.given_up_at, null, 'given up once older than the limit');
+    const attempts = row!.attempts;
+    ts.clock.advance(60 * 60 * SECOND_MS);
+    await deliverMail(ts);
+    assert.equal((await queue(ts))[0]!.attempts, attempts, 'no attempt after giving up');
+
+    // A month on, the next delivery run deletes it; a message queued meanwhile stays.
+    ts.clock.advance(MAIL_KEEP_FINISHED_MS);
+    await ts.createUser({ email: 'new@acme.test' });
+    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, { kind: 'operator', name: 'test' }, 'new@acme.test');
+    await deliverMail(ts);
+    assert.deepEqual((await queue(ts)).map((r) => r.to_address), ['new@acme.test']);
   });
 
   it('a mail server that hangs and then is down for over a minute slows no request and loses nothing', async () => {

@@ -24,6 +24,8 @@ export interface ReceivedMessage {
 export interface SmtpSinkOptions {
   /** Answer the first n messages' DATA with `451` (temporary failure), to exercise retries. */
   failFirst?: number;
+  /** Refuse these recipients for good (`550 No such user`), as a server does for an unknown mailbox. */
+  refuseRecipients?: string[];
   /** Offer STARTTLS (with smtp-server's built-in self-signed certificate). Off by default. */
   tls?: boolean;
 }
@@ -59,6 +61,13 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     logger: false,
     // close() otherwise waits up to 30 s for pooled client connections to leave.
     closeTimeout: 200,
+    onRcptTo(address, _session, callback) {
+      if (options.refuseRecipients?.includes(address.address)) {
+        callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+        return;
+      }
+      callback();
+    },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
