@@ -23,16 +23,20 @@ export const MAIL_GIVE_UP_AFTER_MS = 3 * DAY_MS;
 export const MAIL_KEEP_FINISHED_MS = 30 * DAY_MS;
 const PURGE_EVERY_MS = HOUR_MS;
 
-/**
- * SMTP answers that refuse this recipient or this message for good (no such mailbox, mailbox
- * full for good, bad address). Not 530/535 (authentication) nor other 5xx: those are the
- * deployment's own misconfiguration, and giving up on them would drop every message.
- */
-const PERMANENT_REFUSALS = new Set([550, 551, 552, 553]);
+/** Answers to RCPT TO that refuse this recipient for good: no such mailbox, bad address. */
+const PERMANENT_RECIPIENT_REFUSALS = new Set([550, 551, 553]);
 
+/**
+ * Only the recipient's own refusal is final. The same codes also say that the deployment itself
+ * was refused — relaying denied without a login (550 5.7.1), a sender it may not use (553 at MAIL
+ * FROM), authentication (535) — and giving up on those would drop every message: they keep being
+ * retried until the age limit, and the log says why.
+ */
 export function isPermanentRefusal(err: unknown): boolean {
-  const code = (err as { responseCode?: unknown } | null)?.responseCode;
-  return typeof code === 'number' && PERMANENT_REFUSALS.has(code);
+  const e = err as { responseCode?: unknown; command?: unknown; response?: unknown } | null;
+  if (e?.command !== 'RCPT TO' || typeof e.responseCode !== 'number' || !PERMANENT_RECIPIENT_REFUSALS.has(e.responseCode)) return false;
+  const response = typeof e.response === 'string' ? e.response : '';
+  return !/\b5\.7\.\d+|relay|auth|sender/i.test(response);
 }
 
 export interface MailDelivery {
@@ -61,7 +65,12 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
     const startedAt = deps.clock.now().getTime();
     if (startedAt - purgedAt >= PURGE_EVERY_MS) {
       purgedAt = startedAt;
-      await purgeFinishedMail(deps.db, startedAt - MAIL_KEEP_FINISHED_MS);
+      try {
+        await purgeFinishedMail(deps.db, startedAt - MAIL_KEEP_FINISHED_MS);
+      } catch (err) {
+        // Housekeeping only: delivery goes on, and the next hour tries again.
+        deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not delete old mail');
+      }
     }
     for (;;) {
       const now = deps.clock.now().getTime();

@@ -47,18 +47,39 @@ export async function markMailFailed(db: Db, id: string, attempts: number, nextA
     .execute();
 }
 
-/** Stops retrying a message; it stays in the queue (with its last error) until purged. */
+/**
+ * Stops retrying a message; it stays in the queue (with its last error) until purged. Its next
+ * attempt moves past any date, so it also leaves the range of the index the due-mail query reads.
+ */
 export async function markMailGivenUp(db: Db, id: string, attempts: number, now: number, error: string): Promise<void> {
-  await db.updateTable('mail_queue').set({ attempts, given_up_at: now, last_error: error.slice(0, 500) }).where('id', '=', id).execute();
+  await db
+    .updateTable('mail_queue')
+    .set({ attempts, given_up_at: now, next_attempt_at: Number.MAX_SAFE_INTEGER, last_error: error.slice(0, 500) })
+    .where('id', '=', id)
+    .execute();
 }
+
+/** Rows deleted per statement: a short write lock each, so requests never wait long behind a purge. */
+const PURGE_BATCH = 500;
+const PURGE_MAX_BATCHES = 20;
 
 /** Sent and given-up messages older than `before` leave the database; waiting ones never do. */
 export async function purgeFinishedMail(db: Db, before: number): Promise<number> {
-  const r = await db
-    .deleteFrom('mail_queue')
-    .where((eb) => eb.or([eb('sent_at', '<', before), eb('given_up_at', '<', before)]))
-    .executeTakeFirst();
-  return Number(r.numDeletedRows);
+  let deleted = 0;
+  for (let batch = 0; batch < PURGE_MAX_BATCHES; batch++) {
+    let thisBatch = 0;
+    for (const column of ['sent_at', 'given_up_at'] as const) {
+      const r = await db
+        .deleteFrom('mail_queue')
+        .where('id', 'in', (eb) => eb.selectFrom('mail_queue').select('id').where(column, '<', before).limit(PURGE_BATCH))
+        .executeTakeFirst();
+      thisBatch += Number(r.numDeletedRows);
+    }
+    deleted += thisBatch;
+    // What is left after the last batch waits for the next hour.
+    if (thisBatch === 0) break;
+  }
+  return deleted;
 }
 
 /** Messages still waiting to go out (given-up ones are not waiting). */

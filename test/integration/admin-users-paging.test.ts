@@ -64,6 +64,14 @@ describe('admin: the list of people, page by page', () => {
     assert.equal(first.body.overview.enabled, 2);
   });
 
+  it('an `after` naming someone of another organisation only says where to start: nobody else is listed', async () => {
+    const r = await admin.get(`/admin/users?after=${encodeURIComponent('other@elsewhere.test')}`);
+    assert.equal(r.status, 200);
+    const emails = r.body.users.map((u: { email: string }) => u.email);
+    assert.deepEqual(emails, all.filter((e) => e > 'other@elsewhere.test'));
+    assert.doesNotMatch(JSON.stringify(r.body), /elsewhere/);
+  });
+
   it('refuses a limit out of range or not a number with 400', async () => {
     for (const limit of ['0', '501', 'ten', '-1']) {
       const r = await admin.get(`/admin/users?limit=${limit}`);

@@ -117,6 +117,22 @@ describe('mail delivery', () => {
     assert.deepEqual(sink.messages.map((m) => m.to[0]), ['here@acme.test']);
   });
 
+  it('a 550 that refuses the deployment itself (relaying denied) is not final: the message is retried', async () => {
+    const sink = await startSmtpSink({ refuseRecipients: ['far@acme.test'], refusal: '5.7.1 Relaying denied' });
+    const ts = await startLinkedServer({ smtpUrl: sink.url });
+    cleanup.push(() => sink.close(), () => ts.close());
+    await ts.createUser({ email: 'far@acme.test' });
+    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, { kind: 'operator', name: 'test' }, 'far@acme.test');
+    await deliverMail(ts);
+    const [row] = await queue(ts);
+    assert.equal(row!.given_up_at, null);
+    assert.equal(row!.attempts, 1);
+    assert.match(row!.last_error ?? '', /Relaying denied/);
+    ts.clock.advance(retryDelayMs(1));
+    await deliverMail(ts);
+    assert.equal((await queue(ts))[0]!.attempts, 2, 'tried again');
+  });
+
   it(`a message that cannot be sent for ${MAIL_GIVE_UP_AFTER_MS / 86_400_000} days is given up; finished mail is deleted after ${MAIL_KEEP_FINISHED_MS / 86_400_000} days`, async () => {
     const sink = await startSmtpSink({ failFirst: 1_000_000 });
     const ts = await startLinkedServer({ smtpUrl: sink.url });
@@ -140,12 +156,22 @@ describe('mail delivery', () => {
     await deliverMail(ts);
     assert.equal((await queue(ts))[0]!.attempts, attempts, 'no attempt after giving up');
 
-    // A month on, the next delivery run deletes it; a message queued meanwhile stays.
+    // A month on, the next delivery run deletes it and old sent mail; recent sent mail and mail
+    // still waiting stay, however old.
+    const db = ts.server.runtime.deps.db;
+    const now = ts.clock.now().getTime();
+    const mailRow = (to: string, createdAt: number, sentAt: number | null) => ({
+      id: `m-${to}`, to_address: to, subject: 's', text_body: 't', html_body: 'h', created_at: createdAt, attempts: sentAt === null ? 0 : 1,
+      next_attempt_at: sentAt === null ? now + 3_600_000 : createdAt, sent_at: sentAt, last_error: null, given_up_at: null,
+    });
+    await db.insertInto('mail_queue').values([
+      mailRow('old-sent@acme.test', now - 5 * 86_400_000, now - 5 * 86_400_000),
+      mailRow('recent-sent@acme.test', now + MAIL_KEEP_FINISHED_MS - 86_400_000, now + MAIL_KEEP_FINISHED_MS - 86_400_000),
+      mailRow('waiting@acme.test', now - 5 * 86_400_000, null),
+    ]).execute();
     ts.clock.advance(MAIL_KEEP_FINISHED_MS);
-    await ts.createUser({ email: 'new@acme.test' });
-    await resetSecondFactorNow(ts.server.runtime.deps, CLI_CONTEXT, { kind: 'operator', name: 'test' }, 'new@acme.test');
     await deliverMail(ts);
-    assert.deepEqual((await queue(ts)).map((r) => r.to_address), ['new@acme.test']);
+    assert.deepEqual((await queue(ts)).map((r) => r.to_address).sort(), ['recent-sent@acme.test', 'waiting@acme.test']);
   });
 
   it('a mail server that hangs and then is down for over a minute slows no request and loses nothing', async () => {

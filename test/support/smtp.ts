@@ -24,8 +24,10 @@ export interface ReceivedMessage {
 export interface SmtpSinkOptions {
   /** Answer the first n messages' DATA with `451` (temporary failure), to exercise retries. */
   failFirst?: number;
-  /** Refuse these recipients for good (`550 No such user`), as a server does for an unknown mailbox. */
+  /** Refuse these recipients at RCPT TO with 550, as a server does for an unknown mailbox. */
   refuseRecipients?: string[];
+  /** The text of that refusal; by default an unknown mailbox (`5.1.1`). */
+  refusal?: string;
   /** Offer STARTTLS (with smtp-server's built-in self-signed certificate). Off by default. */
   tls?: boolean;
 }
@@ -63,7 +65,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     closeTimeout: 200,
     onRcptTo(address, _session, callback) {
       if (options.refuseRecipients?.includes(address.address)) {
-        callback(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+        callback(Object.assign(new Error(options.refusal ?? '5.1.1 No such user here'), { responseCode: 550 }));
         return;
       }
       callback();

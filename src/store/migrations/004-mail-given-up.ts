@@ -8,4 +8,6 @@ import type { Dialect } from '../database.ts';
  */
 export async function up(db: Kysely<any>, _dialect: Dialect): Promise<void> {
   await db.schema.alterTable('mail_queue').addColumn('given_up_at', 'bigint').execute();
+  // The hourly purge finds old finished mail by these two columns (sent_at leads mail_queue_due).
+  await db.schema.createIndex('mail_queue_given_up').on('mail_queue').column('given_up_at').execute();
 }
