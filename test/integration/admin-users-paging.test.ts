@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { USERS_PAGE_SIZE } from '../../src/services/admin.ts';
-import { getPage, signedIn } from '../support/admin-flows.ts';
+import { csrfIn, getPage, postForm, signedIn } from '../support/admin-flows.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { type ApiResponse, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
 
@@ -94,5 +94,16 @@ describe('admin: the list of people, page by page', () => {
     assert.doesNotMatch(second.body, /id="next-page"/);
     assert.match(second.body, /id="first-page"/);
     assert.match(second.body, /zoe@big\.test/);
+
+    // An action on the second page brings the admin back to the second page.
+    const zoeId = /<tr data-user-id="([^"]+)">\s*<th scope="row" class="email">zoe@big\.test/.exec(second.body)?.[1];
+    assert.ok(zoeId);
+    const afterValue = new URL(next, ts.url).searchParams.get('after')!;
+    assert.ok(second.body.includes(`<input type="hidden" name="after" value="${afterValue}">`), 'the forms carry the page they are on');
+    const reset = await postForm(ts, admin, `/admin/users/${zoeId}/reset-2fa`, { _csrf: csrfIn(second.body), state: 'all', after: new URL(next, ts.url).searchParams.get('after')! });
+    assert.equal(reset.status, 303);
+    const back = new URL(reset.headers.get('location')!, ts.url);
+    assert.equal(back.searchParams.get('done'), 'reset');
+    assert.equal(back.searchParams.get('after'), new URL(next, ts.url).searchParams.get('after'));
   });
 });

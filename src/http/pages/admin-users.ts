@@ -11,6 +11,7 @@ import {
   type OrgOverview,
   parseUserFilter,
   type UserFilter,
+  USER_FILTERS,
   USERS_PAGE_SIZE,
   type UsersPage,
 } from '../../services/admin.ts';
@@ -113,19 +114,30 @@ function mfaCell(org: OrgRow, u: UserWithMfa): SafeHtml {
   return html`${state}${u.reset_pending ? html` <span class="badge pending">Reset pending</span>` : ''}`;
 }
 
-function actionsCell(u: UserWithMfa, csrf: string): SafeHtml {
+/** Which page of the list the admin is on; an action brings them back to it. */
+interface ListView {
+  filter: UserFilter;
+  after: string | null;
+}
+
+function viewFields(view: ListView): SafeHtml {
+  return html`<input type="hidden" name="state" value="${view.filter}">${view.after === null ? '' : html`<input type="hidden" name="after" value="${view.after}">`}`;
+}
+
+function actionsCell(u: UserWithMfa, csrf: string, view: ListView): SafeHtml {
   const locked = u.locked_at !== null;
   // Reset only where there is something to reset; the service refuses the rest anyway.
   const reset = u.mfa_enabled || locked
-    ? html`<form method="post" action="/admin/users/${u.id}/reset-2fa" class="inline">${csrfField(csrf)}<button type="submit" class="secondary small" aria-label="Reset 2FA for ${u.email}">Reset 2FA</button></form>`
+    ? html`<form method="post" action="/admin/users/${u.id}/reset-2fa" class="inline">${csrfField(csrf)}${viewFields(view)}<button type="submit" class="secondary small" aria-label="Reset 2FA for ${u.email}">Reset 2FA</button></form>`
     : '';
   const unlock = locked
-    ? html`<form method="post" action="/admin/users/${u.id}/unlock" class="inline">${csrfField(csrf)}<button type="submit" class="small" aria-label="Unlock ${u.email}">Unlock</button></form>`
+    ? html`<form method="post" action="/admin/users/${u.id}/unlock" class="inline">${csrfField(csrf)}${viewFields(view)}<button type="submit" class="small" aria-label="Unlock ${u.email}">Unlock</button></form>`
     : '';
   return html`<div class="row-actions">${reset}${unlock}</div>`;
 }
 
-function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, filter: UserFilter): SafeHtml {
+function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, view: ListView): SafeHtml {
+  const filter = view.filter;
   if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
   <th scope="row" class="email">${u.email}</th>
@@ -134,7 +146,7 @@ function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: s
   <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>
   <td data-label="2FA">${mfaCell(org, u)}</td>
   <td data-label="Locked">${u.locked_at !== null ? html`<span class="badge locked">Locked</span>` : 'No'}</td>
-  <td class="cell-actions">${actionsCell(u, csrf)}</td>
+  <td class="cell-actions">${actionsCell(u, csrf, view)}</td>
 </tr>`);
   return html`<div class="table-scroll">
 <table class="users" id="users">
@@ -166,11 +178,19 @@ ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 <section aria-labelledby="people-heading">
 <h2 id="people-heading">People</h2>
 ${filterNav(overview, filter)}
-${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, filter)}
+${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, { filter, after })}
 ${pager(page, filter, after)}
 </section>`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
+
+/** The list view a form was sent from, as query parameters to go back to; anything odd is dropped. */
+function viewQuery(request: FastifyRequest): string {
+  const form = (request.body ?? {}) as { state?: unknown; after?: unknown };
+  const state = typeof form.state === 'string' && (USER_FILTERS as readonly string[]).includes(form.state) && form.state !== 'all' ? form.state : null;
+  const after = typeof form.after === 'string' && form.after.length > 0 && form.after.length <= 320 ? form.after : null;
+  return `${state ? `&state=${state}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+}
 
 function userIdOf(request: FastifyRequest): string {
   const id = (request.params as { id?: unknown }).id;
@@ -200,13 +220,13 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
       if (!(err instanceof TesseraError) || err.code !== 'mfa_not_enabled') throw err;
       return sendUsersPage(deps, request, reply, ctx, { status: 409, error: err.message });
     }
-    return reply.redirect(`/admin/users?done=reset&user=${encodeURIComponent(id)}`, 303);
+    return reply.redirect(`/admin/users?done=reset&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
   });
 
   app.post('/admin/users/:id/unlock', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
     const ctx = await enterAdmin(deps, request, reply);
     const id = userIdOf(request);
     const wasLocked = await adminUnlock(deps, requestContext(request), ctx.admin, id);
-    return reply.redirect(`/admin/users?done=${wasLocked ? 'unlock' : 'not-locked'}&user=${encodeURIComponent(id)}`, 303);
+    return reply.redirect(`/admin/users?done=${wasLocked ? 'unlock' : 'not-locked'}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
   });
 }
