@@ -41,10 +41,10 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     throw err;
   }
   const readRing = (create: boolean) => loadKeyring({ dataDir: config.dataDir, secretKey: config.secretKey, random, create });
-  let keyring = readRing(true);
-  // The stamp is taken before each read: a rotation landing in between is then seen next time.
+  // The stamp is taken before each read: a rotation landing in between is then seen next time (a
+  // key made by this very read changes the stamp too, which costs one harmless re-read).
   let stamp = keyringStamp(config.dataDir);
-  keyring = readRing(false);
+  let keyring = readRing(true);
   let checkedAt = Date.now();
   const reload = () => {
     stamp = keyringStamp(config.dataDir);

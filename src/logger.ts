@@ -23,7 +23,6 @@ export function redactUrl(url: string): string {
   return `${path.slice(0, q)}?${query}`;
 }
 
-
 /**
  * One logger for the process. Request logging keeps method, path (tokens redacted) and status;
  * headers and bodies — cookies, passwords, codes — are never serialised.

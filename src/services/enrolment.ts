@@ -12,9 +12,8 @@ import {
   savePendingEnrolment,
   takePendingEnrolment,
 } from '../store/totp.ts';
-import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
-import { clearRemovalConfirmations } from '../store/sessions.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
+import { closeRequestsAgainstFactor } from './factor-change.ts';
 import { openTotpSecret } from './code-check.ts';
 import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
@@ -120,8 +119,7 @@ export async function confirmTotpSetup(
     crashPoint('enrolment.confirm');
     await replaceBackupCode(tx, active.user.id, backup.hash, now.getTime());
     // A reset link or a removal question opened before this set-up was meant for an earlier app.
-    await revokeOpenLinkTokens(tx, active.user.id, now.getTime());
-    await clearRemovalConfirmations(tx, active.user.id);
+    await closeRequestsAgainstFactor(tx, active.user.id, now.getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;
     if (mode === 'forced') {

@@ -1,17 +1,16 @@
 import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import { isMfaRequired } from '../domain/policy.ts';
-import { deleteBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
-import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
+import { replaceBackupCode } from '../store/backup-codes.ts';
 import type { Database } from '../store/schema.ts';
-import { allowRemovalConfirmation, claimRemovalConfirmation, clearRemovalConfirmations } from '../store/sessions.ts';
-import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
+import { allowRemovalConfirmation, claimRemovalConfirmation } from '../store/sessions.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { withVerifiedCode } from './code-check.ts';
 import { issueBackupCode } from './backup-codes.ts';
+import { deleteSecondFactor } from './factor-change.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
-import { type ActiveSession, endOtherSessions } from './sessions.ts';
+import type { ActiveSession } from './sessions.ts';
 
 function requireFullSession(active: ActiveSession): void {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
@@ -24,14 +23,9 @@ function refuseRemovalByPolicy(active: ActiveSession): void {
   if (isMfaRequired(orgPolicy(active.org), userStanding(active.user))) throw new TesseraError('mfa_required_by_policy');
 }
 
-async function deleteSecondFactor(deps: ServiceDeps, ctx: RequestContext, tx: Kysely<Database>, active: ActiveSession): Promise<void> {
-  if (!(await deleteTotpCredential(tx, active.user.id))) throw new TesseraError('mfa_not_enabled');
-  await deleteBackupCode(tx, active.user.id);
-  await deletePendingEnrolment(tx, active.user.id);
-  await endOtherSessions(tx, active.user.id, active.session);
-  await clearRemovalConfirmations(tx, active.user.id);
-  // A pending reset link has nothing left to reset, and must not wipe an app set up later.
-  await revokeOpenLinkTokens(tx, active.user.id, deps.clock.now().getTime());
+/** The person's own removal: this session stays, every other one ends. */
+async function removeOwnSecondFactor(deps: ServiceDeps, ctx: RequestContext, tx: Kysely<Database>, active: ActiveSession): Promise<void> {
+  if (!(await deleteSecondFactor(tx, active.user.id, deps.clock.now().getTime(), active.session))) throw new TesseraError('mfa_not_enabled');
   await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user));
 }
 
@@ -56,7 +50,7 @@ export async function removeTotp(
   active: ActiveSession,
   input: { password: unknown; code: unknown },
 ): Promise<void> {
-  await withRemovalCredentials(deps, ctx, active, input, (tx) => deleteSecondFactor(deps, ctx, tx, active));
+  await withRemovalCredentials(deps, ctx, active, input, (tx) => removeOwnSecondFactor(deps, ctx, tx, active));
 }
 
 /**
@@ -84,7 +78,7 @@ export async function confirmTotpRemoval(deps: ServiceDeps, ctx: RequestContext,
     if (!(await claimRemovalConfirmation(tx, active.session.id_hash, deps.clock.now().getTime()))) {
       throw new TesseraError('wrong_step', {}, 'Enter your password and a current code again to remove two-factor authentication.');
     }
-    await deleteSecondFactor(deps, ctx, tx, active);
+    await removeOwnSecondFactor(deps, ctx, tx, active);
   });
 }
 

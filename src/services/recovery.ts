@@ -10,16 +10,16 @@ import {
   RESET_LINK_TTL_SECONDS,
 } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
-import { deleteBackupCode } from '../store/backup-codes.ts';
 import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
-import { deletePendingEnrolment, deleteTotpCredential, findTotpCredential } from '../store/totp.ts';
+import { findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
 import { eventFor, userActor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
+import { deleteSecondFactor } from './factor-change.ts';
 import { queueMail } from './security-events.ts';
-import { type ActiveSession, endOtherSessions } from './sessions.ts';
+import type { ActiveSession } from './sessions.ts';
 
 export type ResetPurpose = LinkTokenRow['purpose'];
 
@@ -31,14 +31,8 @@ export const LOST_DEVICE_COOLDOWN_SECONDS = 60;
  * app was removed, so the adoption chart does not count resets of people who had none.
  */
 export async function wipeSecondFactor(db: Kysely<Database>, userId: string, now: number): Promise<{ hadTotp: boolean; wasLocked: boolean }> {
-  const hadTotp = await deleteTotpCredential(db, userId);
-  await deleteBackupCode(db, userId);
-  await deletePendingEnrolment(db, userId);
+  const hadTotp = await deleteSecondFactor(db, userId, now, null);
   const wasLocked = await unlockUser(db, userId);
-  await endOtherSessions(db, userId, null);
-  // Whatever links were still open were asked for against the factor that is now gone; left
-  // open, one would later wipe the app the person sets up next.
-  await revokeOpenLinkTokens(db, userId, now);
   return { hadTotp, wasLocked };
 }
 

@@ -98,6 +98,11 @@ function filterNav(overview: OrgOverview, current: UserFilter): SafeHtml {
   return html`<nav aria-label="Filter people by state"><ul class="filters">${links}</ul></nav>`;
 }
 
+/** Where a page of the list starts (an email, as the API's `after`); anything else means the first page. */
+function parseAfter(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 && value.length <= 320 ? value : null;
+}
+
 /** Keyset paging by email: "next" starts after the last email shown; "first page" starts over. */
 function pager(page: UsersPage, filter: UserFilter, after: string | null): SafeHtml {
   const base = filter === 'all' ? '/admin/users?' : `/admin/users?state=${filter}&`;
@@ -161,8 +166,7 @@ ${rows}
 
 export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx, opts = {}) => {
   const filter = parseUserFilter(queryValue(request, 'state'));
-  const afterValue = queryValue(request, 'after');
-  const after = typeof afterValue === 'string' && afterValue.length > 0 && afterValue.length <= 320 ? afterValue : null;
+  const after = parseAfter(queryValue(request, 'after'));
   const [page, overview] = await Promise.all([listOrgUsers(deps, ctx.admin, { filter, after }), describeOrgOverview(deps, ctx.admin)]);
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
@@ -188,7 +192,7 @@ ${pager(page, filter, after)}
 function viewQuery(request: FastifyRequest): string {
   const form = (request.body ?? {}) as { state?: unknown; after?: unknown };
   const state = typeof form.state === 'string' && (USER_FILTERS as readonly string[]).includes(form.state) && form.state !== 'all' ? form.state : null;
-  const after = typeof form.after === 'string' && form.after.length > 0 && form.after.length <= 320 ? form.after : null;
+  const after = parseAfter(form.after);
   return `${state ? `&state=${state}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
 }
 
