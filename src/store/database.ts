@@ -4,12 +4,18 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { adaptNodeSqlite, openSqliteFile } from './sqlite-adapter.ts';
+import { type BackgroundCheckpoints, checkpointInBackground } from './sqlite-checkpoints.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * For a long-running server: SQLite's WAL checkpoints move to a worker thread (see
+   * sqlite-checkpoints.ts). PostgreSQL checkpoints in its own processes; nothing to do there.
+   */
+  checkpointInBackground(onProblem: (message: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -28,10 +34,21 @@ export function openDatabase(input: { databaseUrl: string | null; sqlitePath: st
     // the pool drops it and the next query opens a fresh one.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    return { db, dialect: 'postgres', checkpointInBackground: () => {}, close: () => db.destroy() };
   }
   mkdirSync(dirname(input.sqlitePath), { recursive: true });
   const raw = openSqliteFile(input.sqlitePath);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  let checkpoints: BackgroundCheckpoints | null = null;
+  return {
+    db,
+    dialect: 'sqlite',
+    checkpointInBackground(onProblem) {
+      checkpoints ??= checkpointInBackground(raw, input.sqlitePath, onProblem);
+    },
+    async close() {
+      await checkpoints?.stop();
+      await db.destroy();
+    },
+  };
 }
