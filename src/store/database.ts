@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { preparedStatementName } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { adaptNodeSqlite, openSqliteFile } from './sqlite-adapter.ts';
 import { type BackgroundCheckpoints, checkpointInBackground } from './sqlite-checkpoints.ts';
@@ -22,9 +23,25 @@ export interface DatabaseHandle {
 // int8 (epoch milliseconds) and numeric come back as strings by default; they fit a JS number.
 pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
+/**
+ * Runs the sign-in path's prepared queries (prepared.ts) as named statements: each connection
+ * parses and plans one once, then only binds and executes it. Unnamed, PostgreSQL parsed and
+ * planned every statement of every request again, on the same two cores as everything else.
+ */
+class PreparingClient extends pg.Client {
+  // Kysely calls query(sql, parameters); every other form passes through untouched.
+  override query(...args: unknown[]): never {
+    const [text, values] = args;
+    const name = typeof text === 'string' && Array.isArray(values) && args.length === 2 ? preparedStatementName(text) : undefined;
+    const call = super.query as (...a: unknown[]) => never;
+    return name ? call.call(this, { name, text, values }) : call.apply(this, args);
+  }
+}
+
 export function openDatabase(input: { databaseUrl: string | null; sqlitePath: string; poolSize?: number }): DatabaseHandle {
   if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     const pool = new pg.Pool({
+      Client: PreparingClient,
       connectionString: input.databaseUrl,
       max: input.poolSize ?? 10,
       connectionTimeoutMillis: 5000,

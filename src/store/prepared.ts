@@ -16,6 +16,17 @@ interface Compiled {
 }
 
 /**
+ * The SQL texts of prepared queries, each with a statement name: PostgreSQL connections parse and
+ * plan these once (see database.ts) instead of on every execution.
+ */
+const statementNames = new Map<string, string>();
+
+/** The server-side statement name for a prepared query's SQL, or undefined for any other SQL. */
+export function preparedStatementName(sql: string): string | undefined {
+  return statementNames.get(sql);
+}
+
+/**
  * A query built and compiled once per dialect, then run with new parameter values: Kysely's
  * "split building and execution" recipe. Building and compiling a query through Kysely's immutable
  * operation nodes was ~20 % of a signed-in request's CPU (bench/profile.ts), so the queries every
@@ -25,9 +36,15 @@ interface Compiled {
  * set, values…); a stand-in Kysely did not turn into a bound parameter (inlined, used as a column
  * name, inspected), or a parameter the query never uses, is refused the first time it runs.
  */
+export interface PreparedQuery<P, O> {
+  (db: Kysely<Database>, params: P): Promise<QueryResult<O>>;
+  /** The SQL this query runs as on `db`'s dialect. */
+  sqlFor(db: Kysely<Database>): string;
+}
+
 export function preparedQuery<P extends Record<string, unknown>, O>(
   build: (db: Kysely<Database>, params: P) => Compilable<O>,
-): (db: Kysely<Database>, params: P) => Promise<QueryResult<O>> {
+): PreparedQuery<P, O> {
   // One compiled form per dialect adapter (SQLite and PostgreSQL differ in placeholders and quoting).
   const byAdapter = new WeakMap<object, Compiled>();
   const compile = (db: Kysely<Database>, first: P): Compiled => {
@@ -48,13 +65,15 @@ export function preparedQuery<P extends Record<string, unknown>, O>(
     for (const name of Object.keys(first)) {
       if (!slots.has(name)) throw new Error(`prepared query: parameter "${name}" is not used in: ${compiled.sql}`);
     }
+    if (!statementNames.has(compiled.sql)) statementNames.set(compiled.sql, `tessera_${statementNames.size + 1}`);
     return { sql: compiled.sql, parameters: compiled.parameters };
   };
-  return async (db, params) => {
+  const run = async (db: Kysely<Database>, params: P): Promise<QueryResult<O>> => {
     const adapter = db.getExecutor().adapter;
     let compiled = byAdapter.get(adapter);
     if (!compiled) byAdapter.set(adapter, (compiled = compile(db, params)));
     const values = compiled.parameters.map((p) => (p instanceof Slot ? params[p.name] : p));
     return await db.executeQuery(CompiledQuery.raw(compiled.sql, values) as CompiledQuery<O>);
   };
+  return Object.assign(run, { sqlFor: (db: Kysely<Database>) => compile(db, {} as P).sql });
 }

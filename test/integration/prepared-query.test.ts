@@ -6,9 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
-import { preparedQuery } from '../../src/store/prepared.ts';
+import { preparedQuery, preparedStatementName } from '../../src/store/prepared.ts';
 import { createDatabase } from '../support/postgres.ts';
 
 describe('prepared queries', () => {
@@ -72,5 +73,20 @@ describe('prepared queries', () => {
     const narrow = preparedQuery((db, p: { key: string }) => db.selectFrom('rate_limits').selectAll().where('key', '=', p.key));
     const extra = { key: 'a', hits: 5 } as { key: string };
     await assert.rejects(narrow(database.db, extra), /parameter "hits" is not used/);
+  });
+
+  it('is a named statement that PostgreSQL parses and plans once per connection', async () => {
+    const sqlText = byKey.sqlFor(database.db);
+    const name = preparedStatementName(sqlText);
+    assert.match(name ?? '', /^tessera_\d+$/, 'the query has no statement name');
+    assert.equal(preparedStatementName('select 1'), undefined, 'SQL built the usual way must stay unnamed');
+    if (database.dialect !== 'postgres') return;
+    // One transaction is one connection: the statement is there after the first run and reused by the second.
+    await database.db.transaction().execute(async (tx) => {
+      await byKey(tx, { key: 'a' });
+      assert.equal((await byKey(tx, { key: 'c' })).rows[0]?.hits, 3);
+      const held = await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(tx);
+      assert.deepEqual(held.rows.filter((r) => r.name === name), [{ name, statement: sqlText }]);
+    });
   });
 });
