@@ -44,7 +44,6 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     throw err;
   }
   runtime.mail.start();
-  runtime.database.checkpointInBackground((message) => log.error(message));
   const sweeper = setInterval(() => {
     const now = deps.clock.now().getTime();
     deleteExpiredSessions(deps.db, now - config.sessionIdleSeconds * 1000, now - config.sessionAbsoluteSeconds * 1000)

@@ -5,18 +5,12 @@ import pg from 'pg';
 import { preparedStatementName } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { adaptNodeSqlite, openSqliteFile } from './sqlite-adapter.ts';
-import { type BackgroundCheckpoints, checkpointInBackground } from './sqlite-checkpoints.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
-  /**
-   * For a long-running server: SQLite's WAL checkpoints move to a worker thread (see
-   * sqlite-checkpoints.ts). PostgreSQL checkpoints in its own processes; nothing to do there.
-   */
-  checkpointInBackground(onProblem: (message: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -51,21 +45,10 @@ export function openDatabase(input: { databaseUrl: string | null; sqlitePath: st
     // the pool drops it and the next query opens a fresh one.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', checkpointInBackground: () => {}, close: () => db.destroy() };
+    return { db, dialect: 'postgres', close: () => db.destroy() };
   }
   mkdirSync(dirname(input.sqlitePath), { recursive: true });
   const raw = openSqliteFile(input.sqlitePath);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
-  let checkpoints: BackgroundCheckpoints | null = null;
-  return {
-    db,
-    dialect: 'sqlite',
-    checkpointInBackground(onProblem) {
-      checkpoints ??= checkpointInBackground(raw, input.sqlitePath, onProblem);
-    },
-    async close() {
-      await checkpoints?.stop();
-      await db.destroy();
-    },
-  };
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
