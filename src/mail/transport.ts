@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 
 export interface OutgoingMail {
   id: string;
@@ -22,26 +22,39 @@ export interface MailTransport {
  */
 const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 };
 
+/**
+ * nodemailer is loaded with the first message, not at start-up: a server that has sent nothing yet
+ * answers sooner (~25 ms of the first answer after start, bench/RESULTS.md).
+ */
+function onFirstUse(create: (nodemailer: typeof import('nodemailer')) => Transporter): () => Promise<Transporter> {
+  let made: Promise<Transporter> | null = null;
+  return () => (made ??= import('nodemailer').then(({ default: nodemailer }) => create(nodemailer)));
+}
+
 /** Real SMTP; nodemailer upgrades to STARTTLS whenever the server offers it. */
 export function createSmtpTransport(smtpUrl: string, from: string): MailTransport {
-  const transporter = nodemailer.createTransport({ url: smtpUrl, ...SMTP_TIMEOUTS }, { from });
+  const transporter = onFirstUse((nodemailer) => nodemailer.createTransport({ url: smtpUrl, ...SMTP_TIMEOUTS }, { from }));
+  let used = false;
   return {
     kind: 'smtp',
     async send(mail) {
-      await transporter.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
+      used = true;
+      await (await transporter()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
     },
-    close: () => transporter.close(),
+    close: () => {
+      if (used) void transporter().then((t) => t.close());
+    },
   };
 }
 
 /** Without SMTP each message becomes one .eml file, readable by any mail client. */
 export function createOutboxTransport(outboxDir: string, from: string): MailTransport {
-  const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const transporter = onFirstUse((nodemailer) => nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
   mkdirSync(outboxDir, { recursive: true, mode: 0o700 });
   return {
     kind: 'outbox',
     async send(mail) {
-      const info = await transporter.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
+      const info = await (await transporter()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       writeFileSync(join(outboxDir, `${stamp}-${mail.id}.eml`), info.message as Buffer, { mode: 0o600 });
     },

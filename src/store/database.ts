@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import { preparedStatementName } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { adaptNodeSqlite, openSqliteFile } from './sqlite-adapter.ts';
@@ -14,28 +14,41 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-// int8 (epoch milliseconds) and numeric come back as strings by default; they fit a JS number.
-pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+type Pg = typeof import('pg').default;
+let loadedPg: { pg: Pg; Client: Pg['Client'] } | null = null;
 
 /**
- * Runs the sign-in path's prepared queries (prepared.ts) as named statements: each connection
- * parses and plans one once, then only binds and executes it. Unnamed, PostgreSQL parsed and
- * planned every statement of every request again, on the same two cores as everything else.
+ * pg, loaded the first time a PostgreSQL database is opened: a server on SQLite never needs it and
+ * answers its first request sooner without it.
  */
-class PreparingClient extends pg.Client {
-  // Kysely calls query(sql, parameters); every other form passes through untouched.
-  override query(...args: unknown[]): never {
-    const [text, values] = args;
-    const name = typeof text === 'string' && Array.isArray(values) && args.length === 2 ? preparedStatementName(text) : undefined;
-    const call = super.query as (...a: unknown[]) => never;
-    return name ? call.call(this, { name, text, values }) : call.apply(this, args);
+function postgresDriver(): { pg: Pg; Client: Pg['Client'] } {
+  if (loadedPg) return loadedPg;
+  const pg = createRequire(import.meta.url)('pg') as Pg;
+  // int8 (epoch milliseconds) and numeric come back as strings by default; they fit a JS number.
+  pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+  /**
+   * Runs the sign-in path's prepared queries (prepared.ts) as named statements: each connection
+   * parses and plans one once, then only binds and executes it. Unnamed, PostgreSQL parsed and
+   * planned every statement of every request again, on the same two cores as everything else.
+   */
+  class PreparingClient extends pg.Client {
+    // Kysely calls query(sql, parameters); every other form passes through untouched.
+    override query(...args: unknown[]): never {
+      const [text, values] = args;
+      const name = typeof text === 'string' && Array.isArray(values) && args.length === 2 ? preparedStatementName(text) : undefined;
+      const call = super.query as (...a: unknown[]) => never;
+      return name ? call.call(this, { name, text, values }) : call.apply(this, args);
+    }
   }
+  return (loadedPg = { pg, Client: PreparingClient });
 }
 
 export function openDatabase(input: { databaseUrl: string | null; sqlitePath: string; poolSize?: number }): DatabaseHandle {
   if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
+    const { pg, Client } = postgresDriver();
     const pool = new pg.Pool({
-      Client: PreparingClient,
+      Client,
       connectionString: input.databaseUrl,
       max: input.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
