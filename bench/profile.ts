@@ -1,6 +1,6 @@
 // `npm run bench:profile`: where a request's server CPU goes. Runs `tessera serve` on SQLite under
-// V8's sampling profiler while it answers code steps and GET /api/v1/me, then prints the functions
-// and the packages with the most self time. For finding the next thing to make faster; the figures
+// V8's sampling profiler while it answers code steps and GET /api/v1/me, then prints, for each of
+// the two on its own, the functions and the packages with the most self time. For finding the next thing to make faster; the figures
 // that count are bench/run.ts's.
 //
 //   npm run bench:profile                 code step and GET /me
@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import http from 'node:http';
-import { cannon, post, withCpu, preparePartialSessions, readSeeded, ROOT, runCodeSteps, runSignIns, startTessera, tessera, totpNow } from './lib.ts';
+import { cannon, cannonCodeSteps, post, withCpu, preparePartialSessions, readSeeded, ROOT, runSignIns, startTessera, tessera, totpNow } from './lib.ts';
 
 const KEEP = process.argv.includes('--keep');
 const ME_ONLY = process.argv.includes('--me');
@@ -25,8 +25,24 @@ interface ProfileNode {
 }
 interface Profile {
   nodes: ProfileNode[];
+  /** Microseconds on the monotonic clock, as process.hrtime() in this process reads it. */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** A measured phase: only the samples taken while it ran are counted (not the seeding and password steps around it). */
+interface Phase {
+  label: string;
+  fromUs: number;
+  toUs: number;
+}
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+async function measured<T>(label: string, phases: Phase[], work: () => Promise<T>): Promise<T> {
+  const fromUs = nowUs();
+  const result = await work();
+  phases.push({ label, fromUs, toUs: nowUs() });
+  return result;
 }
 
 let seeded = 0;
@@ -46,10 +62,15 @@ function owner(url: string): string {
   return path.startsWith('src/') ? `tessera ${path.split('/').slice(0, 2).join('/')}` : path;
 }
 
-function report(profile: Profile): void {
+function report(profile: Profile, phase: Phase): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at >= phase.fromUs && at <= phase.toUs) self.set(id, (self.get(id) ?? 0) + delta);
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const idle = [...self].filter(([id]) => /^\((idle|program)\)$/.test(byId.get(id)!.callFrame.functionName)).reduce((a, [, t]) => a + t, 0);
   const busy = total - idle;
@@ -63,7 +84,7 @@ function report(profile: Profile): void {
     return [...acc].sort((a, b) => b[1] - a[1]);
   };
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)} %`;
-  console.log(`\nbusy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled\n\nself time by package or folder:`);
+  console.log(`\n## ${phase.label}: busy ${(busy / 1e6).toFixed(1)} s of ${(total / 1e6).toFixed(1)} s sampled\n\nself time by package or folder:`);
   for (const [k, t] of sum((n) => owner(n.callFrame.url)).slice(0, 20)) console.log(`  ${pct(t)}  ${k}`);
   console.log('\nself time by function:');
   const fn = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
@@ -75,19 +96,21 @@ try {
   const server = await startTessera(env, join(work, 'server.log'));
   const { NODE_OPTIONS: _, ...cliEnv } = env;
   await runSignIns(server.port, seed(cliEnv, 300), 10); // warm-up
+  const phases: Phase[] = [];
   if (!ME_ONLY) {
     const sessions = await preparePartialSessions(server.port, seed(cliEnv, 3000), 10);
-    const codes = await withCpu(server.pid, () => runCodeSteps(server.port, sessions, 10), (r) => r.requests);
+    const codes = await measured('code step', phases, () => withCpu(server.pid, () => cannonCodeSteps(server.port, sessions, 10), (r) => r.requests));
     console.log(`code step: ${Math.round(codes.perSecond)} req/s, p50 ${codes.latency.p50.toFixed(1)} ms, p99 ${codes.latency.p99.toFixed(1)} ms, ${Math.round(codes.cpuUs)} µs server CPU each`);
   }
   const [meUser] = seed(cliEnv, 1);
   const [partial] = await preparePartialSessions(server.port, [meUser!], 1);
   const full = await post(new http.Agent(), server.port, '/api/v1/sessions/totp', { code: totpNow(meUser!.secret) }, partial!.cookie);
-  const me = await withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: 5, connections: 10, headers: { cookie: full.cookie! } }), (r) => r.requests);
+  const me = await measured('GET /me', phases, () => withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: 5, connections: 10, headers: { cookie: full.cookie! } }), (r) => r.requests));
   console.log(`GET /me: ${Math.round(me.perSecond)} req/s, p50 ${me.latency.p50} ms, p99 ${me.latency.p99} ms, ${Math.round(me.cpuUs)} µs server CPU each`);
   await server.stop();
   const file = readdirSync(profiles).find((f) => f.endsWith('.cpuprofile'))!;
-  report(JSON.parse(readFileSync(join(profiles, file), 'utf8')) as Profile);
+  const profile = JSON.parse(readFileSync(join(profiles, file), 'utf8')) as Profile;
+  for (const phase of phases) report(profile, phase);
   if (KEEP) console.log(`\nprofile kept: ${join(profiles, file)}`);
 } finally {
   if (!KEEP) rmSync(work, { recursive: true, force: true });

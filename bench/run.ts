@@ -12,12 +12,12 @@ import http from 'node:http';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import {
   cannon,
+  cannonCodeSteps,
   post,
   preparePartialSessions,
   type RateRun,
   readSeeded,
   ROOT,
-  runCodeSteps,
   runSignIns,
   sampleRss,
   type Seeded,
@@ -53,6 +53,8 @@ export interface DatabaseFigures {
   signIn: SignInRun & Cpu;
   codeStep: RateRun & Cpu;
   me: RateRun & Cpu;
+  /** GET /api/v1/me without a session: a 401 through every hook, no database work. */
+  floor: RateRun & Cpu;
   argon: RateRun & Cpu;
   mixed: { signIn: SignInRun; argon: RateRun };
   peakRssMb: number;
@@ -109,7 +111,7 @@ async function benchDatabase(database: 'sqlite' | 'postgres', env: Record<string
 
   log(`${database}: code step alone, ${CODE_STEP_USERS} prepared sessions`);
   const prepared = await preparePartialSessions(server.port, seed(env, CODE_STEP_USERS, true).users, CONNECTIONS);
-  const codeStep = await withCpu(server.pid, () => runCodeSteps(server.port, prepared, CONNECTIONS), (r) => r.requests);
+  const codeStep = await withCpu(server.pid, () => cannonCodeSteps(server.port, prepared, CONNECTIONS), (r) => r.requests);
   rss.mark('code step alone (and its password steps)');
 
   log(`${database}: (b) GET /api/v1/me on a signed-in session, ${SECONDS} s`);
@@ -123,6 +125,10 @@ async function benchDatabase(database: 'sqlite' | 'postgres', env: Record<string
     (r) => r.requests,
   );
   rss.mark('(b) GET /me');
+
+  log(`${database}: app floor, GET /api/v1/me without a session, ${SECONDS} s`);
+  const floor = await withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: SECONDS, connections: CONNECTIONS }), (r) => r.requests);
+  rss.mark('app floor');
 
   log(`${database}: (c) password step with real argon2id, ${SECONDS} s`);
   const argonUsers = seed(env, ARGON_USERS, false).users;
@@ -160,6 +166,7 @@ async function benchDatabase(database: 'sqlite' | 'postgres', env: Record<string
     signIn,
     codeStep,
     me,
+    floor,
     argon,
     mixed: { signIn: mixedSignIn, argon: mixedArgon },
     peakRssMb,
