@@ -9,9 +9,9 @@ export interface RandomSource {
 const POOL_BYTES = 4096;
 
 /**
- * The CSPRNG behind a pool, as Node's own randomUUID does: each call to it cost ~40 µs under load
- * in the server (4.8 % of a code step's CPU, bench/profile.ts), about the same for 16 bytes as for
- * 4,096. Every byte is handed out once, as a copy, so no caller can see another's bytes.
+ * The CSPRNG behind a pool, as Node's own randomUUID does: its calls were 4.8 % of a code step's CPU
+ * under load (bench/profile.ts), and one costs about the same for 16 bytes as for 4,096 (~5 µs in
+ * isolation). Every byte is handed out once, as a copy, so no caller can see another's bytes.
  */
 export function pooledCryptoRandom(poolBytes = POOL_BYTES): RandomSource {
   const pool = Buffer.alloc(poolBytes);

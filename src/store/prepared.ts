@@ -26,6 +26,12 @@ export function preparedStatementName(sql: string): string | undefined {
   return statementNames.get(sql);
 }
 
+export interface PreparedQuery<P, O> {
+  (db: Kysely<Database>, params: P): Promise<QueryResult<O>>;
+  /** The SQL this query runs as on `db`'s dialect. */
+  sqlFor(db: Kysely<Database>): string;
+}
+
 /**
  * A query built and compiled once per dialect, then run with new parameter values: Kysely's
  * "split building and execution" recipe. Building and compiling a query through Kysely's immutable
@@ -36,12 +42,6 @@ export function preparedStatementName(sql: string): string | undefined {
  * set, values…); a stand-in Kysely did not turn into a bound parameter (inlined, used as a column
  * name, inspected), or a parameter the query never uses, is refused the first time it runs.
  */
-export interface PreparedQuery<P, O> {
-  (db: Kysely<Database>, params: P): Promise<QueryResult<O>>;
-  /** The SQL this query runs as on `db`'s dialect. */
-  sqlFor(db: Kysely<Database>): string;
-}
-
 export function preparedQuery<P extends Record<string, unknown>, O>(
   build: (db: Kysely<Database>, params: P) => Compilable<O>,
 ): PreparedQuery<P, O> {
