@@ -11,6 +11,11 @@ export interface Config {
   baseUrl: string;
   dataDir: string;
   databaseUrl: string | null;
+  /**
+   * PostgreSQL: run the sign-in path's queries as named prepared statements. Off only for a pooler
+   * that cannot carry them (PgBouncer before 1.21 in transaction pooling mode).
+   */
+  databasePreparedStatements: boolean;
   sqlitePath: string;
   secretKey: string | null;
   smtpUrl: string | null;
@@ -88,6 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (secretKey !== null && !/^[0-9a-fA-F]{64}$/.test(secretKey) && Buffer.from(secretKey, 'base64').length !== 32) {
     throw new ConfigError('TESSERA_SECRET_KEY must be 32 bytes as 64 hex characters or base64');
   }
+  const preparedStatements = env.DATABASE_PREPARED_STATEMENTS ?? '';
+  if (!['', '0', '1'].includes(preparedStatements)) throw new ConfigError(`DATABASE_PREPARED_STATEMENTS must be 1 or 0, got "${preparedStatements}"`);
   const smtpUrl = env.SMTP_URL || null;
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
   return {
@@ -97,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     baseUrl,
     dataDir,
     databaseUrl: databaseUrl && /^postgres/.test(databaseUrl) ? databaseUrl : null,
+    databasePreparedStatements: preparedStatements !== '0',
     sqlitePath,
     secretKey,
     smtpUrl,

@@ -33,7 +33,7 @@ export interface RuntimeOverrides {
 export async function createRuntime(config: Config, log: Logger, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
-  const database = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath });
+  const database = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath, preparedStatements: config.databasePreparedStatements });
   try {
     await migrateToLatest(database.db, database.dialect);
   } catch (err) {

@@ -44,11 +44,17 @@ function postgresDriver(): { pg: Pg; Client: Pg['Client'] } {
   return (loadedPg = { pg, Client: PreparingClient });
 }
 
-export function openDatabase(input: { databaseUrl: string | null; sqlitePath: string; poolSize?: number }): DatabaseHandle {
+export function openDatabase(input: {
+  databaseUrl: string | null;
+  sqlitePath: string;
+  poolSize?: number;
+  /** PostgreSQL: named prepared statements for the sign-in path (default on; see Config). */
+  preparedStatements?: boolean;
+}): DatabaseHandle {
   if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
     const { pg, Client } = postgresDriver();
     const pool = new pg.Pool({
-      Client,
+      Client: input.preparedStatements === false ? pg.Client : Client,
       connectionString: input.databaseUrl,
       max: input.poolSize ?? 10,
       connectionTimeoutMillis: 5000,

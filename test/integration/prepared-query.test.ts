@@ -15,11 +15,13 @@ import { createDatabase } from '../support/postgres.ts';
 describe('prepared queries', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-prepared-'));
   let database: DatabaseHandle;
+  let databaseUrl: string | null = null;
 
   before(async () => {
     const url = process.env.TEST_DATABASE_URL
       ? await createDatabase(process.env.TEST_DATABASE_URL, `prepared_${randomBytes(6).toString('hex')}`)
       : null;
+    databaseUrl = url;
     database = openDatabase({ databaseUrl: url, sqlitePath: join(dir, 'db.sqlite') });
     await migrateToLatest(database.db, database.dialect);
     for (const [key, hits] of [['a', 1], ['b', 2], ['c', 3]] as const) {
@@ -88,5 +90,20 @@ describe('prepared queries', () => {
       const held = await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(tx);
       assert.deepEqual(held.rows.filter((r) => r.name === name), [{ name, statement: sqlText }]);
     });
+  });
+
+  it('stays unnamed with preparedStatements off, for poolers that cannot carry named statements', async () => {
+    // The same database through a second handle (on SQLite the same file; the option is PostgreSQL's).
+    const plain = openDatabase({ databaseUrl, sqlitePath: join(dir, 'db.sqlite'), preparedStatements: false });
+    try {
+      await plain.db.transaction().execute(async (tx) => {
+        assert.equal((await byKey(tx, { key: 'c' })).rows[0]?.hits, 3);
+        if (plain.dialect !== 'postgres') return;
+        const held = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(tx);
+        assert.deepEqual(held.rows, [], 'a statement was prepared by name');
+      });
+    } finally {
+      await plain.close();
+    }
   });
 });

@@ -26,15 +26,23 @@ export async function freePort(): Promise<number> {
  * followed as they are; mail goes to `smtpUrl` when given.
  */
 export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
-  const port = await freePort();
-  return startTestServer({
-    env: {
-      PORT: String(port),
-      BASE_URL: `http://127.0.0.1:${port}`,
-      ...(opts.smtpUrl ? { SMTP_URL: opts.smtpUrl } : {}),
-      ...opts.env,
-    },
-  });
+  // freePort() finds a port that was free a moment ago; a test file running beside this one can
+  // take it first (EADDRINUSE seen in CI), so a taken port means trying another.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startTestServer({
+        env: {
+          PORT: String(port),
+          BASE_URL: `http://127.0.0.1:${port}`,
+          ...(opts.smtpUrl ? { SMTP_URL: opts.smtpUrl } : {}),
+          ...opts.env,
+        },
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
+  }
 }
 
 /** Runs the delivery loop now instead of waiting for its 5-second poll. */

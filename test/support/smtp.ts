@@ -98,6 +98,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   });
   // A client dropping its connection is normal in tests; don't let it crash the run.
   server.on('error', () => {});
+  // A test that fails before it registers close() must not leave the file's process running
+  // until the phase's time limit.
+  server.server.unref();
 
   return {
     url: `smtp://127.0.0.1:${port}`,

@@ -22,4 +22,11 @@ describe('configuration', () => {
     assert.equal(load({ NODE_ENV: 'production' }).acceptWeakPasswordHashes, false);
     assert.equal(load({}).acceptWeakPasswordHashes, false);
   });
+
+  it('runs PostgreSQL prepared statements unless DATABASE_PREPARED_STATEMENTS=0, and refuses anything else', () => {
+    assert.equal(load({}).databasePreparedStatements, true);
+    assert.equal(load({ DATABASE_PREPARED_STATEMENTS: '1' }).databasePreparedStatements, true);
+    assert.equal(load({ DATABASE_PREPARED_STATEMENTS: '0' }).databasePreparedStatements, false);
+    for (const bad of ['off', 'false', 'yes', ' 0']) assert.throws(() => load({ DATABASE_PREPARED_STATEMENTS: bad }), ConfigError, bad);
+  });
 });
