@@ -15,13 +15,13 @@ export interface DatabaseHandle {
 }
 
 type Pg = typeof import('pg').default;
-let loadedPg: { pg: Pg; Client: Pg['Client'] } | null = null;
+let loadedPg: { pg: Pg; PreparingClient: Pg['Client'] } | null = null;
 
 /**
  * pg, loaded the first time a PostgreSQL database is opened: a server on SQLite never needs it and
  * answers its first request sooner without it.
  */
-function postgresDriver(): { pg: Pg; Client: Pg['Client'] } {
+function postgresDriver(): { pg: Pg; PreparingClient: Pg['Client'] } {
   if (loadedPg) return loadedPg;
   const pg = createRequire(import.meta.url)('pg') as Pg;
   // int8 (epoch milliseconds) and numeric come back as strings by default; they fit a JS number.
@@ -41,7 +41,7 @@ function postgresDriver(): { pg: Pg; Client: Pg['Client'] } {
       return name ? call.call(this, { name, text, values }) : call.apply(this, args);
     }
   }
-  return (loadedPg = { pg, Client: PreparingClient });
+  return (loadedPg = { pg, PreparingClient });
 }
 
 export function openDatabase(input: {
@@ -52,9 +52,9 @@ export function openDatabase(input: {
   preparedStatements?: boolean;
 }): DatabaseHandle {
   if (input.databaseUrl && /^postgres(ql)?:\/\//.test(input.databaseUrl)) {
-    const { pg, Client } = postgresDriver();
+    const { pg, PreparingClient } = postgresDriver();
     const pool = new pg.Pool({
-      Client: input.preparedStatements === false ? pg.Client : Client,
+      Client: input.preparedStatements === false ? pg.Client : PreparingClient,
       connectionString: input.databaseUrl,
       max: input.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
