@@ -222,8 +222,14 @@ describe('SIGKILL in the middle of a write leaves the database consistent', () =
         }
       };
       const load = Promise.all([0, 1, 2, 3].map(worker));
-      await new Promise((r) => setTimeout(r, 300 + ((round * 137) % 500)));
+      // Kill once the load is under way (on a slow machine a fixed delay could land before any
+      // work), then at a different moment each round.
+      const before = completed;
+      const deadline = Date.now() + 30_000;
+      while (completed < before + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (completed >= before + 5) await new Promise((r) => setTimeout(r, (round * 137) % 500));
       server.child.kill('SIGKILL');
+      assert.ok(completed >= before + 5, `round ${round + 1}: only ${completed - before} operations in 30 s`);
       assert.equal(await server.exited, 'SIGKILL');
       running = false;
       await load;
