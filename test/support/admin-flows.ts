@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
  */
 export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
   // freePort() finds a port that was free a moment ago; a test file running beside this one can
-  // take it first (EADDRINUSE seen in CI), so a taken port means trying another.
+  // take it first (EADDRINUSE seen in a clean-clone run of npm test), so a taken port means trying another.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
