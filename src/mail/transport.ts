@@ -26,24 +26,24 @@ const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, sock
  * nodemailer is loaded with the first message, not at start-up: a server that has sent nothing yet
  * answers sooner (nodemailer took 21–33 ms to import on the benchmark machine).
  */
-function onFirstUse(create: (nodemailer: typeof import('nodemailer')) => Transporter): () => Promise<Transporter> {
+function onFirstUse(create: (nodemailer: typeof import('nodemailer')) => Transporter): { get(): Promise<Transporter>; made(): Promise<Transporter> | null } {
   let made: Promise<Transporter> | null = null;
-  return () => (made ??= import('nodemailer').then(({ default: nodemailer }) => create(nodemailer)));
+  return {
+    get: () => (made ??= import('nodemailer').then(({ default: nodemailer }) => create(nodemailer))),
+    made: () => made,
+  };
 }
 
 /** Real SMTP; nodemailer upgrades to STARTTLS whenever the server offers it. */
 export function createSmtpTransport(smtpUrl: string, from: string): MailTransport {
   const transporter = onFirstUse((nodemailer) => nodemailer.createTransport({ url: smtpUrl, ...SMTP_TIMEOUTS }, { from }));
-  let used = false;
   return {
     kind: 'smtp',
     async send(mail) {
-      used = true;
-      await (await transporter()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
+      await (await transporter.get()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
     },
-    close: () => {
-      if (used) void transporter().then((t) => t.close());
-    },
+    // Nothing to close if nothing was ever sent.
+    close: () => void transporter.made()?.then((t) => t.close()),
   };
 }
 
@@ -54,7 +54,7 @@ export function createOutboxTransport(outboxDir: string, from: string): MailTran
   return {
     kind: 'outbox',
     async send(mail) {
-      const info = await (await transporter()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
+      const info = await (await transporter.get()).sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: `<${mail.id}@tessera>` });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       writeFileSync(join(outboxDir, `${stamp}-${mail.id}.eml`), info.message as Buffer, { mode: 0o600 });
     },
