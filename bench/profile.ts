@@ -1,7 +1,7 @@
 // `npm run bench:profile`: where a request's server CPU goes. Runs `tessera serve` on SQLite under
 // V8's sampling profiler while it answers code steps and GET /api/v1/me, then prints, for each of
-// the two on its own, the functions and the packages with the most self time. For finding the next thing to make faster; the figures
-// that count are bench/run.ts's.
+// the two on its own, the functions and the packages with the most self time. For finding the next
+// thing to make faster; the figures that count are bench/run.ts's.
 //
 //   npm run bench:profile                 code step and GET /me
 //   npm run bench:profile -- --keep       also keep the .cpuprofile (open it in Chrome DevTools)
