@@ -37,7 +37,10 @@ declare module 'autocannon' {
     '2xx': number;
     duration: number;
   }
-  /** Thenable; stop() ends the run early and resolves it with what was measured so far. */
-  function autocannon(options: Options): PromiseLike<Result> & { stop(): void };
+  /**
+   * Thenable; stop() ends the run early and resolves it with what was measured so far. It is also
+   * an EventEmitter: 'response' fires once per answer received.
+   */
+  function autocannon(options: Options): PromiseLike<Result> & { stop(): void; on(event: 'response', listener: () => void): void };
   export default autocannon;
 }

@@ -301,13 +301,21 @@ export function startCannon(options: CannonOptions): { stop(): void; result: Pro
     ...(options.requests ? { requests: options.requests } : {}),
     ...(options.nextBody ? { requests: [{ method, headers: options.headers, setupRequest: (req) => ({ ...req, body: options.nextBody!() }) }] } : {}),
   });
+  // autocannon's own duration is no use as the denominator: a run bounded by `amount` is noticed to
+  // be over only at its next once-a-second sample, so 4,000 answers in 3.2 s came out as 4.0 s (and
+  // `requests.average` is a mean of those whole-second samples). The rate is timed here instead,
+  // from the start to the last answer.
+  const started = performance.now();
+  let lastAnswer = started;
+  instance.on('response', () => {
+    lastAnswer = performance.now();
+  });
   const result = Promise.resolve(instance).then((r) => {
     const total = r['2xx'] + r.non2xx;
     return {
       requests: total,
       failures: r.non2xx + r.errors + r.timeouts,
-      // requests.average is a mean of whole-second samples: coarse over a 4-second run, and it counts a partial last second as a full one.
-      perSecond: total / r.duration,
+      perSecond: total / Math.max(0.001, (lastAnswer - started) / 1000),
       latency: { count: total, p50: r.latency.p50, p99: r.latency.p99 },
     };
   });

@@ -1,10 +1,11 @@
 import { type Kysely, sql } from 'kysely';
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
 import type { Dialect } from './database.ts';
 import * as initial from './migrations/001-initial.ts';
 import * as removalConfirmation from './migrations/002-removal-confirmation.ts';
 import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts';
 import * as mailGivenUp from './migrations/004-mail-given-up.ts';
+import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -15,9 +16,20 @@ const STEPS: Record<string, Step> = {
   '002-removal-confirmation': removalConfirmation,
   '003-users-by-org-and-email': usersByOrgAndEmail,
   '004-mail-given-up': mailGivenUp,
+  '005-sessions-by-id': sessionsById,
 };
 
-export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
+export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
+  return migrate(db, dialect, (migrator) => migrator.migrateToLatest());
+}
+
+/** Up to and including `name` only: how a test builds a database as an older release left it. */
+export function migrateUpTo(db: Kysely<Database>, dialect: Dialect, name: string): Promise<string[]> {
+  if (!(name in STEPS)) throw new Error(`no migration named ${name}`);
+  return migrate(db, dialect, (migrator) => migrator.migrateTo(name));
+}
+
+async function migrate(db: Kysely<Database>, dialect: Dialect, direction: (migrator: Migrator) => Promise<MigrationResultSet>): Promise<string[]> {
   const provider: MigrationProvider = {
     async getMigrations(): Promise<Record<string, Migration>> {
       const out: Record<string, Migration> = {};
@@ -26,7 +38,7 @@ export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): P
     },
   };
   const run = async (on: Kysely<Database>): Promise<string[]> => {
-    const { error, results } = await new Migrator({ db: on, provider }).migrateToLatest();
+    const { error, results } = await direction(new Migrator({ db: on, provider }));
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   };

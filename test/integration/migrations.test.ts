@@ -1,0 +1,89 @@
+// Upgrading a database an older release left behind: what it held is still there and still behaves,
+// on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
+import { migrateToLatest, migrateUpTo } from '../../src/store/migrate.ts';
+import { createDatabase } from '../support/postgres.ts';
+
+describe('migration 005: sessions stored by id', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
+  let database: DatabaseHandle;
+
+  const session = (idHash: string, userId: string) => ({
+    id_hash: idHash,
+    user_id: userId,
+    level: 'partial' as const,
+    next_step: 'totp' as const,
+    created_at: 1_000,
+    last_seen_at: 2_000,
+    password_verified_at: 1_000,
+    ip: '192.0.2.1',
+    user_agent: 'test agent',
+  });
+
+  before(async () => {
+    const url = process.env.TEST_DATABASE_URL
+      ? await createDatabase(process.env.TEST_DATABASE_URL, `migrations_${randomBytes(6).toString('hex')}`)
+      : null;
+    database = openDatabase({ databaseUrl: url, sqlitePath: join(dir, 'db.sqlite') });
+    const { db } = database;
+    assert.deepEqual((await migrateUpTo(db, database.dialect, '004-mail-given-up')).at(-1), '004-mail-given-up');
+    await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();
+    for (const id of ['u1', 'u2']) {
+      await db.insertInto('users').values({ id, org_id: 'o1', email: `${id}@example.test`, role: 'member', licensed: 1, sso: 0, failed_code_attempts: 0, weak_password_hash: 0, created_at: 1 }).execute();
+    }
+    await db.insertInto('sessions').values([session('s1', 'u1'), session('s2', 'u1'), session('s3', 'u2')]).execute();
+    await db.updateTable('sessions').set({ removal_confirmable_until: 9_000 }).where('id_hash', '=', 's2').execute();
+    assert.deepEqual(await migrateToLatest(db, database.dialect), ['005-sessions-by-id']);
+  });
+
+  after(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every session with every column', async () => {
+    const rows = (await database.db.selectFrom('sessions').selectAll().orderBy('id_hash').execute()).map((r) => ({ ...r }));
+    assert.deepEqual(rows, [
+      { ...session('s1', 'u1'), removal_confirmable_until: null },
+      { ...session('s2', 'u1'), removal_confirmable_until: 9_000 },
+      { ...session('s3', 'u2'), removal_confirmable_until: null },
+    ]);
+  });
+
+  it('still refuses a second session with the same id, and one for a user that does not exist', async () => {
+    await assert.rejects(database.db.insertInto('sessions').values(session('s1', 'u2')).execute(), /unique|duplicate/i);
+    await assert.rejects(database.db.insertInto('sessions').values(session('s9', 'nobody')).execute(), /foreign key/i);
+  });
+
+  it('still ends a user’s sessions with the user, and finds them by user through the index', async () => {
+    await database.db.deleteFrom('users').where('id', '=', 'u1').execute();
+    const left = await database.db.selectFrom('sessions').select('id_hash').execute();
+    assert.deepEqual(left.map((r) => r.id_hash), ['s3']);
+    if (database.dialect === 'sqlite') {
+      const plan = await sql<{ detail: string }>`explain query plan select id_hash from sessions where user_id = ${'u2'}`.execute(database.db);
+      assert.match(plan.rows.map((r) => r.detail).join('\n'), /USING (COVERING )?INDEX sessions_user/);
+    }
+  });
+
+  it('on SQLite, is one B-tree keyed by the id, no rowid table beside it; on PostgreSQL, as it was', async () => {
+    if (database.dialect === 'postgres') {
+      const indexes = await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'sessions' order by indexname`.execute(database.db);
+      assert.deepEqual(indexes.rows.map((r) => r.indexname), ['sessions_pkey', 'sessions_user']);
+      return;
+    }
+    const table = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'sessions'`.execute(database.db);
+    assert.match(table.rows[0]!.sql, /without rowid\s*$/i);
+    const rowid = await sql`select rowid from sessions`.execute(database.db).then(
+      () => 'has a rowid',
+      (err: Error) => err.message,
+    );
+    assert.match(rowid, /no such column: rowid/);
+  });
+});
