@@ -68,13 +68,13 @@ function notes(r: Report): string[] {
       `floor, a 401 from GET /api/v1/me without a session (security headers, cookie parsing, origin check, error ` +
       `handler, one log line, no database), already takes ${n0(sq.floor.cpuUs)} µs and reaches ` +
       `${pct(sq.floor.perSecond / r.ceiling.perSecond)} of the ceiling. The code step spends ${n0(sq.codeStep.cpuUs)} µs: ` +
-      'the session lookup (session, user and organisation in one join), a counted attempt (its own committed UPDATE, so ' +
-      'parallel guesses can never exceed MAX_CODE_ATTEMPTS), then one transaction that claims the partial session, ' +
-      'reads and decrypts the TOTP secret (AES-256-GCM), makes three HMACs, claims the time step, resets the count and ' +
-      'inserts the new session and the audit row, each statement prepared once. About half of that time is SQLite ' +
-      'itself (`npm run bench:profile`): two commits per request, and every ~100 requests one of them copies the WAL ' +
-      'into the database file and waits for two fsyncs. No design that writes the sign-in durably reaches 40 % of a ' +
-      'server that answers a constant.',
+      'the session lookup (session, user and organisation in one join), then one transaction that takes the person\'s ' +
+      'row (so parallel guesses are checked one after another and never exceed MAX_CODE_ATTEMPTS), reads and decrypts ' +
+      'the TOTP secret (AES-256-GCM), makes three HMACs, claims the partial session and the time step, and inserts the ' +
+      'new session and the audit row, each statement prepared once. A large share of that time is SQLite itself ' +
+      '(`npm run bench:profile`): one commit per request writing ~10 pages to the WAL, and every ~100 requests a commit ' +
+      'copies the WAL into the database file and waits for two fsyncs. No design that writes the sign-in durably ' +
+      'reaches 40 % of a server that answers a constant.',
     `- **Code step p99.** At 10 connections each request waits behind the other nine: the mean wait is 10 / rate ` +
       `(Little's law) and the p99 comes out at 2–3× the mean, so a p99 under 20 ms needs roughly ${n0(needed)} req/s ` +
       `or more; this run did ${n0(sq.codeStep.perSecond)} req/s.`,

@@ -4,8 +4,17 @@ import { assessCodeFailure } from '../domain/lockout.ts';
 import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
-import { claimTotpStep, findTotpCredential, type TotpCredentialRow } from '../store/totp.ts';
-import { findUserById, lockIfAttemptsExhausted, returnCodeAttempt, settleCodeAttempts, takeCodeAttempt, type UserRow } from '../store/users.ts';
+import { claimTotpStep, findTotpCredential } from '../store/totp.ts';
+import {
+  clearCodeFailures,
+  countWrongCode,
+  findUserById,
+  lockCodeStanding,
+  lockIfAttemptsExhausted,
+  returnCodeAttempt,
+  takeCodeAttempt,
+  type UserRow,
+} from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -26,10 +35,11 @@ export class WrongCode extends Error {
 }
 
 /**
- * Throttling order for every code check: take an attempt (committed on its own, so parallel
- * guesses on other connections see it) → verify → reset on success. A wrong guess keeps the
- * attempt and the last allowed one locks the account; anything that was not a guess (a double
- * submit, a replay, bad input) gives the attempt back.
+ * The backup-code throttle: the code is checked with argon2id, too slow to hold the person's row
+ * through, so an attempt is taken first (committed on its own, so parallel guesses on other
+ * connections see it) → verify → reset on success. A wrong guess keeps the attempt and the last
+ * allowed one locks the account; anything that was not a guess (a double submit, a replay, bad
+ * input) gives the attempt back. Authenticator codes go through `withVerifiedCode`.
  */
 export async function withCodeAttempt<T>(
   deps: ServiceDeps,
@@ -44,7 +54,7 @@ export async function withCodeAttempt<T>(
     // Either locked, or every remaining attempt is being checked right now by other requests.
     const current = await findUserById(deps.db, user.id);
     if (!current || current.locked_at !== null) throw new TesseraError('account_locked');
-    throw new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
+    throw tooManyAtOnce();
   }
   try {
     const result = await check();
@@ -57,10 +67,7 @@ export async function withCodeAttempt<T>(
     }
     if (err.replayed) {
       await returnCodeAttempt(deps.db, user.id);
-      await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user, { details: { kind } })));
-      deps.onMailQueued();
-      const message = kind === 'totp' ? 'That code was already used. Wait for the next code in your app.' : 'That backup code was already used.';
-      throw new TesseraError('invalid_code', { attemptsLeft: max - attempt + 1, reason: 'code_already_used' }, message);
+      throw await replayRefused(deps, ctx, user, kind, max - attempt + 1);
     }
     const assessed = assessCodeFailure(attempt, max);
     const after = await deps.db.transaction().execute(async (tx) => {
@@ -76,40 +83,48 @@ export async function withCodeAttempt<T>(
   }
 }
 
-/**
- * Verifies a current authenticator code for `user` and burns its time step. Order matters:
- * parse → verify → consume the step → reset the failure count, refusing if a concurrent request
- * locked the account meanwhile (then nothing commits). The attempt itself was already taken by
- * `withCodeAttempt`, which refuses an account locked before the check began.
- * `db` is the caller's transaction so that what the code unlocks commits with the step claim.
- */
-export async function verifyCurrentCode(
-  deps: ServiceDeps,
-  ctx: RequestContext,
-  db: Kysely<Database>,
-  user: UserRow,
-  code: unknown,
-): Promise<TotpCredentialRow> {
-  if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
-  const credential = await findTotpCredential(db, user.id);
-  if (!credential) throw new TesseraError('mfa_not_enabled');
-  const secret = openTotpSecret(deps, user.id, credential);
-  const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });
-  if (!check.ok && check.reason === 'malformed') {
-    throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
-  }
-  const claimed = check.ok && (await claimTotpStep(db, user.id, check.step));
-  if (!claimed) {
-    const replayed = check.ok || check.reason === 'replayed';
-    throw new WrongCode(replayed);
-  }
-  if (!(await settleCodeAttempts(db, user.id))) throw new TesseraError('account_locked');
-  return credential;
+
+/** A replayed code is recorded (the person is warned) but not counted. */
+async function replayRefused(deps: ServiceDeps, ctx: RequestContext, user: UserRow, kind: 'totp' | 'backup_code', attemptsLeft: number): Promise<TesseraError> {
+  await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_replayed', user, { details: { kind } })));
+  deps.onMailQueued();
+  const message = kind === 'totp' ? 'That code was already used. Wait for the next code in your app.' : 'That backup code was already used.';
+  return new TesseraError('invalid_code', { attemptsLeft, reason: 'code_already_used' }, message);
 }
 
+function tooManyAtOnce(): TesseraError {
+  return new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
+}
+
+/** A right code that was already used: thrown inside the check's transaction so that it rolls back. */
+class ReplayedCode extends Error {
+  readonly attemptsLeft: number;
+  constructor(attemptsLeft: number) {
+    super('replayed code');
+    this.attemptsLeft = attemptsLeft;
+  }
+}
+
+/** How a code-check transaction that claims a partial session (the sign-in's code step) claims it. */
+export interface SessionClaim {
+  /** Takes the session, or throws wrong_step when another request completed or ended it first. */
+  take(tx: Kysely<Database>): Promise<void>;
+  /** Throws wrong_step when the session is gone: a double-submitted form, not a guess. */
+  stillOpen(tx: Kysely<Database>): Promise<void>;
+}
+
+type CheckOutcome<T> = { ok: true; value: T } | { ok: false; locked: boolean; attemptsLeft: number };
+
 /**
- * Runs `work` in a transaction that starts by verifying the code, under `withCodeAttempt`'s
- * throttle. A replayed code is recorded (the person is warned) but not counted.
+ * Verifies a current authenticator code for `user` and runs `work` with what it unlocks, all in one
+ * transaction that begins by taking the person's row (lockCodeStanding): concurrent checks for one
+ * person, from any process, queue one behind another, so of any number of parallel guesses at most
+ * MAX_CODE_ATTEMPTS are ever checked, and a code is accepted once.
+ *   right code → claim the session (if any) → burn the time step → reset the count → `work`;
+ *   wrong code → count it, lock at the limit, record it: committed, nothing else written;
+ *   replayed code, bad input, a session already completed → roll back: not a guess, not counted.
+ * The TOTP check itself is a few HMACs, so holding the row through it costs nothing; backup codes,
+ * checked with argon2id, cannot hold it and go through `withCodeAttempt` instead.
  */
 export async function withVerifiedCode<T>(
   deps: ServiceDeps,
@@ -117,16 +132,49 @@ export async function withVerifiedCode<T>(
   user: UserRow,
   code: unknown,
   work: (tx: Kysely<Database>) => Promise<T>,
-  opts: { claimFirst?: (tx: Kysely<Database>) => Promise<void> } = {},
+  opts: { claim?: SessionClaim } = {},
 ): Promise<T> {
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
-  return withCodeAttempt(deps, ctx, user, 'totp', () =>
-    deps.db.transaction().execute(async (tx) => {
-      // Claiming the session before the code means a double-submitted form loses on the claim
-      // (wrong_step) and gives its attempt back instead of counting as a wrong or replayed code.
-      if (opts.claimFirst) await opts.claimFirst(tx);
-      await verifyCurrentCode(deps, ctx, tx, user, code);
-      return work(tx);
-    }),
-  );
+  const max = deps.config.maxCodeAttempts;
+  let outcome: CheckOutcome<T>;
+  try {
+    outcome = await deps.db.transaction().execute(async (tx): Promise<CheckOutcome<T>> => {
+      const standing = await lockCodeStanding(tx, user.id);
+      if (!standing || standing.locked_at !== null) throw new TesseraError('account_locked');
+      // Only while backup codes are being checked (their attempts are taken before the slow hash).
+      if (standing.failed_code_attempts >= max) throw tooManyAtOnce();
+      const credential = await findTotpCredential(tx, user.id);
+      if (!credential) throw new TesseraError('mfa_not_enabled');
+      const secret = openTotpSecret(deps, user.id, credential);
+      const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });
+      if (!check.ok && check.reason === 'malformed') {
+        throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
+      }
+      if (check.ok) {
+        await opts.claim?.take(tx);
+        // The step was read under the row lock, so this cannot lose; it stays conditional all the same.
+        if (!(await claimTotpStep(tx, user.id, check.step))) throw new ReplayedCode(max - standing.failed_code_attempts);
+        if (standing.failed_code_attempts > 0) await clearCodeFailures(tx, user.id);
+        return { ok: true, value: await work(tx) };
+      }
+      // The second of a double-submitted form finds its session completed by the first: wrong_step,
+      // uncounted, rather than a replayed or wrong code.
+      await opts.claim?.stillOpen(tx);
+      if (check.reason === 'replayed') throw new ReplayedCode(max - standing.failed_code_attempts);
+      const { attemptsLeft, locked } = assessCodeFailure(standing.failed_code_attempts + 1, max);
+      await countWrongCode(tx, user.id);
+      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_failed', user, { details: { kind: 'totp', attemptsLeft } }));
+      if (locked && (await lockIfAttemptsExhausted(tx, user.id, max, deps.clock.now().getTime()))) {
+        await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts: standing.failed_code_attempts + 1 } }));
+      }
+      return { ok: false, locked, attemptsLeft };
+    });
+  } catch (err) {
+    if (err instanceof ReplayedCode) throw await replayRefused(deps, ctx, user, 'totp', err.attemptsLeft);
+    throw err;
+  }
+  deps.onMailQueued();
+  if (outcome.ok) return outcome.value;
+  if (outcome.locked) throw new TesseraError('account_locked');
+  throw new TesseraError('invalid_code', { attemptsLeft: Math.max(1, outcome.attemptsLeft) });
 }

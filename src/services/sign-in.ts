@@ -5,7 +5,7 @@ import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { findOrgById } from '../store/orgs.ts';
-import { deleteSession, type SessionRow } from '../store/sessions.ts';
+import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
@@ -93,12 +93,23 @@ export async function completeSignInWithCode(
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
       return issued;
     },
-    { claimFirst: (tx) => requireClaim(tx, active) },
+    {
+      claim: {
+        take: (tx) => requireClaim(tx, active),
+        stillOpen: async (tx) => {
+          if (!(await sessionExists(tx, active.session.id_hash))) throw alreadyCompleted();
+        },
+      },
+    },
   );
 }
 
+function alreadyCompleted(): TesseraError {
+  return new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
+}
+
 async function requireClaim(tx: Kysely<Database>, active: ActiveSession): Promise<void> {
-  if (!(await claimSession(tx, active.session))) throw new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
+  if (!(await claimSession(tx, active.session))) throw alreadyCompleted();
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, type SqlBool, sql } from 'kysely';
 import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
@@ -122,6 +122,34 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
 }
 
 /**
+ * A person's wrong codes in a row and lock, read as an authenticator-code check's transaction
+ * begins. On PostgreSQL the row stays locked (FOR UPDATE) until that transaction ends, so checks
+ * for one person, from any process, run one after another and each sees the count the one before
+ * left; on SQLite, BEGIN IMMEDIATE already runs every writing transaction one after another.
+ */
+const codeStandingOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .select(['failed_code_attempts', 'locked_at'])
+    .where('id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forUpdate()),
+);
+export async function lockCodeStanding(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
+  return (await codeStandingOf(db, { userId })).rows[0] ?? null;
+}
+
+/** One more wrong code in a row; the caller holds the row (lockCodeStanding). */
+const countWrong = preparedQuery((db, p: { userId: string }) =>
+  db
+    .updateTable('users')
+    .set((eb) => ({ failed_code_attempts: eb('failed_code_attempts', '+', 1) }))
+    .where('id', '=', p.userId),
+);
+export async function countWrongCode(db: Db, userId: string): Promise<void> {
+  await countWrong(db, { userId });
+}
+
+/**
  * Takes one code attempt before the code is even looked at, in its own committed statement: of
  * any number of concurrent guesses, across processes, at most `maxAttempts` in a row are ever
  * checked. Returns the attempt's number, or null when the account is locked or out of attempts.
@@ -164,18 +192,6 @@ export async function lockIfAttemptsExhausted(db: Db, userId: string, maxAttempt
     .where('failed_code_attempts', '>=', maxAttempts)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
-}
-
-/**
- * After a correct code: the wrong guesses in a row start again from zero, unless a concurrent
- * request locked the account meanwhile. False when locked (the caller's transaction then rolls
- * back what the code would have unlocked). One statement for the lock check and the reset.
- */
-const settleAttempts = preparedQuery((db, p: { userId: string }) =>
-  db.updateTable('users').set({ failed_code_attempts: 0 }).where('id', '=', p.userId).where('locked_at', 'is', null),
-);
-export async function settleCodeAttempts(db: Db, userId: string): Promise<boolean> {
-  return Number((await settleAttempts(db, { userId })).numAffectedRows) === 1;
 }
 
 const clearFailures = preparedQuery((db, p: { userId: string }) =>

@@ -1,8 +1,8 @@
 // Model-based property test of lockout counting: random runs of wrong codes, right codes and
 // unlocks against the real store statements (on a real SQLite file), compared with a model of
 // the rule "MAX wrong codes in a row lock the account until someone unlocks it". Each step calls
-// the store functions in the order the real path does (src/services/code-check.ts withCodeAttempt
-// and verifyCurrentCode; the backup-code step in src/services/sign-in.ts).
+// the store functions in the order the real path does (src/services/code-check.ts: withVerifiedCode
+// for app codes, withCodeAttempt with the backup-code step in src/services/sign-in.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,16 +14,18 @@ import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import {
   clearCodeFailures,
+  countWrongCode,
   findUserById,
+  lockCodeStanding,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
-  settleCodeAttempts,
   takeCodeAttempt,
   unlockUser,
 } from '../../src/store/users.ts';
 
 type Step =
   | { kind: 'wrong' }
+  | { kind: 'wrong_app' }
   | { kind: 'right' }
   | { kind: 'right_backup' }
   | { kind: 'right_overtaken' }
@@ -47,7 +49,8 @@ describe('lockout counting (model-based property)', () => {
 
   it('locks exactly when MAX wrong codes come in a row, counts down attemptsLeft, and only an unlock lifts the lock', async () => {
     const stepArb = fc.oneof(
-      { weight: 6, arbitrary: fc.constant<Step>({ kind: 'wrong' }) },
+      { weight: 3, arbitrary: fc.constant<Step>({ kind: 'wrong' }) },
+      { weight: 3, arbitrary: fc.constant<Step>({ kind: 'wrong_app' }) },
       { weight: 2, arbitrary: fc.constant<Step>({ kind: 'right' }) },
       { weight: 1, arbitrary: fc.constant<Step>({ kind: 'right_backup' }) },
       { weight: 1, arbitrary: fc.constant<Step>({ kind: 'right_overtaken' }) },
@@ -83,15 +86,33 @@ describe('lockout counting (model-based property)', () => {
             const assessed = assessCodeFailure(n!, max);
             assert.equal(assessed.attemptsLeft, Math.max(0, max - model.inARow));
             assert.equal(assessed.locked, model.locked);
-          } else if (step.kind === 'right') {
-            // A right app code: attempt taken, code verified, then settled (verifyCurrentCode).
-            const n = await takeCodeAttempt(database.db, id, max);
+          } else if (step.kind === 'wrong_app') {
+            // A wrong app code (withVerifiedCode): the row is read (and held) first, then counted.
+            const standing = await lockCodeStanding(database.db, id);
             if (model.locked) {
-              assert.equal(n, null);
+              assert.notEqual(standing!.locked_at, null, 'a locked account is refused before the code is looked at');
               continue;
             }
-            assert.equal(n, model.inARow + 1);
-            assert.equal(await settleCodeAttempts(database.db, id), true, 'an unlocked account settles');
+            assert.equal(standing!.failed_code_attempts, model.inARow);
+            await countWrongCode(database.db, id);
+            model.inARow++;
+            const assessed = assessCodeFailure(standing!.failed_code_attempts + 1, max);
+            assert.equal(assessed.attemptsLeft, Math.max(0, max - model.inARow));
+            const lockedNow = assessed.locked && (await lockIfAttemptsExhausted(database.db, id, max, now));
+            assert.equal(lockedNow, model.inARow >= max);
+            if (lockedNow) {
+              model.locked = true;
+              model.lockedAt = now;
+            }
+          } else if (step.kind === 'right') {
+            // A right app code (withVerifiedCode): the row is read first, then the count cleared.
+            const standing = await lockCodeStanding(database.db, id);
+            if (model.locked) {
+              assert.notEqual(standing!.locked_at, null);
+              continue;
+            }
+            assert.equal(standing!.failed_code_attempts, model.inARow);
+            await clearCodeFailures(database.db, id);
             model.inARow = 0;
           } else if (step.kind === 'right_backup') {
             // A right backup code: attempt taken, the row re-read for a lock, then the count cleared (sign-in.ts).
@@ -105,11 +126,11 @@ describe('lockout counting (model-based property)', () => {
             await clearCodeFailures(database.db, id);
             model.inARow = 0;
           } else if (step.kind === 'right_overtaken') {
-            // A right app code whose check is still running while wrong guesses from other requests
-            // take every attempt left, the last of them locking the account. The lock is decided on
-            // the stored count, which includes the attempt in flight; the right code then finds the
-            // account locked (settle refuses, so its transaction rolls back) and withCodeAttempt gives
-            // its attempt back, which must not touch a locked account.
+            // A right backup code whose slow check is still running while wrong guesses from other
+            // requests take every attempt left, the last of them locking the account. The lock is
+            // decided on the stored count, which includes the attempt in flight; the right code then
+            // finds the account locked (its transaction rolls back) and withCodeAttempt gives its
+            // attempt back, which must not touch a locked account.
             const n = await takeCodeAttempt(database.db, id, max);
             if (model.locked) {
               assert.equal(n, null);
@@ -129,9 +150,12 @@ describe('lockout counting (model-based property)', () => {
               }
             }
             assert.equal(await takeCodeAttempt(database.db, id, max), null, 'no attempt beyond MAX is ever handed out');
-            const settled = await settleCodeAttempts(database.db, id);
-            assert.equal(settled, !model.locked, 'settle refuses exactly when the account was locked meanwhile');
-            if (settled) model.inARow = 0;
+            const settled = (await findUserById(database.db, id))!.locked_at === null;
+            assert.equal(settled, !model.locked, 'the re-read finds the account locked exactly when it was locked meanwhile');
+            if (settled) {
+              await clearCodeFailures(database.db, id);
+              model.inARow = 0;
+            }
             else await returnCodeAttempt(database.db, id);
           } else if (step.kind === 'double_submit') {
             // Not a guess: the attempt is taken, then given back.
