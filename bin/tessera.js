@@ -12,10 +12,10 @@ import { setFlagsFromString } from 'node:v8';
 module.enableCompileCache?.(fileURLToPath(new URL('../node_modules/.cache/tessera-compile', import.meta.url)));
 // `serve` runs for days, so memory comes before a little speed: left alone, V8 grows the young
 // generation to 128 MB under load and lets the old one swell before collecting (server RSS ~300 MB
-// in the benchmark). A young generation kept at its initial size and an old one that grows by 20 %
-// per collection hold it to ~130 MB. --optimize-for-size held it there too, but its compacting
-// "reduce" collections stopped the event loop for ~20 ms every few seconds under load, and its
-// leaner code cost ~30 % of the code step's throughput (bench/RESULTS.md, issue 5's notes).
+// in the benchmark, ~130 MB with these flags, for about the same CPU per request; bench/RESULTS.md).
+// Tried instead: --heap-growing-percent=20 without --optimize-for-size spared the ~20 ms compacting
+// pauses every few seconds and ~8 % of the code step's CPU, but cost 8–10 MB of RSS under load
+// (anonymous memory, mostly optimised code), which the 150 MB target has no room for.
 // Set before the app's modules load, while the young generation is still at its initial size.
-if (process.argv[2] === 'serve') setFlagsFromString('--semi-space-growth-factor=1 --heap-growing-percent=20');
+if (process.argv[2] === 'serve') setFlagsFromString('--semi-space-growth-factor=1 --optimize-for-size');
 await import('../src/cli/main.ts');
