@@ -4,12 +4,12 @@ import { assessCodeFailure } from '../domain/lockout.ts';
 import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
-import { claimTotpStep, findTotpCredential } from '../store/totp.ts';
+import { claimTotpStep } from '../store/totp.ts';
 import {
   clearCodeFailures,
   countWrongCode,
   findUserById,
-  lockCodeStanding,
+  lockForCodeCheck,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -117,7 +117,7 @@ type CheckOutcome<T> = { ok: true; value: T } | { ok: false; locked: boolean; at
 
 /**
  * Verifies a current authenticator code for `user` and runs `work` with what it unlocks, all in one
- * transaction that begins by taking the person's row (lockCodeStanding): concurrent checks for one
+ * transaction that begins by taking the person's row (lockForCodeCheck): concurrent checks for one
  * person, from any process, queue one behind another, so of any number of parallel guesses at most
  * MAX_CODE_ATTEMPTS are ever checked, and a code is accepted once.
  *   right code → claim the session (if any) → burn the time step → reset the count → `work`;
@@ -139,11 +139,11 @@ export async function withVerifiedCode<T>(
   let outcome: CheckOutcome<T>;
   try {
     outcome = await deps.db.transaction().execute(async (tx): Promise<CheckOutcome<T>> => {
-      const standing = await lockCodeStanding(tx, user.id);
+      const standing = await lockForCodeCheck(tx, user.id);
       if (!standing || standing.locked_at !== null) throw new TesseraError('account_locked');
       // Only while backup codes are being checked (their attempts are taken before the slow hash).
       if (standing.failed_code_attempts >= max) throw tooManyAtOnce();
-      const credential = await findTotpCredential(tx, user.id);
+      const { credential } = standing;
       if (!credential) throw new TesseraError('mfa_not_enabled');
       const secret = openTotpSecret(deps, user.id, credential);
       const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });

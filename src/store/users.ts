@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import type { TotpCredentialRow } from './totp.ts';
 
 export type UserRow = Selectable<UserTable>;
 type Db = Kysely<Database>;
@@ -121,24 +122,46 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
   return { user, org };
 }
 
-/**
- * A person's wrong codes in a row and lock, read as an authenticator-code check's transaction
- * begins. On PostgreSQL the row stays locked (FOR UPDATE) until that transaction ends, so checks
- * for one person, from any process, run one after another and each sees the count the one before
- * left; on SQLite, BEGIN IMMEDIATE already runs every writing transaction one after another.
- */
-const codeStandingOf = preparedQuery((db, p: { userId: string }) =>
-  db
-    .selectFrom('users')
-    .select(['failed_code_attempts', 'locked_at'])
-    .where('id', '=', p.userId)
-    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forUpdate()),
-);
-export async function lockCodeStanding(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
-  return (await codeStandingOf(db, { userId })).rows[0] ?? null;
+/** What an authenticator-code check starts from: the wrong codes in a row, the lock, the credential. */
+export interface CodeCheckStanding {
+  failed_code_attempts: number;
+  locked_at: number | null;
+  credential: TotpCredentialRow | null;
 }
 
-/** One more wrong code in a row; the caller holds the row (lockCodeStanding). */
+/**
+ * The person's wrong codes in a row, lock and TOTP credential, read as an authenticator-code check's
+ * transaction begins, in one statement. On PostgreSQL the user's row stays locked (FOR UPDATE) until
+ * that transaction ends, so checks for one person, from any process, run one after another and each
+ * sees the count and the last used time step the one before left; on SQLite, BEGIN IMMEDIATE
+ * already runs every writing transaction one after another.
+ */
+const codeCheckStandingOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
+    .select([
+      'users.failed_code_attempts',
+      'users.locked_at',
+      'totp_credentials.user_id as credential_user_id',
+      'totp_credentials.key_id',
+      'totp_credentials.secret_ciphertext',
+      'totp_credentials.last_used_step',
+      'totp_credentials.confirmed_at',
+    ])
+    .where('users.id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forUpdate('users')),
+);
+export async function lockForCodeCheck(db: Db, userId: string): Promise<CodeCheckStanding | null> {
+  const row = (await codeCheckStandingOf(db, { userId })).rows[0];
+  if (!row) return null;
+  const { failed_code_attempts, locked_at, credential_user_id, key_id, secret_ciphertext, last_used_step, confirmed_at } = row;
+  const credential =
+    credential_user_id === null ? null : { user_id: credential_user_id, key_id: key_id!, secret_ciphertext: secret_ciphertext!, last_used_step, confirmed_at: confirmed_at! };
+  return { failed_code_attempts, locked_at, credential };
+}
+
+/** One more wrong code in a row; the caller holds the row (lockForCodeCheck). */
 const countWrong = preparedQuery((db, p: { userId: string }) =>
   db
     .updateTable('users')

@@ -16,7 +16,7 @@ import {
   clearCodeFailures,
   countWrongCode,
   findUserById,
-  lockCodeStanding,
+  lockForCodeCheck,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -88,7 +88,7 @@ describe('lockout counting (model-based property)', () => {
             assert.equal(assessed.locked, model.locked);
           } else if (step.kind === 'wrong_app') {
             // A wrong app code (withVerifiedCode): the row is read (and held) first, then counted.
-            const standing = await lockCodeStanding(database.db, id);
+            const standing = await lockForCodeCheck(database.db, id);
             if (model.locked) {
               assert.notEqual(standing!.locked_at, null, 'a locked account is refused before the code is looked at');
               continue;
@@ -106,7 +106,7 @@ describe('lockout counting (model-based property)', () => {
             }
           } else if (step.kind === 'right') {
             // A right app code (withVerifiedCode): the row is read first, then the count cleared.
-            const standing = await lockCodeStanding(database.db, id);
+            const standing = await lockForCodeCheck(database.db, id);
             if (model.locked) {
               assert.notEqual(standing!.locked_at, null);
               continue;
