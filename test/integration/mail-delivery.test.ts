@@ -11,7 +11,7 @@ import { SECOND_MS } from '../../src/domain/clock.ts';
 import { CLI_CONTEXT } from '../../src/services/context.ts';
 import { resetSecondFactorNow } from '../../src/services/directory.ts';
 import { MAIL_GIVE_UP_AFTER_MS, MAIL_KEEP_FINISHED_MS, retryDelayMs } from '../../src/services/mail-delivery.ts';
-import { deliverMail, freePort, mailTo, signedIn, startLinkedServer } from '../support/admin-flows.ts';
+import { deliverMail, mailTo, signedIn, startLinkedServer } from '../support/admin-flows.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
@@ -21,7 +21,7 @@ async function queue(ts: TestServer) {
 }
 
 /** Accepts connections on `port` and never says a word: an SMTP server that hangs. */
-async function startBlackHole(port: number): Promise<{ close(): Promise<void>; connections: () => number }> {
+async function startBlackHole(port: number): Promise<{ port: number; close(): Promise<void>; connections: () => number }> {
   const sockets = new Set<Socket>();
   let count = 0;
   const server: Server = createServer((socket) => {
@@ -30,7 +30,9 @@ async function startBlackHole(port: number): Promise<{ close(): Promise<void>; c
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address();
   return {
+    port: typeof address === 'object' && address ? address.port : port,
     connections: () => count,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -176,10 +178,12 @@ describe('mail delivery', () => {
 
   it('a mail server that hangs and then is down for over a minute slows no request and loses nothing', async () => {
     const sink = await startSmtpSink();
-    const port = await freePort();
+    // The silent server takes its port first (from the kernel, so no other test file can hold it);
+    // the forwarder below comes back on the same one once it is closed.
+    const hole = await startBlackHole(0);
+    const port = hole.port;
     const ts = await startLinkedServer({ smtpUrl: `smtp://127.0.0.1:${port}` });
-    cleanup.push(() => sink.close(), () => ts.close());
-    const hole = await startBlackHole(port);
+    cleanup.push(() => sink.close(), () => ts.close(), () => hole.close());
     await ts.createUser({ email: 'admin@acme.test', admin: true });
     const admin = await signedIn(ts, 'admin@acme.test');
     await ts.createUser({ email: 'ann@acme.test' });

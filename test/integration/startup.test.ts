@@ -93,12 +93,26 @@ async function credentialKeyId(env: Record<string, string>, email: string): Prom
   });
 }
 
+/**
+ * A fixed PORT (the printed sign-in link names it) from freePort(), which was free a moment ago: a
+ * test file running beside this one may take it first, and then the server exits with EADDRINUSE
+ * before it created anything, so starting again on another port is safe.
+ */
+async function startOnFreePort(env: Record<string, string>): Promise<ServeProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServeProcess({ ...env, PORT: String(await freePort()) });
+    } catch (err) {
+      if (attempt >= 5 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
 describe('tessera serve on an empty database', () => {
   it('creates the demo organisation and admin once, prints the credentials, and they sign in as an admin', async () => {
     const { env } = await freshInstance('demo');
-    const port = await freePort();
     // TESSERA_DEMO left unset (the test helper sets it to 0 unless told otherwise).
-    const first = await startServeProcess({ ...env, PORT: String(port), TESSERA_DEMO: undefined as unknown as string });
+    const first = await startOnFreePort({ ...env, TESSERA_DEMO: undefined as unknown as string });
     let email: string;
     let password: string;
     try {
