@@ -35,6 +35,8 @@ declare module 'autocannon' {
     timeouts: number;
     non2xx: number;
     '2xx': number;
+    /** Answers by status code, e.g. { '401': { count: 52000 } }. */
+    statusCodeStats: Record<string, { count: number }>;
     duration: number;
   }
   /**

@@ -282,6 +282,8 @@ export interface CannonOptions {
   amount?: number;
   /** Requests built one by one (autocannon's setupRequest), instead of method/headers/body. */
   requests?: CannonRequest[];
+  /** The status every answer must have (default: any 2xx); anything else counts as a failure. */
+  expectStatus?: number;
 }
 
 type CannonRequest = NonNullable<Parameters<typeof autocannon>[0]['requests']>[number];
@@ -312,9 +314,10 @@ export function startCannon(options: CannonOptions): { stop(): void; result: Pro
   });
   const result = Promise.resolve(instance).then((r) => {
     const total = r['2xx'] + r.non2xx;
+    const wrongStatus = options.expectStatus === undefined ? r.non2xx : total - (r.statusCodeStats[String(options.expectStatus)]?.count ?? 0);
     return {
       requests: total,
-      failures: r.non2xx + r.errors + r.timeouts,
+      failures: wrongStatus + r.errors + r.timeouts,
       perSecond: total / Math.max(0.001, (lastAnswer - started) / 1000),
       latency: { count: total, p50: r.latency.p50, p99: r.latency.p99 },
     };

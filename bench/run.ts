@@ -127,7 +127,7 @@ async function benchDatabase(database: 'sqlite' | 'postgres', env: Record<string
   rss.mark('(b) GET /me');
 
   log(`${database}: app floor, GET /api/v1/me without a session, ${SECONDS} s`);
-  const floor = await withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: SECONDS, connections: CONNECTIONS }), (r) => r.requests);
+  const floor = await withCpu(server.pid, () => cannon({ url: `${server.url}/api/v1/me`, seconds: SECONDS, connections: CONNECTIONS, expectStatus: 401 }), (r) => r.requests);
   rss.mark('app floor');
 
   log(`${database}: (c) password step with real argon2id, ${SECONDS} s`);
