@@ -9,6 +9,8 @@ export interface Report {
   seconds: number;
   host: Record<string, string>;
   ceiling: RateRun & Cpu & { rssMb: number };
+  /** The same, measured again at the end of the run. */
+  ceilingAfter: RateRun & Cpu & { rssMb: number };
   sqlite: DatabaseFigures;
   postgres: DatabaseFigures;
   million: MillionFigures | null;
@@ -54,6 +56,12 @@ function databaseSection(f: DatabaseFigures, ceiling: number): string {
   ].join('\n');
 }
 
+/** How far the ceiling moved between the start and the end of the run. */
+function drift(r: Report): string {
+  const change = r.ceilingAfter.perSecond / r.ceiling.perSecond - 1;
+  return Math.abs(change) < 0.1 ? 'steady within 10 %' : `${change > 0 ? '+' : '−'}${pct(Math.abs(change))}: read every ratio with that in mind`;
+}
+
 /** Why the missed targets are missed, from this run's own figures. */
 function notes(r: Report): string[] {
   const sq = r.sqlite;
@@ -82,8 +90,9 @@ function notes(r: Report): string[] {
       'once, so the server itself leaves the event loop a core. On this 2-core machine the load generator (autocannon ' +
       'and the sign-in driver, in one process) and, for PostgreSQL, the database\'s own processes compete for the same ' +
       'two cores, and those are what the flooded p99 mostly measures.',
-    `- **Noise.** Other work ran on this machine during the run (load average above); rates move by ±30 % between ` +
-      'runs here. Server CPU per request is the steadier figure.',
+    `- **Noise.** This machine is shared: the ceiling was ${n0(r.ceiling.perSecond)} req/s at the start of the run and ` +
+      `${n0(r.ceilingAfter.perSecond)} at its end (${drift(r)}), and rates move by ±30 % between runs here. Server CPU ` +
+      'per request is the steadier figure.',
     '',
   ];
 }
@@ -147,7 +156,8 @@ export function writeResults(r: Report): string {
     '## Figures (10 connections)',
     '',
     `Ceiling (bare Node HTTP server answering a constant): ${n0(c)} req/s, p50 ${ms(r.ceiling.latency.p50)}, ` +
-      `p99 ${ms(r.ceiling.latency.p99)}, ${cpu(r.ceiling)} of server CPU per request, RSS ${r.ceiling.rssMb.toFixed(0)} MB.`,
+      `p99 ${ms(r.ceiling.latency.p99)}, ${cpu(r.ceiling)} of server CPU per request, RSS ${r.ceiling.rssMb.toFixed(0)} MB; ` +
+      `measured again at the end of the run: ${n0(r.ceilingAfter.perSecond)} req/s (${drift(r)}).`,
     '',
     databaseSection(sq, c),
     databaseSection(r.postgres, c),
