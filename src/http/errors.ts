@@ -12,6 +12,9 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
  * The database being briefly out of reach is not a bug: SQLite's write lock held past
  * busy_timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes), or PostgreSQL restarting,
  * refusing connections or the pool timing out. Those answer 503 with Retry-After, not 500.
+ * So does PostgreSQL giving up a transaction to break a deadlock or a serialization conflict
+ * (40P01, 40001): transactions on one person take that person's row first so they should not
+ * meet, but if they ever do, the request is safe to send again and nothing of it was written.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; errcode?: unknown; message?: unknown } | null;
@@ -20,7 +23,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const primary = e.errcode & 0xff;
     return primary === 5 || primary === 6;
   }
-  if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300', '08001', '08003', '08006'].includes(e.code)) {
+  if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '53300', '08001', '08003', '08006', '40P01', '40001'].includes(e.code)) {
     return true;
   }
   const message = typeof e.message === 'string' ? e.message : '';

@@ -4,12 +4,12 @@ import { assessCodeFailure } from '../domain/lockout.ts';
 import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
-import { claimTotpStep } from '../store/totp.ts';
+import { claimTotpStep, findTotpCredential } from '../store/totp.ts';
 import {
   clearCodeFailures,
   countWrongCode,
   findUserById,
-  lockForCodeCheck,
+  lockPerson,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -117,7 +117,7 @@ type CheckOutcome<T> = { ok: true; value: T } | { ok: false; locked: boolean; at
 
 /**
  * Verifies a current authenticator code for `user` and runs `work` with what it unlocks, all in one
- * transaction that begins by taking the person's row (lockForCodeCheck): concurrent checks for one
+ * transaction that begins by taking the person's row (lockPerson): concurrent checks for one
  * person, from any process, queue one behind another, so of any number of parallel guesses at most
  * MAX_CODE_ATTEMPTS are ever checked, and a code is accepted once.
  *   right code → claim the session (if any) → burn the time step → reset the count → `work`;
@@ -135,24 +135,30 @@ export async function withVerifiedCode<T>(
   opts: { claim?: SessionClaim } = {},
 ): Promise<T> {
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
+  // Locked when the request began: refused without queueing for the row (a flood of codes for a
+  // locked account must not hold the pool's connections while they wait for one another).
+  if (user.locked_at !== null) throw new TesseraError('account_locked');
   const max = deps.config.maxCodeAttempts;
   let outcome: CheckOutcome<T>;
   try {
     outcome = await deps.db.transaction().execute(async (tx): Promise<CheckOutcome<T>> => {
-      const standing = await lockForCodeCheck(tx, user.id);
+      const standing = await lockPerson(tx, user.id);
       if (!standing || standing.locked_at !== null) throw new TesseraError('account_locked');
       // Only while backup codes are being checked (their attempts are taken before the slow hash).
       if (standing.failed_code_attempts >= max) throw tooManyAtOnce();
-      const { credential } = standing;
+      // Read after the lock, in a statement of its own: on PostgreSQL a statement sees what was
+      // committed before it began, so this one sees what the check before it wrote.
+      const credential = await findTotpCredential(tx, user.id);
       if (!credential) throw new TesseraError('mfa_not_enabled');
       const secret = openTotpSecret(deps, user.id, credential);
       const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });
       if (!check.ok && check.reason === 'malformed') {
+        await opts.claim?.stillOpen(tx);
         throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
       }
       if (check.ok) {
         await opts.claim?.take(tx);
-        // The step was read under the row lock, so this cannot lose; it stays conditional all the same.
+        // Conditional all the same: a step can only be burnt once, whatever else changed.
         if (!(await claimTotpStep(tx, user.id, check.step))) throw new ReplayedCode(max - standing.failed_code_attempts);
         if (standing.failed_code_attempts > 0) await clearCodeFailures(tx, user.id);
         return { ok: true, value: await work(tx) };

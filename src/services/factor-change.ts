@@ -4,6 +4,7 @@ import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 import { clearRemovalConfirmations, type SessionRow } from '../store/sessions.ts';
 import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
+import { lockPerson } from '../store/users.ts';
 import { endOtherSessions } from './sessions.ts';
 
 /**
@@ -20,6 +21,9 @@ export async function closeRequestsAgainstFactor(db: Kysely<Database>, userId: s
  * and closes open requests. Says whether there was an app; the caller's transaction holds it all.
  */
 export async function deleteSecondFactor(db: Kysely<Database>, userId: string, now: number, keep: SessionRow | null): Promise<boolean> {
+  // The person's row first, as every code check takes it (lockPerson): a reset that deleted the app
+  // and then waited for the row would deadlock with a check holding the row and waiting for the app.
+  await lockPerson(db, userId);
   const hadTotp = await deleteTotpCredential(db, userId);
   await deleteBackupCode(db, userId);
   await deletePendingEnrolment(db, userId);

@@ -7,7 +7,7 @@ import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
 import { findTotpCredential } from '../store/totp.ts';
-import { clearCodeFailures, findUserByEmail, findUserById } from '../store/users.ts';
+import { clearCodeFailures, findUserByEmail, findUserById, lockPerson } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
 import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
@@ -134,7 +134,10 @@ export async function completeSignInWithBackupCode(
     const matched = await matchBackupCode(deps, deps.db, active.user.id, normalized);
     const replacement = await issueBackupCode(deps);
     return deps.db.transaction().execute(async (tx) => {
-      // Claim the partial session first: a double-submitted form then loses here, uncounted.
+      // The person's row first, as app-code checks take it (one lock order, no deadlock between
+      // them; and no app-code guess can lock the account between the read below and the commit).
+      await lockPerson(tx, active.user.id);
+      // Claim the partial session next: a double-submitted form then loses here, uncounted.
       await requireClaim(tx, active);
       const fresh = await findUserById(tx, active.user.id);
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');

@@ -3,7 +3,6 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
-import type { TotpCredentialRow } from './totp.ts';
 
 export type UserRow = Selectable<UserTable>;
 type Db = Kysely<Database>;
@@ -122,46 +121,26 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
   return { user, org };
 }
 
-/** What an authenticator-code check starts from: the wrong codes in a row, the lock, the credential. */
-export interface CodeCheckStanding {
-  failed_code_attempts: number;
-  locked_at: number | null;
-  credential: TotpCredentialRow | null;
-}
-
 /**
- * The person's wrong codes in a row, lock and TOTP credential, read as an authenticator-code check's
- * transaction begins, in one statement. On PostgreSQL the user's row stays locked (FOR UPDATE) until
- * that transaction ends, so checks for one person, from any process, run one after another and each
- * sees the count and the last used time step the one before left; on SQLite, BEGIN IMMEDIATE
- * already runs every writing transaction one after another.
+ * Locks the person's row for the rest of the transaction (PostgreSQL: FOR NO KEY UPDATE, which
+ * still lets other transactions insert rows that refer to the person; SQLite: BEGIN IMMEDIATE
+ * already runs one writer at a time) and reads their wrong codes in a row and lock.
+ * Every transaction that checks an app code or changes a person's second factor starts here, so
+ * checks for one person, from any process, run one after another, each seeing the count the one
+ * before left; and all of them lock in one order (this row first), so none can deadlock another.
  */
-const codeCheckStandingOf = preparedQuery((db, p: { userId: string }) =>
+const lockedStandingOf = preparedQuery((db, p: { userId: string }) =>
   db
     .selectFrom('users')
-    .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
-    .select([
-      'users.failed_code_attempts',
-      'users.locked_at',
-      'totp_credentials.user_id as credential_user_id',
-      'totp_credentials.key_id',
-      'totp_credentials.secret_ciphertext',
-      'totp_credentials.last_used_step',
-      'totp_credentials.confirmed_at',
-    ])
-    .where('users.id', '=', p.userId)
-    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forUpdate('users')),
+    .select(['failed_code_attempts', 'locked_at'])
+    .where('id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate()),
 );
-export async function lockForCodeCheck(db: Db, userId: string): Promise<CodeCheckStanding | null> {
-  const row = (await codeCheckStandingOf(db, { userId })).rows[0];
-  if (!row) return null;
-  const { failed_code_attempts, locked_at, credential_user_id, key_id, secret_ciphertext, last_used_step, confirmed_at } = row;
-  const credential =
-    credential_user_id === null ? null : { user_id: credential_user_id, key_id: key_id!, secret_ciphertext: secret_ciphertext!, last_used_step, confirmed_at: confirmed_at! };
-  return { failed_code_attempts, locked_at, credential };
+export async function lockPerson(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
+  return (await lockedStandingOf(db, { userId })).rows[0] ?? null;
 }
 
-/** One more wrong code in a row; the caller holds the row (lockForCodeCheck). */
+/** One more wrong code in a row; the caller holds the row (lockPerson). */
 const countWrong = preparedQuery((db, p: { userId: string }) =>
   db
     .updateTable('users')

@@ -16,7 +16,7 @@ import {
   clearCodeFailures,
   countWrongCode,
   findUserById,
-  lockForCodeCheck,
+  lockPerson,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -87,8 +87,8 @@ describe('lockout counting (model-based property)', () => {
             assert.equal(assessed.attemptsLeft, Math.max(0, max - model.inARow));
             assert.equal(assessed.locked, model.locked);
           } else if (step.kind === 'wrong_app') {
-            // A wrong app code (withVerifiedCode): the row is read (and held) first, then counted.
-            const standing = await lockForCodeCheck(database.db, id);
+            // A wrong app code (withVerifiedCode): the row is read first (and, on PostgreSQL, held to the commit), then counted.
+            const standing = await lockPerson(database.db, id);
             if (model.locked) {
               assert.notEqual(standing!.locked_at, null, 'a locked account is refused before the code is looked at');
               continue;
@@ -106,7 +106,7 @@ describe('lockout counting (model-based property)', () => {
             }
           } else if (step.kind === 'right') {
             // A right app code (withVerifiedCode): the row is read first, then the count cleared.
-            const standing = await lockForCodeCheck(database.db, id);
+            const standing = await lockPerson(database.db, id);
             if (model.locked) {
               assert.notEqual(standing!.locked_at, null);
               continue;
