@@ -85,7 +85,13 @@ function notes(r: Report): string[] {
       'reaches 40 % of a server that answers a constant.',
     `- **Code step p99.** At 10 connections each request waits behind the other nine: the mean wait is 10 / rate ` +
       `(Little's law) and the p99 comes out at 2–3× the mean, so a p99 under 20 ms needs roughly ${n0(needed)} req/s ` +
-      `or more; this run did ${n0(sq.codeStep.perSecond)} req/s.`,
+      `or more; this run did ${n0(sq.codeStep.perSecond)} req/s, p99 ${ms(sq.codeStep.latency.p99)}. ` +
+      (sq.codeStep.perSecond >= needed
+        ? 'The rest of the tail is the WAL checkpoints: every ~100 code steps one commit copies the WAL into the ' +
+          'database file and waits for two fsyncs (~10 ms on this disk) with all ten connections queued behind it. ' +
+          'A checkpointing worker thread takes them off the event loop (commit 8c07eef, reverted) but costs 12–20 MB ' +
+          'of RSS that the 150 MB target has no room for.'
+        : ''),
     `- **Code step under an argon2id flood.** Hashing runs on libuv's pool at nice 10 with at most cores − 1 hashes at ` +
       'once, so the server itself leaves the event loop a core. On this 2-core machine the load generator (autocannon ' +
       'and the sign-in driver, in one process) and, for PostgreSQL, the database\'s own processes compete for the same ' +
