@@ -4,7 +4,6 @@
 // otherwise both read the old count at once, and a reset could deadlock with a code check. On
 // SQLite, the one connection runs one transaction at a time and these pass without any lock.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { claimTotpStep } from '../../src/store/totp.ts';
 import { countWrongCode, lockPerson } from '../../src/store/users.ts';
-import { createDatabase } from '../support/postgres.ts';
+import { phasePostgresUrl } from '../support/postgres.ts';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,10 +24,7 @@ describe('the lock on the person’s row', () => {
   let database: DatabaseHandle;
 
   before(async () => {
-    const url = process.env.TEST_DATABASE_URL
-      ? await createDatabase(process.env.TEST_DATABASE_URL, `code_lock_${randomBytes(6).toString('hex')}`)
-      : null;
-    database = openDatabase({ databaseUrl: url, sqlitePath: join(dir, 'db.sqlite') });
+    database = openDatabase({ databaseUrl: await phasePostgresUrl('code_lock'), sqlitePath: join(dir, 'db.sqlite') });
     const { db } = database;
     await migrateToLatest(db, database.dialect);
     await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();

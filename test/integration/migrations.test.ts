@@ -1,7 +1,6 @@
 // Upgrading a database an older release left behind: what it held is still there and still behaves,
 // on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest, migrateUpTo } from '../../src/store/migrate.ts';
-import { createDatabase } from '../support/postgres.ts';
+import { phasePostgresUrl } from '../support/postgres.ts';
 
 describe('migration 005: sessions stored by id', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
@@ -28,10 +27,7 @@ describe('migration 005: sessions stored by id', () => {
   });
 
   before(async () => {
-    const url = process.env.TEST_DATABASE_URL
-      ? await createDatabase(process.env.TEST_DATABASE_URL, `migrations_${randomBytes(6).toString('hex')}`)
-      : null;
-    database = openDatabase({ databaseUrl: url, sqlitePath: join(dir, 'db.sqlite') });
+    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations'), sqlitePath: join(dir, 'db.sqlite') });
     const { db } = database;
     assert.deepEqual((await migrateUpTo(db, database.dialect, '004-mail-given-up')).at(-1), '004-mail-given-up');
     await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, type ServeProcess, startServeProcess } from '../support/processes.ts';
-import { createDatabase } from '../support/postgres.ts';
+import { phasePostgresUrl } from '../support/postgres.ts';
 import { TestClient } from '../support/server.ts';
 import { type SmtpSink, startSmtpSink } from '../support/smtp.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
@@ -48,9 +48,7 @@ describe('several tessera serve processes on one database', () => {
 
   before(async () => {
     smtp = await startSmtpSink();
-    const databaseUrl = process.env.TEST_DATABASE_URL
-      ? await createDatabase(process.env.TEST_DATABASE_URL, `multi_${randomBytes(6).toString('hex')}`)
-      : `file:${join(dir, 'shared.db')}`;
+    const databaseUrl = (await phasePostgresUrl('multi')) ?? `file:${join(dir, 'shared.db')}`;
     // One database and one encryption key; each process keeps its own data folder, as on two hosts.
     env = { DATABASE_URL: databaseUrl, TESSERA_SECRET_KEY: randomBytes(32).toString('hex'), SMTP_URL: smtp.url, NODE_ENV: 'test' };
     // Both start at once on an empty database, so both run the migrations concurrently.

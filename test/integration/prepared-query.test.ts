@@ -1,7 +1,6 @@
 // Queries compiled once and run with new values (src/store/prepared.ts) answer exactly as the
 // same query built through Kysely each time, on SQLite and (with TEST_DATABASE_URL) PostgreSQL.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { preparedQuery, preparedStatementName } from '../../src/store/prepared.ts';
-import { createDatabase } from '../support/postgres.ts';
+import { phasePostgresUrl } from '../support/postgres.ts';
 
 describe('prepared queries', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-prepared-'));
@@ -18,9 +17,7 @@ describe('prepared queries', () => {
   let databaseUrl: string | null = null;
 
   before(async () => {
-    const url = process.env.TEST_DATABASE_URL
-      ? await createDatabase(process.env.TEST_DATABASE_URL, `prepared_${randomBytes(6).toString('hex')}`)
-      : null;
+    const url = await phasePostgresUrl('prepared');
     databaseUrl = url;
     database = openDatabase({ databaseUrl: url, sqlitePath: join(dir, 'db.sqlite') });
     await migrateToLatest(database.db, database.dialect);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli, startServeProcess } from '../support/processes.ts';
-import { createDatabase, startPostgres } from '../support/postgres.ts';
+import { phasePostgresUrl, startPostgres } from '../support/postgres.ts';
 import { TestClient } from '../support/server.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
 
@@ -24,9 +24,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A database for this file in the current phase: a fresh PostgreSQL database, or a SQLite file. */
 async function phaseDatabase(name: string): Promise<string> {
-  return process.env.TEST_DATABASE_URL
-    ? createDatabase(process.env.TEST_DATABASE_URL, `${name}_${randomBytes(6).toString('hex')}`)
-    : `file:${join(dir, `${name}.db`)}`;
+  return (await phasePostgresUrl(name)) ?? `file:${join(dir, `${name}.db`)}`;
 }
 
 async function seed(env: Record<string, string>, count: number, weak: boolean): Promise<Seeded[]> {

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { openDatabase } from '../../src/store/database.ts';
 import { countOrgs } from '../../src/store/orgs.ts';
 import { freePort } from '../support/admin-flows.ts';
-import { createDatabase } from '../support/postgres.ts';
+import { phasePostgresUrl } from '../support/postgres.ts';
 import { runCli, startServeProcess, type ServeProcess } from '../support/processes.ts';
 import { TestClient } from '../support/server.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
@@ -28,7 +28,8 @@ const DEMO_BANNER = /Demo organisation created\. Sign in at (\S+)\n\s+email:\s+(
 async function freshInstance(name: string): Promise<{ env: Record<string, string>; dataDir: string }> {
   const dataDir = join(dir, `${name}-${randomBytes(4).toString('hex')}`);
   const env: Record<string, string> = { DATA_DIR: dataDir };
-  if (process.env.TEST_DATABASE_URL) env.DATABASE_URL = await createDatabase(process.env.TEST_DATABASE_URL, `${name}_${randomBytes(6).toString('hex')}`);
+  const databaseUrl = await phasePostgresUrl(name);
+  if (databaseUrl) env.DATABASE_URL = databaseUrl;
   return { env, dataDir };
 }
 

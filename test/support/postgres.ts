@@ -6,6 +6,7 @@
 // every commit much faster.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, appendFileSync, mkdtempSync, chownSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,4 +205,13 @@ export async function createDatabase(url: string, name: string): Promise<string>
   const result = new URL(url);
   result.pathname = `/${name}`;
   return result.toString();
+}
+
+/**
+ * In the suite's PostgreSQL phase (TEST_DATABASE_URL set), a fresh database of this test file's own, named
+ * `<name>_<random>`; in the SQLite phase, null.
+ */
+export async function phasePostgresUrl(name: string): Promise<string | null> {
+  const url = process.env.TEST_DATABASE_URL;
+  return url ? createDatabase(url, `${name}_${randomBytes(6).toString('hex')}`) : null;
 }
