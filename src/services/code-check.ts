@@ -45,9 +45,9 @@ export async function withCodeAttempt<T>(
   deps: ServiceDeps,
   ctx: RequestContext,
   user: UserRow,
-  kind: 'totp' | 'backup_code',
   check: () => Promise<T>,
 ): Promise<T> {
+  const kind = 'backup_code';
   const max = deps.config.maxCodeAttempts;
   const attempt = await takeCodeAttempt(deps.db, user.id, max);
   if (attempt === null) {

@@ -128,7 +128,7 @@ export async function completeSignInWithBackupCode(
   if (normalized === null) {
     throw new TesseraError('invalid_request', { field: 'code' }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
   }
-  return withCodeAttempt(deps, ctx, active.user, 'backup_code', async () => {
+  return withCodeAttempt(deps, ctx, active.user, async () => {
     // The slow hash checks run before the transaction; the DELETE below then consumes exactly
     // the row that was verified, or fails if someone else consumed it first.
     const matched = await matchBackupCode(deps, deps.db, active.user.id, normalized);
