@@ -6,15 +6,22 @@
 //   npm run bench:profile                 code step and GET /me
 //   npm run bench:profile -- --keep       also keep the .cpuprofile (open it in Chrome DevTools)
 //   npm run bench:profile -- --me         GET /me only (the fixed cost of any signed-in request)
+//   npm run bench:profile -- --postgres   on a throwaway PostgreSQL server instead of SQLite
 //   LOG_LEVEL=warn npm run bench:profile  without the per-request log line
+// The profiler samples by the clock: on a busy machine, time the server spent waiting for a core
+// is charged to whatever it was doing. On PostgreSQL that shows as socket writes (writev,
+// writeBuffer) swelling to a third of the samples: a write wakes a database backend, which takes
+// the core. The "server CPU each" figure, from /proc, is the one to compare.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import http from 'node:http';
+import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { cannon, cannonCodeSteps, post, withCpu, preparePartialSessions, readSeeded, ROOT, runSignIns, startTessera, tessera, totpNow } from './lib.ts';
 
 const KEEP = process.argv.includes('--keep');
 const ME_ONLY = process.argv.includes('--me');
+const POSTGRES = process.argv.includes('--postgres');
 const work = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
 const profiles = join(work, 'profiles');
 
@@ -91,8 +98,11 @@ function report(profile: Profile, phase: Phase): void {
   for (const [k, t] of sum(fn).slice(0, 40)) console.log(`  ${pct(t)}  ${k}`);
 }
 
+let pg: TestPostgres | null = null;
 try {
-  const env = { DATA_DIR: join(work, 'data'), DATABASE_URL: '', NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` };
+  if (POSTGRES) pg = await startPostgres();
+  const databaseUrl = pg ? await createDatabase(pg.url, 'profile') : '';
+  const env = { DATA_DIR: join(work, 'data'), DATABASE_URL: databaseUrl, NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` };
   const server = await startTessera(env, join(work, 'server.log'));
   const { NODE_OPTIONS: _, ...cliEnv } = env;
   await runSignIns(server.port, seed(cliEnv, 300), 10); // warm-up
@@ -113,5 +123,6 @@ try {
   for (const phase of phases) report(profile, phase);
   if (KEEP) console.log(`\nprofile kept: ${join(profiles, file)}`);
 } finally {
+  await pg?.stop();
   if (!KEEP) rmSync(work, { recursive: true, force: true });
 }
