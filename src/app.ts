@@ -13,7 +13,7 @@ import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
-import type { AssuranceLevel } from './http/guards.ts';
+import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -80,13 +80,16 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
 
-  // Every route must say which assurance level it needs; a route that forgets stops start-up.
+  // Every route must say which assurance level it needs; a route that forgets stops start-up. The
+  // level's guard is added here, so no handler runs for a request below its route's level.
   const table: RouteEntry[] = [];
   routeTables.set(app as unknown as FastifyInstance, table);
   app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/static/') || route.url === '/api/docs') return;
+    // The HEAD twin of a GET route comes here too, with the GET's config but not its guard.
     const level = (route.config as { level?: AssuranceLevel } | undefined)?.level;
-    if (route.url.startsWith('/static/') || route.url === '/api/docs' || route.method === 'HEAD') return;
     if (!level || !LEVELS.has(level)) throw new Error(`route ${String(route.method)} ${route.url} declares no assurance level`);
+    if (level !== 'public') route.preHandler = [...[route.preHandler ?? []].flat(), guardLevel(deps, level)];
     for (const method of [route.method].flat()) if (method !== 'HEAD') table.push({ method, url: route.url, level });
   });
 

@@ -1,12 +1,12 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { TesseraError } from '../domain/errors.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import { type ActiveSession, resolveSession } from '../services/sessions.ts';
 import { readSessionToken } from './session-cookie.ts';
 
 /**
- * Assurance levels, lowest first. Every route names the one it needs and a single guard enforces
- * it; there are no path-based exemptions.
+ * Assurance levels, lowest first. Every route names the one it needs (`config.level`) and a single
+ * guard, which app.ts adds to the route, enforces it; there are no path-based exemptions.
  *  - public: anyone
  *  - password_verified: the password step is done, a second step is pending (code or forced set-up)
  *  - enrolling: password_verified with forced set-up pending, or fully signed in
@@ -18,6 +18,8 @@ export type AssuranceLevel = 'public' | 'password_verified' | 'enrolling' | 'sig
 declare module 'fastify' {
   interface FastifyRequest {
     tesseraAuth?: Promise<ActiveSession | null>;
+    /** The session the route's level guard admitted; read through activeSession(). */
+    tesseraActive?: ActiveSession;
   }
 }
 
@@ -47,7 +49,7 @@ export function meetsLevel(active: ActiveSession | null, level: AssuranceLevel):
 }
 
 /** Throws unless the request's session meets `level`; returns the session for the handler. */
-export async function requireLevel(deps: ServiceDeps, request: FastifyRequest, level: AssuranceLevel): Promise<ActiveSession> {
+async function requireLevel(deps: ServiceDeps, request: FastifyRequest, level: AssuranceLevel): Promise<ActiveSession> {
   const active = await currentSession(deps, request);
   if (level === 'admin' && active?.session.level === 'full' && active.user.role !== 'admin') throw new TesseraError('forbidden');
   if (level === 'password_verified' && active?.session.level === 'full') throw new TesseraError('wrong_step');
@@ -55,4 +57,21 @@ export async function requireLevel(deps: ServiceDeps, request: FastifyRequest, l
     throw level === 'password_verified' ? new TesseraError('wrong_step', {}, 'Sign in with your password first.') : new TesseraError('not_authenticated');
   }
   return active;
+}
+
+/**
+ * The guard of a route that declares `level`: its last preHandler, so it runs after the route's
+ * own (the CSRF check on pages), and before any handler, which can then not forget it.
+ */
+export function guardLevel(deps: ServiceDeps, level: Exclude<AssuranceLevel, 'public'>): preHandlerAsyncHookHandler {
+  return async (request) => {
+    request.tesseraActive = await requireLevel(deps, request, level);
+  };
+}
+
+/** The session the route's guard admitted, for handlers of routes above `public`. */
+export function activeSession(request: FastifyRequest): ActiveSession {
+  // Only a route registered outside buildApp (so without its guard) can get here: a bug, not a client's doing.
+  if (!request.tesseraActive) throw new Error(`${request.method} ${request.routeOptions.url ?? request.url} reached its handler without a level guard`);
+  return request.tesseraActive;
 }

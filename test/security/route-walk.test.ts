@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { listRoutes, type RouteEntry } from '../../src/app.ts';
-import { appCode, enrolFromProfile } from '../support/flows.ts';
+import { appCode, enrolFromProfile, pageCsrfToken } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, startTestServer, TestClient, type TestServer } from '../support/server.ts';
 
 const EMAIL = 'has2fa@acme.test';
@@ -48,23 +48,6 @@ describe('no route gives a user with 2FA a full session without the second facto
     let n = 123_456;
     while (valid.has(String(n).padStart(6, '0'))) n++;
     return String(n).padStart(6, '0');
-  }
-
-  /** Follows redirects by hand (the client does not) to a page with a form, and reads its CSRF token. */
-  async function csrfTokenFor(client: TestClient): Promise<string> {
-    let path = '/login';
-    for (let hop = 0; hop < 4; hop++) {
-      const r = await client.request('GET', path, undefined, { accept: 'text/html' });
-      const location = r.headers.get('location');
-      if (location && r.status >= 300 && r.status < 400) {
-        path = new URL(location, ts.url).pathname;
-        continue;
-      }
-      const m = /name="_csrf" value="([^"]+)"/.exec(typeof r.body === 'string' ? r.body : '');
-      if (m) return m[1]!;
-      break;
-    }
-    return '';
   }
 
   function pathOf(route: RouteEntry): string {
@@ -117,7 +100,7 @@ describe('no route gives a user with 2FA a full session without the second facto
               headers['content-type'] = 'application/json';
             }
           } else {
-            const csrf = await csrfTokenFor(client);
+            const csrf = await pageCsrfToken(ts, client);
             assert.ok(csrf.length > 0, 'pages hand out CSRF tokens');
             body = `_csrf=${encodeURIComponent(csrf)}${variant ? `&${variant as string}` : ''}`;
             headers['content-type'] = 'application/x-www-form-urlencoded';

@@ -25,3 +25,20 @@ export async function enrolFromProfile(ts: TestServer, client: TestClient, email
   ts.clock.advance(30_000);
   return { secret: setup.body.secret, recoveryCode: confirm.body.recoveryCode };
 }
+
+/** Follows redirects from /login by hand (the client does not) to a page with a form, and reads its CSRF token. */
+export async function pageCsrfToken(ts: TestServer, client: TestClient): Promise<string> {
+  let path = '/login';
+  for (let hop = 0; hop < 4; hop++) {
+    const r = await client.request('GET', path, undefined, { accept: 'text/html' });
+    const location = r.headers.get('location');
+    if (location && r.status >= 300 && r.status < 400) {
+      path = new URL(location, ts.url).pathname;
+      continue;
+    }
+    const m = /name="_csrf" value="([^"]+)"/.exec(typeof r.body === 'string' ? r.body : '');
+    if (m) return m[1]!;
+    break;
+  }
+  return '';
+}

@@ -16,7 +16,7 @@ import {
 } from '../../services/admin.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
 
@@ -58,7 +58,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     },
     config: { level: 'admin' },
   }, async (request) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     const q = request.query as { state?: string; after?: string; limit?: string };
     const filter = parseUserFilter(q.state);
     const [page, overview] = await Promise.all([
@@ -92,7 +92,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     schema: { tags, summary: 'The organisation’s 2FA policy, with why 2FA is unavailable when it is', response: errors(401, 403) },
     config: { level: 'admin' },
   }, async (request) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     return serializePolicy(admin.org, describeOrgPolicy(deps, admin));
   });
 
@@ -100,7 +100,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404, 409) } },
     config: { level: 'admin' },
   }, async (request, reply) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     await adminRequestReset(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(202).send();
   });
@@ -109,7 +109,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     schema: { tags, summary: 'Unlock an account locked by wrong codes', params: userIdParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } },
     config: { level: 'admin' },
   }, async (request, reply) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     await adminUnlock(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(204).send();
   });
@@ -128,7 +128,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     },
     config: { level: 'admin' },
   }, async (request) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown });
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
   });
@@ -142,7 +142,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     },
     config: { level: 'admin' },
   }, async (request) => {
-    const admin = await requireLevel(deps, request, 'admin');
+    const admin = activeSession(request);
     const q = request.query as { before?: string; limit?: string };
     const limit = q.limit ? Number(q.limit) : undefined;
     if (limit !== undefined && (limit < 1 || limit > 200)) throw new TesseraError('invalid_request', { field: 'limit' });

@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { body, codeString, errors, nextStep, passwordString } from './schemas.ts';
@@ -43,7 +43,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'signed_in' },
   }, async (request) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const mfa = await describeMfaState(deps, active);
     return {
       id: active.user.id,
@@ -70,7 +70,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'enrolling' },
   }, async (request) => {
-    const active = await requireLevel(deps, request, 'enrolling');
+    const active = activeSession(request);
     return beginTotpSetup(deps, requestContext(request), active, (request.body as { password?: unknown } | undefined)?.password);
   });
 
@@ -86,7 +86,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'enrolling' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'enrolling');
+    const active = activeSession(request);
     const result = await confirmTotpSetup(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
     return { recoveryCode: result.recoveryCode, next: 'done' };
@@ -101,7 +101,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'signed_in' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     await removeTotp(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
     return reply.status(204).send();
   });
@@ -115,7 +115,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'signed_in' },
   }, async (request) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
     return { recoveryCode };
   });
@@ -129,7 +129,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     },
     config: { level: 'signed_in' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     await changePassword(deps, requestContext(request), active, request.body as { currentPassword: unknown; newPassword: unknown });
     return reply.status(204).send();
   });

@@ -3,7 +3,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
 import { endSession } from '../../services/sessions.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode, signInWithPassword } from '../../services/sign-in.ts';
-import { currentSession, requireLevel } from '../guards.ts';
+import { activeSession, currentSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { clearSessionCookie, setSessionCookie } from '../session-cookie.ts';
 import { body, codeString, errors, nextStep, passwordString } from './schemas.ts';
@@ -36,7 +36,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
     },
     config: { level: 'password_verified' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'password_verified');
+    const active = activeSession(request);
     const issued = await completeSignInWithCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     setSessionCookie(reply, deps.config, issued.token);
     return { next: 'done' };
@@ -54,7 +54,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
     },
     config: { level: 'password_verified' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'password_verified');
+    const active = activeSession(request);
     const result = await completeSignInWithBackupCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     setSessionCookie(reply, deps.config, result.issued.token);
     return { next: 'done', recoveryCode: result.recoveryCode };
@@ -64,7 +64,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
     schema: { tags, summary: 'Email the recovery address a link that resets 2FA', response: { 202: { type: 'null' }, ...errors(409) } },
     config: { level: 'password_verified' },
   }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'password_verified');
+    const active = activeSession(request);
     await requestLostDeviceReset(deps, requestContext(request), active);
     return reply.status(202).send();
   });

@@ -5,7 +5,7 @@ import { describeMfaState, type MfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -104,7 +104,7 @@ working, and you will be signed out on every other device. You can set it up aga
 
 /** The re-auth pages exist only while 2FA is on (and, for removal, not required). */
 async function requireEnabled(deps: ServiceDeps, request: FastifyRequest, forRemoval: boolean): Promise<ActiveSession | null> {
-  const active = await requireLevel(deps, request, 'signed_in');
+  const active = activeSession(request);
   const mfa = await describeMfaState(deps, active);
   if (!mfa.enabled || (forRemoval && mfa.required)) return null;
   return active;
@@ -115,7 +115,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   const { deps } = opts;
 
   app.get('/account/security', { config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const mfa = await describeMfaState(deps, active);
     const csrf = newCsrf(reply);
     const key = (request.query as { done?: unknown }).done;
@@ -142,7 +142,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   });
 
   app.post('/account/security/remove', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const form = formBody(request);
     try {
       await authorizeTotpRemoval(deps, requestContext(request), active, { password: form.password, code: form.code });
@@ -156,7 +156,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   });
 
   app.post('/account/security/remove/confirm', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     try {
       await confirmTotpRemoval(deps, requestContext(request), active);
       return reply.redirect('/account/security?done=removed', 303);
@@ -169,7 +169,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   });
 
   app.post('/account/security/remove/cancel', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     await cancelTotpRemoval(deps, active);
     return reply.redirect('/account/security', 303);
   });
@@ -181,7 +181,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   });
 
   app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const form = formBody(request);
     try {
       const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code });

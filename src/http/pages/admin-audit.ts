@@ -68,7 +68,7 @@ export async function adminAuditPages(app: FastifyInstance, opts: { deps: Servic
   const { deps } = opts;
 
   app.get('/admin/audit', { config: { level: 'admin' } }, async (request, reply) => {
-    const ctx = await enterAdmin(deps, request, reply);
+    const ctx = await enterAdmin(request, reply);
     const before = parseBefore(queryValue(request, 'before'));
     const { events, nextBefore } = await listOrgAudit(deps, ctx.admin, { beforeId: before, limit: AUDIT_PAGE_SIZE });
     const table = events.length === 0

@@ -1,20 +1,19 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ServiceDeps } from '../../services/context.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { html, type SafeHtml } from './html.ts';
 import { page, type PageOptions, sendPage } from './layout.ts';
 
-/** Pieces the admin pages share: the guard, the section navigation and the page frame. */
+/** Pieces the admin pages share: the admin and a CSRF token, the section navigation and the page frame. */
 
 export interface AdminContext {
   admin: ActiveSession;
   csrf: string;
 }
 
-/** Every admin page starts here: the one guard, then a CSRF token for the page's forms. */
-export async function enterAdmin(deps: ServiceDeps, request: FastifyRequest, reply: FastifyReply): Promise<AdminContext> {
-  const admin = await requireLevel(deps, request, 'admin');
+/** Every admin page starts here: the admin the route's guard admitted, and a CSRF token for the page's forms. */
+export async function enterAdmin(request: FastifyRequest, reply: FastifyReply): Promise<AdminContext> {
+  const admin = activeSession(request);
   return { admin, csrf: await reply.generateCsrf() };
 }
 

@@ -64,7 +64,7 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
   const { deps, sendUsersPage } = opts;
 
   app.post('/admin/policy', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
-    const ctx = await enterAdmin(deps, request, reply);
+    const ctx = await enterAdmin(request, reply);
     const form = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>;
     const require2fa = form.require2fa === 'on';
     const graceDays = parseGraceDays(form.graceDays);

@@ -204,18 +204,17 @@ function userIdOf(request: FastifyRequest): string {
 export async function adminUsersPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
 
-  app.get('/admin', { config: { level: 'admin' } }, async (request, reply) => {
-    await enterAdmin(deps, request, reply);
+  app.get('/admin', { config: { level: 'admin' } }, async (_request, reply) => {
     return reply.redirect('/admin/users', 303);
   });
 
   app.get('/admin/users', { config: { level: 'admin' } }, async (request, reply) => {
-    const ctx = await enterAdmin(deps, request, reply);
+    const ctx = await enterAdmin(request, reply);
     return sendUsersPage(deps, request, reply, ctx);
   });
 
   app.post('/admin/users/:id/reset-2fa', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
-    const ctx = await enterAdmin(deps, request, reply);
+    const ctx = await enterAdmin(request, reply);
     const id = userIdOf(request);
     try {
       await adminRequestReset(deps, requestContext(request), ctx.admin, id);
@@ -228,7 +227,7 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
   });
 
   app.post('/admin/users/:id/unlock', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
-    const ctx = await enterAdmin(deps, request, reply);
+    const ctx = await enterAdmin(request, reply);
     const id = userIdOf(request);
     const wasLocked = await adminUnlock(deps, requestContext(request), ctx.admin, id);
     return reply.redirect(`/admin/users?done=${wasLocked ? 'unlock' : 'not-locked'}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);

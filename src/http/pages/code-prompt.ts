@@ -5,7 +5,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
@@ -58,8 +58,8 @@ function sendBackupCodePrompt(reply: FastifyReply, csrf: string, error: string |
 }
 
 /** The prompt belongs to a partial session waiting for a code; anyone else is sent where they belong. */
-async function requireCodeStep(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
-  const active = await requireLevel(deps, request, 'password_verified');
+function requireCodeStep(request: FastifyRequest): ActiveSession | string {
+  const active = activeSession(request);
   return active.session.next_step === 'totp' ? active : pendingStepPath(active);
 }
 
@@ -68,13 +68,13 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   const { deps } = opts;
 
   app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
-    const active = await requireCodeStep(deps, request);
+    const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     return sendCodePrompt(reply, newCsrf(reply), null);
   });
 
   app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
-    const active = await requireCodeStep(deps, request);
+    const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
@@ -89,13 +89,13 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   });
 
   app.get('/login/backup-code', { config: { level: 'password_verified' } }, async (request, reply) => {
-    const active = await requireCodeStep(deps, request);
+    const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     return sendBackupCodePrompt(reply, newCsrf(reply), null);
   });
 
   app.post('/login/backup-code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
-    const active = await requireCodeStep(deps, request);
+    const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const { issued, recoveryCode } = await completeSignInWithBackupCode(deps, requestContext(request), active, formBody(request).code);
@@ -113,7 +113,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   });
 
   app.post('/login/lost-device', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
-    const active = await requireCodeStep(deps, request);
+    const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     await requestLostDeviceReset(deps, requestContext(request), active);
     return reply.redirect('/login/lost-device', 303);

@@ -4,7 +4,7 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../domain/password-
 import type { ServiceDeps } from '../../services/context.ts';
 import { changePassword } from '../../services/password-change.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { chrome, describeFormError, formBody, newCsrf } from './components.ts';
 import { html } from './html.ts';
@@ -40,12 +40,12 @@ export async function passwordPages(app: FastifyInstance, opts: { deps: ServiceD
   const { deps } = opts;
 
   app.get('/account/password', { config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     return sendPasswordForm(reply, active, null);
   });
 
   app.post('/account/password', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireLevel(deps, request, 'signed_in');
+    const active = activeSession(request);
     const form = formBody(request);
     if (form.newPassword !== form.repeatPassword) return sendPasswordForm(reply, active, 'The two new passwords do not match.', 400);
     try {

@@ -5,7 +5,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { requireLevel } from '../guards.ts';
+import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
@@ -80,14 +80,14 @@ function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: s
 }
 
 /** Forced set-up belongs to a partial session whose next step is `enroll`; others are sent on. */
-async function requireForcedStep(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
-  const active = await requireLevel(deps, request, 'enrolling');
+function requireForcedStep(request: FastifyRequest): ActiveSession | string {
+  const active = activeSession(request);
   if (active.session.level === 'full') return ACTION.profile;
   return active.session.next_step === 'enroll' ? active : pendingStepPath(active);
 }
 
 async function requireProfileSetupAllowed(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
-  const active = await requireLevel(deps, request, 'signed_in');
+  const active = activeSession(request);
   const mfa = await describeMfaState(deps, active);
   return mfa.available && !mfa.enabled ? active : '/account/security';
 }
@@ -96,14 +96,14 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
   const { deps } = opts;
 
   app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
-    const active = await requireForcedStep(deps, request);
+    const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     const setup = (await resumeTotpSetup(deps, active)) ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
     return sendSetupPage(reply, 'forced', active, setup, null);
   });
 
   app.post('/login/setup', { preHandler: app.csrfProtection, config: { level: 'enrolling' } }, async (request, reply) => {
-    const active = await requireForcedStep(deps, request);
+    const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const result = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
