@@ -1,7 +1,7 @@
 import { DAY_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
-import { listAuditEvents, type AuditEventRow } from '../store/audit.ts';
+import { listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
@@ -110,13 +110,7 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
   const now = deps.clock.now().getTime();
   const counts = await countUsersInOrg(deps.db, admin.org.id, now);
   const enabledNow = counts.enabled;
-  const rows = await deps.db
-    .selectFrom('audit_events')
-    .select(['at', 'type', 'details'])
-    .where('org_id', '=', admin.org.id)
-    .where('type', 'in', ['mfa.enabled', 'mfa.disabled', 'mfa.reset_completed'])
-    .where('at', '>', now - 30 * DAY_MS)
-    .execute();
+  const rows = await listMfaChangesSince(deps.db, admin.org.id, now - 30 * DAY_MS);
   // A reset only lowers the count when it removed an app (older rows, without the flag, did).
   const events = rows.filter((e) => e.type !== 'mfa.reset_completed' || (JSON.parse(e.details) as { hadTotp?: boolean }).hadTotp !== false);
   // Walk back from today's count, undoing each day's changes.

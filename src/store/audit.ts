@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditEventTable, Database } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 
@@ -33,4 +33,25 @@ export async function listAuditEvents(
   if (filter.beforeId !== null) q = q.where('id', '<', filter.beforeId);
   if (filter.subjectUserId) q = q.where('subject_user_id', '=', filter.subjectUserId);
   return q.execute();
+}
+
+export type MfaChange = Pick<AuditEventRow, 'at' | 'type' | 'details'>;
+
+/**
+ * An organisation's 2FA changes (app added, removed, or reset by an admin) after `since`. The
+ * type condition is written out, literals and all, exactly as in the partial index of migration
+ * 006: only then can the database read that index instead of every event of the organisation.
+ */
+export function listMfaChangesSince(db: Db, orgId: string, since: number): Promise<MfaChange[]> {
+  return mfaChangesSinceQuery(db, orgId, since).execute();
+}
+
+/** The query alone, for the test that asks the database how it will run it. */
+export function mfaChangesSinceQuery(db: Db, orgId: string, since: number) {
+  return db
+    .selectFrom('audit_events')
+    .select(['at', 'type', 'details'])
+    .where('org_id', '=', orgId)
+    .where(sql<boolean>`type in ('mfa.enabled', 'mfa.disabled', 'mfa.reset_completed')`)
+    .where('at', '>', since);
 }

@@ -6,6 +6,7 @@ import * as removalConfirmation from './migrations/002-removal-confirmation.ts';
 import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts';
 import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
+import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -17,6 +18,7 @@ const STEPS: Record<string, Step> = {
   '003-users-by-org-and-email': usersByOrgAndEmail,
   '004-mail-given-up': mailGivenUp,
   '005-sessions-by-id': sessionsById,
+  '006-audit-mfa-changes': auditMfaChanges,
 };
 
 export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

@@ -260,19 +260,60 @@ export interface OrgUserCounts {
   resetsPending: number;
 }
 
-/** The overview's figures, counted by the database rather than by loading everyone. */
-export async function countUsersInOrg(db: Db, orgId: string, now: number): Promise<OrgUserCounts> {
-  const people = await db
-    .selectFrom('users')
-    .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
-    .select((eb) => [
-      eb.fn.countAll<number>().as('total'),
-      eb.fn.sum<number>(eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end()).as('eligible'),
-      eb.fn.count<number>('totp_credentials.user_id').as('enabled'),
-      eb.fn.count<number>('users.locked_at').as('locked'),
-    ])
-    .where('users.org_id', '=', orgId)
-    .executeTakeFirstOrThrow();
+/**
+ * People counted per statement. Counting a million in one statement took 1.4 s, and on SQLite a
+ * statement holds the event loop: every sign-in waited for the admin's page. A slice of 2,000
+ * holds it for ~4 ms (5,000: ~10–20 ms), and other requests run between slices; the million then
+ * take ~1.7 s in all.
+ */
+export const COUNT_SLICE_SIZE = 2000;
+
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The overview's figures, counted by the database rather than by loading everyone, a slice of
+ * people at a time in email order (the users_org_email index). Someone added or changed while the
+ * slices run may be counted as before or after the change: figures for an overview, not a ledger.
+ */
+export async function countUsersInOrg(db: Db, orgId: string, now: number, sliceSize = COUNT_SLICE_SIZE): Promise<OrgUserCounts> {
+  const counts = { total: 0, licensedPasswordUsers: 0, enabled: 0, locked: 0 };
+  let after = '';
+  for (;;) {
+    const slice = await db
+      .selectFrom((qb) =>
+        qb
+          .selectFrom('users')
+          .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
+          .select((eb) => [
+            'users.email',
+            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
+            'totp_credentials.user_id as enabled',
+            'users.locked_at',
+          ])
+          .where('users.org_id', '=', orgId)
+          .where('users.email', '>', after)
+          .orderBy('users.email')
+          .limit(sliceSize)
+          .as('slice'),
+      )
+      .select((eb) => [
+        eb.fn.countAll<number>().as('total'),
+        eb.fn.sum<number>('slice.eligible').as('eligible'),
+        eb.fn.count<number>('slice.enabled').as('enabled'),
+        eb.fn.count<number>('slice.locked_at').as('locked'),
+        eb.fn.max('slice.email').as('last'),
+      ])
+      .executeTakeFirstOrThrow();
+    // PostgreSQL answers counts and sums as strings (bigint, numeric); a sum over no rows is null.
+    const total = Number(slice.total);
+    counts.total += total;
+    counts.licensedPasswordUsers += Number(slice.eligible ?? 0);
+    counts.enabled += Number(slice.enabled);
+    counts.locked += Number(slice.locked);
+    if (total < sliceSize || slice.last === null) break;
+    after = slice.last;
+    await nextMacrotask();
+  }
   const resets = await db
     .selectFrom('link_tokens')
     .innerJoin('users', 'users.id', 'link_tokens.user_id')
@@ -283,14 +324,7 @@ export async function countUsersInOrg(db: Db, orgId: string, now: number): Promi
     .where('link_tokens.revoked_at', 'is', null)
     .where('link_tokens.expires_at', '>', now)
     .executeTakeFirstOrThrow();
-  // PostgreSQL answers counts and sums as strings (bigint, numeric); a sum over no rows is null.
-  return {
-    total: Number(people.total),
-    licensedPasswordUsers: Number(people.eligible ?? 0),
-    enabled: Number(people.enabled),
-    locked: Number(people.locked),
-    resetsPending: Number(resets.n),
-  };
+  return { ...counts, resetsPending: Number(resets.n) };
 }
 
 /**

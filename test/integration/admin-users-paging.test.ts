@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { USERS_PAGE_SIZE } from '../../src/services/admin.ts';
+import { countUsersInOrg } from '../../src/store/users.ts';
 import { csrfIn, getPage, postForm, signedIn } from '../support/admin-flows.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { type ApiResponse, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
@@ -52,6 +53,27 @@ describe('admin: the list of people, page by page', () => {
     } while (after !== null);
     assert.deepEqual(seen, all, 'every person once, in order, and nobody from another organisation');
     assert.equal(pages, Math.ceil(all.length / 40));
+  });
+
+  it('the overview counts a slice of people at a time, the same figures whatever the slice, and lets other work run between slices', async () => {
+    const db = ts.server.runtime.deps.db;
+    const org = await db.selectFrom('orgs').select('id').where('name', '=', 'Big').executeTakeFirstOrThrow();
+    const now = ts.clock.now().getTime();
+    const whole = await countUsersInOrg(db, org.id, now, 10_000);
+    // The admin and the two with an app sign in with a password; the SSO members do not.
+    assert.deepEqual(whole, { total: all.length, licensedPasswordUsers: 3, enabled: 2, locked: 0, resetsPending: 0 });
+    for (const slice of [1, 7, all.length, all.length - 1]) assert.deepEqual(await countUsersInOrg(db, org.id, now, slice), whole, `slices of ${slice}`);
+    // A chain of callbacks that each wait for the event loop's next turn: they run only between slices.
+    let turns = 0;
+    let counting = true;
+    const turn = (): void => {
+      turns++;
+      if (counting) setImmediate(turn);
+    };
+    setImmediate(turn);
+    await countUsersInOrg(db, org.id, now, 10);
+    counting = false;
+    assert.ok(turns >= Math.floor(all.length / 10), `${turns} turns of the event loop while ${Math.ceil(all.length / 10)} slices were counted`);
   });
 
   it('filters in the query, and pages the filtered list too', async () => {
