@@ -48,7 +48,7 @@ export function meetsLevel(active: ActiveSession | null, level: AssuranceLevel):
   }
 }
 
-/** Throws unless the request's session meets `level`; returns the session for the handler. */
+/** Throws unless the request's session meets `level`; returns the session for the guard to hand on. */
 async function requireLevel(deps: ServiceDeps, request: FastifyRequest, level: AssuranceLevel): Promise<ActiveSession> {
   const active = await currentSession(deps, request);
   if (level === 'admin' && active?.session.level === 'full' && active.user.role !== 'admin') throw new TesseraError('forbidden');
