@@ -3,7 +3,7 @@ import type { Actor } from '../domain/events.ts';
 import { newId, type RandomSource } from '../domain/random.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { generateTotpSecret } from '../domain/totp.ts';
-import { insertTotpCredentials, insertUsers } from '../store/bulk.ts';
+import { insertTotpCredentials, insertUsers, refreshStatisticsAfterBulkLoad } from '../store/bulk.ts';
 import { findOrgByName, type OrgRow } from '../store/orgs.ts';
 import type { TotpCredentialRow } from '../store/totp.ts';
 import type { UserRow } from '../store/users.ts';
@@ -152,6 +152,7 @@ export async function seedUsers(
     await input.emit(seeded);
     created += size;
   }
+  await refreshStatisticsAfterBulkLoad(deps.db);
 
   // One audit row for the whole run: a million `user.created` rows would bury the log.
   await deps.db.transaction().execute((tx) =>

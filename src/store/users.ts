@@ -261,21 +261,28 @@ export interface OrgUserCounts {
 }
 
 /**
- * People counted per statement. Counting a million in one statement took 1.4 s, and on SQLite a
- * statement holds the event loop: every sign-in waited for the admin's page. A slice of 2,000
- * holds it for ~4 ms (5,000: ~10–20 ms), and other requests run between slices; the million then
- * take ~1.7 s in all.
+ * People counted per statement on SQLite. Counting a million in one statement took 1.4 s, and
+ * SQLite runs a statement on the event loop: every sign-in waited for the admin's page. A slice of
+ * 2,000 holds it for ~4 ms (5,000: ~10–20 ms), and other requests run between slices; the million
+ * then take ~1.7 s in all. PostgreSQL counts in its own process, so there it is one statement:
+ * 0.37 s for a million, against 2.4–3.1 s in slices.
  */
 export const COUNT_SLICE_SIZE = 2000;
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * The overview's figures, counted by the database rather than by loading everyone, a slice of
- * people at a time in email order (the users_org_email index). Someone added or changed while the
- * slices run may be counted as before or after the change: figures for an overview, not a ledger.
+ * The overview's figures, counted by the database rather than by loading everyone; on SQLite a
+ * slice of people at a time in email order (the users_org_email index). Someone added or changed
+ * while the slices run may be counted as before or after the change: figures for an overview, not
+ * a ledger. `sliceSize` null counts in one statement (PostgreSQL's default).
  */
-export async function countUsersInOrg(db: Db, orgId: string, now: number, sliceSize = COUNT_SLICE_SIZE): Promise<OrgUserCounts> {
+export async function countUsersInOrg(
+  db: Db,
+  orgId: string,
+  now: number,
+  sliceSize: number | null = db.getExecutor().adapter instanceof PostgresAdapter ? null : COUNT_SLICE_SIZE,
+): Promise<OrgUserCounts> {
   const counts = { total: 0, licensedPasswordUsers: 0, enabled: 0, locked: 0 };
   let after = '';
   for (;;) {
@@ -292,8 +299,7 @@ export async function countUsersInOrg(db: Db, orgId: string, now: number, sliceS
           ])
           .where('users.org_id', '=', orgId)
           .where('users.email', '>', after)
-          .orderBy('users.email')
-          .limit(sliceSize)
+          .$if(sliceSize !== null, (q) => q.orderBy('users.email').limit(sliceSize!))
           .as('slice'),
       )
       .select((eb) => [
@@ -310,7 +316,7 @@ export async function countUsersInOrg(db: Db, orgId: string, now: number, sliceS
     counts.licensedPasswordUsers += Number(slice.eligible ?? 0);
     counts.enabled += Number(slice.enabled);
     counts.locked += Number(slice.locked);
-    if (total < sliceSize || slice.last === null) break;
+    if (sliceSize === null || total < sliceSize || slice.last === null) break;
     after = slice.last;
     await nextMacrotask();
   }

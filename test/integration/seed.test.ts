@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { runCli } from '../support/processes.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
@@ -69,6 +70,21 @@ describe('tessera seed', () => {
     const audit = await db.selectFrom('audit_events').select(['type', 'details']).where('details', 'like', '%"seeded":25%').execute();
     assert.equal(audit.length, 1);
     assert.equal(audit[0]!.type, 'user.created');
+  });
+
+  it('on PostgreSQL, leaves the planner statistics of what it loaded, without waiting for autovacuum', async (t) => {
+    if (ts.server.runtime.deps.dialect !== 'postgres') return t.skip('SQLite keeps no statistics unless asked to');
+    const db = ts.server.runtime.deps.db;
+    const out = join(ts.dataDir, 'analyzed.jsonl');
+    const r = await seed(['--org', 'Analyzed', '--users', '40', '--out', out, '--weak-password-hash']);
+    assert.equal(r.code, 0, r.stderr);
+    // reltuples is what ANALYZE counted (a table this small is read whole); -1 means never analysed.
+    const stats = await sql<{ relname: string; reltuples: number }>`select relname, reltuples from pg_class where relname in ('users', 'totp_credentials') order by relname`.execute(db);
+    const [credentials, users] = await Promise.all([
+      db.selectFrom('totp_credentials').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    assert.deepEqual(stats.rows.map((row) => [row.relname, Number(row.reltuples)]), [['totp_credentials', Number(credentials.n)], ['users', Number(users.n)]]);
   });
 
   it('a server outside development and test does not honour the cheap hashes: such users cannot sign in', async () => {
