@@ -28,9 +28,9 @@ export async function insertTotpCredentials(db: Db, rows: TotpCredentialRow[]): 
 
 /**
  * After a bulk load on PostgreSQL: planner statistics for the tables it filled, at once. Until
- * autovacuum got there, a million freshly seeded people had no statistics, the planner guessed,
- * and keyset-ordered queries over them (the admin's list, the overview's counts in slices) took
- * ~100 ms a statement instead of ~5 ms. SQLite keeps no statistics unless asked to: nothing to do.
+ * autovacuum got there, a million freshly seeded people had no statistics and the planner
+ * guessed: counting them took 1.5 s instead of 0.37 s, and keyset-ordered slices of 2,000 ~100 ms
+ * each instead of ~6 ms. SQLite keeps no statistics unless asked to: nothing to do.
  */
 export async function refreshStatisticsAfterBulkLoad(db: Db): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) await sql`analyze users, totp_credentials`.execute(db);
