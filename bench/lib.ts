@@ -173,18 +173,30 @@ export interface JsonAnswer {
   body: string;
 }
 
-/** One JSON request over a keep-alive agent; returns the status, the session cookie set, the body. */
+/** One JSON POST over a keep-alive agent; returns the status, the session cookie set, the body. */
 export function post(agent: http.Agent, port: number, path: string, body: unknown, cookie: string | null): Promise<JsonAnswer> {
-  const payload = JSON.stringify(body);
+  return send(agent, port, 'POST', path, body, cookie);
+}
+
+/** One GET over a keep-alive agent, with the session cookie. */
+export function get(agent: http.Agent, port: number, path: string, cookie: string | null): Promise<JsonAnswer> {
+  return send(agent, port, 'GET', path, undefined, cookie);
+}
+
+function send(agent: http.Agent, port: number, method: string, path: string, body: unknown, cookie: string | null): Promise<JsonAnswer> {
+  const payload = body === undefined ? null : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
         host: '127.0.0.1',
         port,
         path,
-        method: 'POST',
+        method,
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(cookie ? { cookie } : {}) },
+        headers: {
+          ...(payload === null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(cookie ? { cookie } : {}),
+        },
       },
       (res) => {
         let text = '';
@@ -197,7 +209,7 @@ export function post(agent: http.Agent, port: number, path: string, body: unknow
       },
     );
     req.on('error', reject);
-    req.end(payload);
+    req.end(payload ?? undefined);
   });
 }
 

@@ -13,6 +13,9 @@ import { createDatabase, startPostgres, type TestPostgres } from '../test/suppor
 import {
   cannon,
   cannonCodeSteps,
+  get,
+  type Latencies,
+  percentiles,
   post,
   preparePartialSessions,
   type RateRun,
@@ -40,6 +43,8 @@ const CODE_STEP_USERS = QUICK ? 2000 : 4000;
 const MIXED_USERS = QUICK ? 1000 : 2000;
 const ARGON_USERS = 64;
 const MILLION = 1_000_000;
+/** Sign-ins measured while an admin views the overview: long enough for a few of its ~2 s views. */
+const ADMIN_VIEW_SIGN_IN_USERS = 3 * SIGN_IN_USERS;
 
 const work = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
 const began = performance.now();
@@ -71,15 +76,19 @@ export interface MillionFigures {
   seedSeconds: number;
   firstAnswerMs: number;
   signIn: SignInRun & Cpu;
+  /** The same sign-in, other users, while an admin opens the people page (overview counts of everyone) over and over. */
+  signInWhileAdminViews: SignInRun;
+  adminViews: Latencies;
   peakRssMb: number;
 }
 
 let seedCounter = 0;
 /** Seeds users beside the running server through the real CLI; returns them. */
-function seed(env: Record<string, string>, count: number, weak: boolean): { users: Seeded[]; seconds: number } {
+function seed(env: Record<string, string>, count: number, weak: boolean): { users: Seeded[]; seconds: number; org: string } {
   const out = join(work, `seed-${++seedCounter}.jsonl`);
+  const org = `Bench ${seedCounter}`;
   const t = performance.now();
-  tessera(['seed', '--org', `Bench ${seedCounter}`, '--users', String(count), '--out', out, ...(weak ? ['--weak-password-hash'] : [])], {
+  tessera(['seed', '--org', org, '--users', String(count), '--out', out, ...(weak ? ['--weak-password-hash'] : [])], {
     ...env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
@@ -87,7 +96,7 @@ function seed(env: Record<string, string>, count: number, weak: boolean): { user
   const seconds = (performance.now() - t) / 1000;
   const users = readSeeded(out);
   rmSync(out);
-  return { users, seconds };
+  return { users, seconds, org };
 }
 
 function cycle<T>(items: T[]): () => T {
@@ -179,20 +188,42 @@ async function benchDatabase(database: 'sqlite' | 'postgres', env: Record<string
 async function benchMillion(): Promise<MillionFigures> {
   const env = { DATA_DIR: join(work, 'million') };
   log(`sqlite: seeding ${MILLION.toLocaleString('en')} users`);
-  const { users, seconds: seedSeconds } = seed(env, MILLION, true);
+  const { users, seconds: seedSeconds, org } = seed(env, MILLION, true);
   log(`sqlite: seeded in ${seedSeconds.toFixed(1)} s; starting tessera serve`);
   // Users picked at random across the whole table, so the index is not walked in insertion order.
   const picked = new Set<number>();
-  while (picked.size < WARM_UP_USERS + SIGN_IN_USERS) picked.add(Math.floor(Math.random() * users.length));
+  while (picked.size < WARM_UP_USERS + SIGN_IN_USERS + ADMIN_VIEW_SIGN_IN_USERS) picked.add(Math.floor(Math.random() * users.length));
   const chosen = [...picked].map((i) => users[i]!);
   const server = await startTessera(env, join(work, 'million.log'));
   const rss = sampleRss(server.pid);
   await runSignIns(server.port, chosen.slice(0, WARM_UP_USERS), CONNECTIONS);
   log(`sqlite: (a) two-step sign-in with ${MILLION.toLocaleString('en')} users`);
-  const signIn = await withCpu(server.pid, () => runSignIns(server.port, chosen.slice(WARM_UP_USERS), CONNECTIONS), (r) => r.signIns);
+  const signIn = await withCpu(server.pid, () => runSignIns(server.port, chosen.slice(WARM_UP_USERS, WARM_UP_USERS + SIGN_IN_USERS), CONNECTIONS), (r) => r.signIns);
+
+  log('sqlite: the same while an admin opens the people page, with its overview of everyone, over and over');
+  const admin = { email: 'admin@million.bench.test', password: 'the bench admin passphrase' };
+  tessera(['user', 'create', '--org', org, '--email', admin.email, '--password', admin.password, '--admin'], { ...env, NODE_ENV: 'test', LOG_LEVEL: 'warn' });
+  const agent = new http.Agent({ keepAlive: true });
+  const adminSession = await post(agent, server.port, '/api/v1/sessions', admin, null);
+  if (adminSession.status !== 200 || !adminSession.cookie || JSON.parse(adminSession.body).next !== 'done') {
+    throw new Error(`the admin could not sign in: ${adminSession.status} ${adminSession.body}`);
+  }
+  const views: number[] = [];
+  let viewing = true;
+  const viewer = (async () => {
+    while (viewing) {
+      const t = performance.now();
+      const page = await get(agent, server.port, '/api/v1/admin/users', adminSession.cookie);
+      if (page.status !== 200 || JSON.parse(page.body).overview.total < MILLION) throw new Error(`the people page failed: ${page.status} ${page.body.slice(0, 200)}`);
+      views.push(performance.now() - t);
+    }
+  })();
+  const signInWhileAdminViews = await runSignIns(server.port, chosen.slice(WARM_UP_USERS + SIGN_IN_USERS), CONNECTIONS).finally(() => (viewing = false));
+  await viewer;
+  agent.destroy();
   const peakRssMb = rss.stop();
   await server.stop();
-  return { seedSeconds, firstAnswerMs: server.firstAnswerMs, signIn, peakRssMb };
+  return { seedSeconds, firstAnswerMs: server.firstAnswerMs, signIn, signInWhileAdminViews, adminViews: percentiles(views), peakRssMb };
 }
 
 async function benchCeiling(): Promise<RateRun & Cpu & { rssMb: number }> {
