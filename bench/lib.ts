@@ -213,6 +213,23 @@ function send(agent: http.Agent, port: number, method: string, path: string, bod
   });
 }
 
+/**
+ * Signs in someone who has no authenticator app yet: the password step, then, where 2FA is
+ * required of them (admins, or everyone in their organisation), the forced set-up with a code
+ * from the secret it hands out. Returns the full session's cookie.
+ */
+export async function signInEnrolling(agent: http.Agent, port: number, user: { email: string; password: string }): Promise<string> {
+  const first = await post(agent, port, '/api/v1/sessions', user, null);
+  const next = first.status === 200 ? (JSON.parse(first.body) as { next: string }).next : null;
+  if (!first.cookie || (next !== 'done' && next !== 'enroll')) throw new Error(`could not sign ${user.email} in: ${first.status} ${first.body}`);
+  if (next === 'done') return first.cookie;
+  const setup = await post(agent, port, '/api/v1/me/totp/setup', {}, first.cookie);
+  const { secret } = JSON.parse(setup.body) as { secret: string };
+  const confirm = await post(agent, port, '/api/v1/me/totp/confirm', { code: totpNow(secret) }, first.cookie);
+  if (confirm.status !== 200 || !confirm.cookie) throw new Error(`forced set-up failed for ${user.email}: ${confirm.status} ${confirm.body}`);
+  return confirm.cookie;
+}
+
 export interface SignInRun {
   signIns: number;
   failures: number;
