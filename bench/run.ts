@@ -44,7 +44,7 @@ const CODE_STEP_USERS = QUICK ? 2000 : 4000;
 const MIXED_USERS = QUICK ? 1000 : 2000;
 const ARGON_USERS = 64;
 const MILLION = 1_000_000;
-/** Sign-ins measured while an admin views the overview: long enough for a few of its ~2 s views. */
+/** Sign-ins measured while an admin views the overview: long enough for a few views (~2 s alone, ~5 s beside the sign-ins). */
 const ADMIN_VIEW_SIGN_IN_USERS = 3 * SIGN_IN_USERS;
 
 const work = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
