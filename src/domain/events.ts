@@ -4,6 +4,7 @@
  */
 export const SECURITY_EVENT_TYPES = [
   'sign_in.succeeded',
+  'sign_in.password_verified',
   'sign_in.password_failed',
   'sign_in.code_failed',
   'sign_in.code_replayed',
@@ -11,6 +12,7 @@ export const SECURITY_EVENT_TYPES = [
   'account.locked',
   'account.unlocked',
   'mfa.enabled',
+  'mfa.setup_code_failed',
   'mfa.disabled',
   'mfa.reset_requested',
   'mfa.reset_completed',
@@ -55,6 +57,14 @@ export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<Secu
   'account.locked',
   'sign_in.code_replayed',
 ]);
+
+/**
+ * Notifications that could be sent in a flood are sent at most once per interval per person: an
+ * attacker replaying a seen code over and over must not bury the one warning in the inbox.
+ */
+export const NOTIFICATION_INTERVAL_MS: Partial<Record<SecurityEventType, number>> = {
+  'sign_in.code_replayed': 60 * 60 * 1000,
+};
 
 export function describeActor(actor: Actor): string {
   switch (actor.kind) {

@@ -7,6 +7,8 @@ import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { verifyFreshPassword } from './reauthentication.ts';
+import type { ActiveSession } from './sessions.ts';
 import { requestAdminReset } from './recovery.ts';
 
 export const MAX_GRACE_DAYS = 90;
@@ -154,11 +156,16 @@ export async function adminUnlock(deps: ServiceDeps, ctx: RequestContext, admin:
   return unlockAccount(deps, ctx, userActor(admin.user), target);
 }
 
+/**
+ * Turning the requirement off lowers everyone's protection at once, so it asks for the admin's
+ * password again (a stolen admin cookie alone cannot do it); turning it on or changing the grace
+ * period does not.
+ */
 export async function updatePolicy(
   deps: ServiceDeps,
   ctx: RequestContext,
-  admin: Account,
-  input: { require2fa: unknown; graceDays?: unknown },
+  admin: ActiveSession,
+  input: { require2fa: unknown; graceDays?: unknown; password?: unknown },
 ): Promise<Account['org']> {
   requireAdmin(admin);
   if (typeof input.require2fa !== 'boolean') throw new TesseraError('invalid_request', { field: 'require2fa' });
@@ -169,8 +176,9 @@ export async function updatePolicy(
   if (input.require2fa && admin.org.edition !== 'enterprise') {
     throw new TesseraError('mfa_unavailable', { reason: 'standard_edition' }, 'Two-factor authentication is available on the Enterprise edition only.');
   }
-  const now = deps.clock.now().getTime();
   const wasRequired = admin.org.require_2fa === 1;
+  if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);
+  const now = deps.clock.now().getTime();
   const since = input.require2fa ? (wasRequired ? admin.org.require_2fa_since ?? now : now) : null;
   await deps.db.transaction().execute(async (tx) => {
     await updateOrgPolicy(tx, admin.org.id, { require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since });

@@ -4,6 +4,7 @@ import { assessCodeFailure } from '../domain/lockout.ts';
 import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
+import { deleteFullSessions } from '../store/sessions.ts';
 import { claimTotpStep, findTotpCredential } from '../store/totp.ts';
 import {
   clearCodeFailures,
@@ -72,9 +73,7 @@ export async function withCodeAttempt<T>(
     const assessed = assessCodeFailure(attempt, max);
     const after = await deps.db.transaction().execute(async (tx) => {
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_failed', user, { details: { kind, attemptsLeft: assessed.attemptsLeft } }));
-      if (await lockIfAttemptsExhausted(tx, user.id, max, deps.clock.now().getTime())) {
-        await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts: attempt } }));
-      }
+      if (await lockIfAttemptsExhausted(tx, user.id, max, deps.clock.now().getTime())) await recordLock(deps, tx, ctx, user, attempt);
       return findUserById(tx, user.id);
     });
     deps.onMailQueued();
@@ -83,6 +82,17 @@ export async function withCodeAttempt<T>(
   }
 }
 
+
+/**
+ * The lock just taken is audited (and the person emailed), and every place the person is fully
+ * signed in ends: whoever is guessing codes holds the password, and may hold a session too.
+ * Partial sessions stay, so the one that hit the lock can still be shown the locked page.
+ */
+async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
+  await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts } }));
+  const ended = await deleteFullSessions(tx, user.id);
+  if (ended > 0) await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', user, { details: { reason: 'account_locked', sessions: ended } }));
+}
 
 /** A replayed code is recorded (the person is warned) but not counted. */
 async function replayRefused(deps: ServiceDeps, ctx: RequestContext, user: UserRow, kind: 'totp' | 'backup_code', attemptsLeft: number): Promise<TesseraError> {
@@ -171,7 +181,7 @@ export async function withVerifiedCode<T>(
       await countWrongCode(tx, user.id);
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.code_failed', user, { details: { kind: 'totp', attemptsLeft } }));
       if (locked && (await lockIfAttemptsExhausted(tx, user.id, max, deps.clock.now().getTime()))) {
-        await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts: standing.failed_code_attempts + 1 } }));
+        await recordLock(deps, tx, ctx, user, standing.failed_code_attempts + 1);
       }
       return { ok: false, locked, attemptsLeft };
     });

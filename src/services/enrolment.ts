@@ -5,10 +5,12 @@ import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
 import {
+  discardPendingEnrolment,
   findPendingEnrolment,
   findTotpCredential,
   insertTotpCredential,
   savePendingEnrolment,
+  spendSetupCodeAttempt,
   takePendingEnrolment,
 } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
@@ -18,10 +20,16 @@ import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { crashPoint } from './crash-points.ts';
-import { type ActiveSession, elevateSession, type IssuedSession } from './sessions.ts';
+import { type ActiveSession, elevateSession, endOtherSessions, type IssuedSession } from './sessions.ts';
 
 /** An unconfirmed secret older than this is discarded; the person starts the set-up again. */
 export const PENDING_ENROLMENT_TTL_MS = HOUR_MS;
+/**
+ * Wrong codes one set-up secret takes before it is thrown away and the person starts again with a
+ * new one. Only the session that started the set-up can send them, so this bounds a stolen cookie
+ * rather than a stranger; a person who mistypes five times just scans a new QR code.
+ */
+export const MAX_SETUP_CODE_ATTEMPTS = 5;
 
 export interface TotpSetup {
   secret: string;
@@ -64,11 +72,15 @@ export async function beginTotpSetup(
   if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
   const secret = generateTotpSecret(deps.random);
   const sealed = sealSecret(deps.keys.keyring(), secret, totpSecretBinding(active.user.id), deps.random);
+  // Keyed by this session: no other session of the person (one holding a leaked password) can see,
+  // replace or confirm it, and it goes when this session ends.
   await savePendingEnrolment(deps.db, {
+    session_id_hash: active.session.id_hash,
     user_id: active.user.id,
     key_id: sealed.keyId,
     secret_ciphertext: sealed.ciphertext,
     created_at: deps.clock.now().getTime(),
+    failed_codes: 0,
   });
   return presentTotpSetup(deps, active.user.email, secret);
 }
@@ -83,9 +95,10 @@ export async function presentTotpSetup(deps: ServiceDeps, email: string, secret:
 }
 
 /**
- * Turns 2FA on once a correct code proves the app holds the secret. Taking the pending row is
- * the claim, so two confirmations of one set-up cannot both succeed; the accepted step is stored
- * so the same code cannot then sign in.
+ * Turns 2FA on once a correct code proves the app holds the secret. Only the session that started
+ * the set-up can confirm it. Taking the pending row is the claim, so two confirmations of one
+ * set-up cannot both succeed; the accepted step is stored so the same code cannot then sign in.
+ * Every other session of the person ends (ASVS 7.4.3): whoever else held the password is out.
  */
 export async function confirmTotpSetup(
   deps: ServiceDeps,
@@ -96,19 +109,19 @@ export async function confirmTotpSetup(
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
-  const pending = await findPendingEnrolment(deps.db, active.user.id);
+  const pending = await findPendingEnrolment(deps.db, active.session.id_hash);
   const now = deps.clock.now();
   if (!pending || now.getTime() - pending.created_at > PENDING_ENROLMENT_TTL_MS) throw new TesseraError('no_pending_setup');
   const secret = openTotpSecret(deps, active.user.id, pending);
   const check = checkTotpCode({ secret, code, at: now, lastUsedStep: null });
   if (!check.ok) {
     if (check.reason === 'malformed') throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
-    throw new TesseraError('invalid_code', {}, 'That code does not match. Check the time on your phone and try the newest code.');
+    throw await countWrongSetupCode(deps, ctx, active, pending.created_at);
   }
   const backup = await issueBackupCode(deps);
   const recoveryCode = backup.code;
   const result = await deps.db.transaction().execute(async (tx) => {
-    if (!(await takePendingEnrolment(tx, active.user.id, pending.created_at))) throw new TesseraError('no_pending_setup');
+    if (!(await takePendingEnrolment(tx, active.session.id_hash, pending.created_at, MAX_SETUP_CODE_ATTEMPTS))) throw new TesseraError('no_pending_setup');
     if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
     await insertTotpCredential(tx, {
       user_id: active.user.id,
@@ -128,8 +141,31 @@ export async function confirmTotpSetup(
       if (!issued) throw new TesseraError('wrong_step');
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp_enrolment' } }));
     }
+    const ended = await endOtherSessions(tx, active.user.id, issued?.session ?? active.session);
+    if (ended > 0) {
+      await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', active.user, { details: { reason: 'mfa_enabled', sessions: ended } }));
+    }
     return { recoveryCode, issued };
   });
   deps.onMailQueued();
   return result;
+}
+
+/**
+ * A wrong code at set-up spends one of the secret's attempts and is audited; the last one throws
+ * the secret away. Returns the error to throw, after the count has committed.
+ */
+async function countWrongSetupCode(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession, createdAt: number): Promise<TesseraError> {
+  const left = await deps.db.transaction().execute(async (tx) => {
+    if (!(await spendSetupCodeAttempt(tx, active.session.id_hash, createdAt, MAX_SETUP_CODE_ATTEMPTS))) return null;
+    const row = await findPendingEnrolment(tx, active.session.id_hash);
+    const attemptsLeft = Math.max(0, MAX_SETUP_CODE_ATTEMPTS - (row?.failed_codes ?? MAX_SETUP_CODE_ATTEMPTS));
+    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.setup_code_failed', active.user, { details: { attemptsLeft } }));
+    if (attemptsLeft === 0) await discardPendingEnrolment(tx, active.session.id_hash);
+    return attemptsLeft;
+  });
+  if (left === null || left === 0) {
+    return new TesseraError('no_pending_setup', { reason: 'too_many_codes' }, 'Too many wrong codes for this key. Start the set-up again with a new key.');
+  }
+  return new TesseraError('invalid_code', { attemptsLeft: left }, 'That code does not match. Check the time on your phone and try the newest code.');
 }

@@ -3,7 +3,7 @@ import { deleteBackupCode } from '../store/backup-codes.ts';
 import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 import { clearRemovalConfirmations, type SessionRow } from '../store/sessions.ts';
-import { deletePendingEnrolment, deleteTotpCredential } from '../store/totp.ts';
+import { deletePendingEnrolments, deleteTotpCredential } from '../store/totp.ts';
 import { lockPerson } from '../store/users.ts';
 import { endOtherSessions } from './sessions.ts';
 
@@ -26,7 +26,7 @@ export async function deleteSecondFactor(db: Kysely<Database>, userId: string, n
   await lockPerson(db, userId);
   const hadTotp = await deleteTotpCredential(db, userId);
   await deleteBackupCode(db, userId);
-  await deletePendingEnrolment(db, userId);
+  await deletePendingEnrolments(db, userId);
   await endOtherSessions(db, userId, keep);
   await closeRequestsAgainstFactor(db, userId, now);
   return hadTotp;

@@ -6,6 +6,7 @@ import {
   countTotpSecretsNotUnder,
   listSealedSecretsToRotate,
   replaceSealedSecret,
+  type SealedSecretRef,
   type SealedSecretTable,
 } from '../store/totp.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
@@ -39,13 +40,11 @@ export interface RotationProgress {
   unreadable: number;
 }
 
-type Sealed = { user_id: string; key_id: string; secret_ciphertext: string };
-
 async function rotateTable(
   deps: ServiceDeps,
   ring: Keyring,
-  list: (after: string) => Promise<Sealed[]>,
-  swap: (row: Sealed, to: { keyId: string; ciphertext: string }, db: ServiceDeps['db']) => Promise<boolean>,
+  list: (after: string) => Promise<SealedSecretRef[]>,
+  swap: (row: SealedSecretRef, to: { keyId: string; ciphertext: string }, db: ServiceDeps['db']) => Promise<boolean>,
   totals: RotationProgress,
   batchSize: number,
   onProgress?: (p: RotationProgress) => void,
@@ -54,9 +53,9 @@ async function rotateTable(
   for (;;) {
     const rows = await list(after);
     if (rows.length === 0) return;
-    after = rows.at(-1)!.user_id;
+    after = rows.at(-1)!.rowKey;
     // Open and seal outside the transaction; the transaction only swaps, each row only if unchanged.
-    const work: Array<{ row: Sealed; to: { keyId: string; ciphertext: string } }> = [];
+    const work: Array<{ row: SealedSecretRef; to: { keyId: string; ciphertext: string } }> = [];
     for (const row of rows) {
       try {
         const binding = totpSecretBinding(row.user_id);
@@ -109,7 +108,7 @@ export async function rotateTotpKeys(
       await rotateTable(
         deps, ring,
         (after) => listSealedSecretsToRotate(deps.db, table, key.id, after, batchSize),
-        (row, to, tx) => replaceSealedSecret(tx, table, row.user_id, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
+        (row, to, tx) => replaceSealedSecret(tx, table, row.rowKey, { keyId: row.key_id, ciphertext: row.secret_ciphertext }, to),
         totals, batchSize, opts.onProgress,
       );
     }

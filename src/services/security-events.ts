@@ -1,12 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
-import { describeActor, NOTIFIED_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../domain/events.ts';
+import { describeActor, NOTIFICATION_INTERVAL_MS, NOTIFIED_EVENT_TYPES, type SecurityEvent, type SecurityEventType } from '../domain/events.ts';
 import { newId, type RandomSource } from '../domain/random.ts';
 import type { Keyring } from '../domain/secret-box.ts';
 import { sealMailBody } from './sealed-mail.ts';
 import { type MailContent, type MailContext, mailTemplates } from '../mail/templates.ts';
 import { appendAuditEvent } from '../store/audit.ts';
 import { enqueueMail } from '../store/mail-queue.ts';
+import { hitRateLimit } from '../store/rate-limits.ts';
 import type { Database } from '../store/schema.ts';
 
 /** Receives every security event inside the transaction that caused it. */
@@ -75,7 +76,7 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
         details: JSON.stringify(event.details),
       });
       const template = NOTIFICATIONS[event.type];
-      if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type)) {
+      if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type) && (await isNotificationDue(db, event, event.subject.userId))) {
         const content = template({
           email: event.subject.email,
           at: event.at,
@@ -89,6 +90,14 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
       }
     },
   };
+}
+
+/** Counted in the caller's transaction, so a rolled-back event does not use up the person's one email. */
+async function isNotificationDue(db: Kysely<Database>, event: SecurityEvent, userId: string): Promise<boolean> {
+  const interval = NOTIFICATION_INTERVAL_MS[event.type];
+  if (interval === undefined) return true;
+  const window = await hitRateLimit(db, `notify:${event.type}:${userId}`, event.at.getTime(), interval);
+  return window.hits === 1;
 }
 
 /** Wraps a sink and keeps every event, for tests that assert on what was recorded. */

@@ -65,7 +65,10 @@ export async function signInWithPassword(
     // Whatever session the browser carried before is dropped: a new level always means a new id.
     if (previous) await deleteSession(tx, previous.id_hash);
     const session = await issueSession(deps, tx, user.id, next === 'done' ? 'full' : 'partial', next === 'done' ? null : next, ctx, now);
+    // "Right password from a new address, code pending" is what an admin needs to see when a
+    // password has leaked, so the password step is audited even when a second step follows.
     if (next === 'done') await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', user, { details: { factors: 'password' } }));
+    else await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_verified', user, { details: { next } }));
     return session;
   });
   return { next, issued };

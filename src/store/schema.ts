@@ -50,11 +50,14 @@ export interface TotpCredentialTable {
   confirmed_at: number;
 }
 
+/** A set-up in progress, owned by the session that started it (migration 007). */
 export interface TotpEnrolmentTable {
+  session_id_hash: string;
   user_id: string;
   key_id: string;
   secret_ciphertext: string;
   created_at: number;
+  failed_codes: number;
 }
 
 export interface BackupCodeTable {

@@ -72,6 +72,12 @@ export async function deleteUserSessions(db: Db, userId: string, exceptIdHash: s
   return Number(r.numDeletedRows);
 }
 
+/** Ends every full session of the person, leaving password-only ones mid-sign-in. */
+export async function deleteFullSessions(db: Db, userId: string): Promise<number> {
+  const r = await db.deleteFrom('sessions').where('user_id', '=', userId).where('level', '=', 'full').executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
 export async function deleteExpiredSessions(db: Db, idleBefore: number, createdBefore: number): Promise<number> {
   const r = await db
     .deleteFrom('sessions')

@@ -39,69 +39,110 @@ export async function insertTotpCredential(db: Db, row: TotpCredentialRow): Prom
 /** The two tables that hold a sealed TOTP secret: confirmed credentials and pending set-ups. */
 export type SealedSecretTable = 'totp_credentials' | 'totp_enrolments';
 
-/** A row of either table, typed by the table named. */
-export type SealedSecretRow<T extends SealedSecretTable> = Selectable<Database[T]>;
+/**
+ * The column that names one row of each table: a person has one app, but may have a set-up in
+ * progress in each of several sessions.
+ */
+const ROW_KEY = { totp_credentials: 'user_id', totp_enrolments: 'session_id_hash' } as const;
 
-/** Key rotation walks a table in user-id order, a page at a time, skipping rows already under the new key. */
-export async function listSealedSecretsToRotate<T extends SealedSecretTable>(
+/** A sealed secret as key rotation sees it: which row, whose (the secret is bound to the person), and the ciphertext. */
+export interface SealedSecretRef {
+  rowKey: string;
+  user_id: string;
+  key_id: string;
+  secret_ciphertext: string;
+}
+
+/** Key rotation walks a table in row-key order, a page at a time, skipping rows already under the new key. */
+export async function listSealedSecretsToRotate(
   db: Db,
-  table: T,
+  table: SealedSecretTable,
   currentKeyId: string,
-  afterUserId: string,
+  afterRowKey: string,
   limit: number,
-): Promise<SealedSecretRow<T>[]> {
-  return db
-    .selectFrom(table as SealedSecretTable)
-    .selectAll()
+): Promise<SealedSecretRef[]> {
+  const key = ROW_KEY[table];
+  const rows = await db
+    .selectFrom(table as 'totp_enrolments')
+    .select([`${key} as rowKey` as 'session_id_hash as rowKey', 'user_id', 'key_id', 'secret_ciphertext'])
     .where('key_id', '!=', currentKeyId)
-    .where('user_id', '>', afterUserId)
-    .orderBy('user_id')
+    .where(key as 'session_id_hash', '>', afterRowKey)
+    .orderBy(key as 'session_id_hash')
     .limit(limit)
-    .execute() as Promise<SealedSecretRow<T>[]>;
+    .execute();
+  return rows;
 }
 
 /** Swaps the ciphertext only if it is still the one we read, so a concurrent change is never overwritten. */
 export async function replaceSealedSecret(
   db: Db,
   table: SealedSecretTable,
-  userId: string,
+  rowKey: string,
   from: { keyId: string; ciphertext: string },
   to: { keyId: string; ciphertext: string },
 ): Promise<boolean> {
   const r = await db
-    .updateTable(table)
+    .updateTable(table as 'totp_enrolments')
     .set({ key_id: to.keyId, secret_ciphertext: to.ciphertext })
-    .where('user_id', '=', userId)
+    .where(ROW_KEY[table] as 'session_id_hash', '=', rowKey)
     .where('key_id', '=', from.keyId)
     .where('secret_ciphertext', '=', from.ciphertext)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
-/** One upsert, so concurrent set-ups (two tabs) cannot collide on the key; the last one wins. */
+/** One upsert per session: starting again from the same session replaces its own secret, never another's. */
 export async function savePendingEnrolment(db: Db, row: TotpEnrolmentRow): Promise<void> {
   await db
     .insertInto('totp_enrolments')
     .values(row)
-    .onConflict((oc) => oc.column('user_id').doUpdateSet({ key_id: row.key_id, secret_ciphertext: row.secret_ciphertext, created_at: row.created_at }))
+    .onConflict((oc) =>
+      oc.column('session_id_hash').doUpdateSet({ key_id: row.key_id, secret_ciphertext: row.secret_ciphertext, created_at: row.created_at, failed_codes: 0 }),
+    )
     .execute();
 }
 
-export async function findPendingEnrolment(db: Db, userId: string): Promise<TotpEnrolmentRow | null> {
-  return (await db.selectFrom('totp_enrolments').selectAll().where('user_id', '=', userId).executeTakeFirst()) ?? null;
+/** The set-up this session started, if any; a set-up started by another session is never returned. */
+export async function findPendingEnrolment(db: Db, sessionIdHash: string): Promise<TotpEnrolmentRow | null> {
+  return (await db.selectFrom('totp_enrolments').selectAll().where('session_id_hash', '=', sessionIdHash).executeTakeFirst()) ?? null;
 }
 
-/** Deleting the pending row is the claim: only the request that deletes it may activate it. */
-export async function takePendingEnrolment(db: Db, userId: string, createdAt: number): Promise<boolean> {
+/**
+ * Deleting the pending row is the claim: only the request that deletes it may activate it, and
+ * only while the set-up has fewer than `maxFailed` wrong codes against it.
+ */
+export async function takePendingEnrolment(db: Db, sessionIdHash: string, createdAt: number, maxFailed: number): Promise<boolean> {
   const r = await db
     .deleteFrom('totp_enrolments')
-    .where('user_id', '=', userId)
+    .where('session_id_hash', '=', sessionIdHash)
     .where('created_at', '=', createdAt)
+    .where('failed_codes', '<', maxFailed)
     .executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
 }
 
-export async function deletePendingEnrolment(db: Db, userId: string): Promise<void> {
+/**
+ * Spends one of the set-up's code attempts before the code is checked: one conditional UPDATE, so
+ * parallel guesses against one secret never get more than `max` between them.
+ */
+export async function spendSetupCodeAttempt(db: Db, sessionIdHash: string, createdAt: number, max: number): Promise<boolean> {
+  const r = await db
+    .updateTable('totp_enrolments')
+    .set((eb) => ({ failed_codes: eb('failed_codes', '+', 1) }))
+    .where('session_id_hash', '=', sessionIdHash)
+    .where('created_at', '=', createdAt)
+    .where('failed_codes', '<', max)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** The set-up this session started, once it can no longer be confirmed. */
+export async function discardPendingEnrolment(db: Db, sessionIdHash: string): Promise<void> {
+  await db.deleteFrom('totp_enrolments').where('session_id_hash', '=', sessionIdHash).execute();
+}
+
+/** Every set-up in progress of the person, whichever session started it. */
+export async function deletePendingEnrolments(db: Db, userId: string): Promise<void> {
   await db.deleteFrom('totp_enrolments').where('user_id', '=', userId).execute();
 }
 

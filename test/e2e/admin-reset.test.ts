@@ -18,7 +18,7 @@ import {
   scanSetupPage,
   submitPassword,
 } from '../support/pages.ts';
-import type { TestServer } from '../support/server.ts';
+import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
 import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
 
 /** Forced set-up through the API: the quickest way to give someone in a 2FA-requiring org an app. */
@@ -185,6 +185,7 @@ describe('admin pages in a real browser', () => {
 
     await admin.page.getByLabel('Require 2FA for everyone').uncheck();
     await admin.page.getByLabel('Grace period in days').fill('0');
+    await admin.page.getByLabel('Your password').fill(DEFAULT_PASSWORD);
     await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Save policy' }).click()]);
     assert.match((await admin.page.locator('#policy-status').textContent()) ?? '', /Optional/);
     await Promise.all([admin.context.close(), pat.context.close()]);

@@ -140,8 +140,17 @@ describe('admin pages', () => {
     assert.match(shown, /The 2FA policy is saved\./);
     assert.match(shown, /Required for everyone since \d{4}-\d\d-\d\d\. Grace period: people without 2FA may postpone set-up until \d{4}-\d\d-\d\d \(5 days left\)/);
 
-    // An unticked checkbox sends nothing: that is "off".
-    assert.equal((await postForm(ts, admin, '/admin/policy', { _csrf: csrf, graceDays: '0' })).status, 303);
+    // An unticked checkbox sends nothing: that is "off". Turning it off asks for the password again.
+    const policyPage = (await getPage(ts, admin, '/admin/users')).body;
+    assert.match(policyPage, /<label for="password">Your password<\/label>/);
+    const noPassword = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, graceDays: '0' });
+    assert.equal(noPassword.status, 400);
+    assert.match(noPassword.body, /The policy was not changed\. Enter your password to stop requiring 2FA\./);
+    const wrong = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, graceDays: '0', password: 'not it' });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body, /id="password"[^>]*aria-invalid="true"/);
+    assert.equal((await admin.get('/admin/org')).body.require2fa, true);
+    assert.equal((await postForm(ts, admin, '/admin/policy', { _csrf: csrf, graceDays: '0', password: DEFAULT_PASSWORD })).status, 303);
     assert.equal((await admin.get('/admin/org')).body.require2fa, false);
     assert.match(text((await getPage(ts, admin, '/admin/users')).body), /Optional\. Each person chooses/);
   });

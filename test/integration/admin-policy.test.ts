@@ -100,7 +100,15 @@ describe('2FA policy', () => {
     assert.equal(removal.body.error.code, 'mfa_required_by_policy');
     assert.equal((await bobSession.get('/me')).body.mfa.enabled, true);
 
-    const off = await admin.patch('/admin/org', { require2fa: false });
+    // Lowering everyone's protection takes the admin's password again.
+    const noPassword = await admin.patch('/admin/org', { require2fa: false });
+    assert.equal(noPassword.status, 400);
+    assert.equal(noPassword.body.error.code, 'invalid_request');
+    const wrongPassword = await admin.patch('/admin/org', { require2fa: false, password: 'not it' });
+    assert.equal(wrongPassword.status, 401);
+    assert.equal(wrongPassword.body.error.code, 'invalid_credentials');
+    assert.equal((await admin.get('/admin/org')).body.require2fa, true, 'refused changes change nothing');
+    const off = await admin.patch('/admin/org', { require2fa: false, password: DEFAULT_PASSWORD });
     assert.equal(off.status, 200);
     assert.equal(off.body.require2fa, false);
     assert.equal(off.body.requiredSince, null);
@@ -144,7 +152,7 @@ describe('2FA policy', () => {
 
     // Someone who already has 2FA is postponing nothing.
     assert.equal((await admin.get('/me')).body.mfa.graceDaysLeft, 0);
-    assert.equal((await admin.patch('/admin/org', { require2fa: false })).status, 200);
+    assert.equal((await admin.patch('/admin/org', { require2fa: false, password: DEFAULT_PASSWORD })).status, 200);
   });
 
   it('rejects a bad policy change with 400 and changes nothing', async () => {

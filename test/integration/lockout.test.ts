@@ -126,4 +126,32 @@ describe('lockout after too many wrong codes', () => {
       await ts.close();
     }
   });
+
+  it('ends the person’s full sessions when the account locks, by app codes or by backup codes', async () => {
+    const ts = await startTestServer();
+    try {
+      for (const [email, path, code] of [
+        ['ends-app@acme.test', '/sessions/totp', '000000'],
+        ['ends-backup@acme.test', '/sessions/recovery-code', 'AAAA-BBBB-CCCC-DDDD'],
+      ] as const) {
+        await ts.createUser({ email });
+        const signedIn = ts.client();
+        const { secret } = await enrolFromProfile(ts, signedIn, email);
+        assert.equal((await signedIn.get('/me')).status, 200);
+        const guesser = ts.client();
+        assert.equal(await signInPassword(guesser, email), 'totp');
+        const statuses = [];
+        for (let i = 0; i < 5; i++) {
+          const guess = path === '/sessions/totp' ? wrongCode(appCode(ts, secret)) : code;
+          statuses.push((await guesser.post(path, { code: guess })).status);
+        }
+        assert.deepEqual(statuses, [401, 401, 401, 401, 423]);
+        assert.equal((await signedIn.get('/me')).status, 401, 'a full session outlived the lock');
+        const ended = ts.events.filter((e) => e.type === 'session.ended' && e.subject?.email === email);
+        assert.deepEqual(ended.map((e) => e.details), [{ reason: 'account_locked', sessions: 1 }]);
+      }
+    } finally {
+      await ts.close();
+    }
+  });
 });

@@ -79,6 +79,34 @@ describe('nothing works twice', () => {
     assert.equal((await again.post('/sessions/recovery-code', { code: ok[0]!.body.recoveryCode })).status, 200, 'the replacement works');
   });
 
+  it('warns the owner of replays at most once an hour, however many are sent', async () => {
+    const email = 'flooded@acme.test';
+    await ts.createUser({ email });
+    const { secret } = await enrolFromProfile(ts, ts.client(), email);
+    const warnings = async () => {
+      const rows = await ts.server.runtime.deps.db.selectFrom('mail_queue').select('id')
+        .where('to_address', '=', email).where('subject', 'like', '%A used sign-in code was sent again').execute();
+      return rows.length;
+    };
+    const replayOnce = async (n: number) => {
+      const [owner, ...attackers] = await partialSessions(email, n + 1);
+      const code = appCode(ts, secret);
+      assert.equal((await owner!.post('/sessions/totp', { code })).status, 200);
+      for (const a of attackers) assert.equal((await a.post('/sessions/totp', { code })).body.error.reason, 'code_already_used');
+      ts.clock.advance(30_000);
+    };
+    await replayOnce(6);
+    assert.equal(await warnings(), 1);
+    ts.clock.advance(40 * 60_000);
+    await replayOnce(2);
+    assert.equal(await warnings(), 1, 'a second warning within the hour');
+    const replays = ts.events.filter((e) => e.type === 'sign_in.code_replayed' && e.subject?.email === email);
+    assert.equal(replays.length, 8, 'every replay is still audited');
+    ts.clock.advance(21 * 60_000);
+    await replayOnce(1);
+    assert.equal(await warnings(), 2, 'warned again once the hour is over');
+  });
+
   it('a completed sign-in cannot be completed again with the same partial session', async () => {
     await ts.createUser({ email: 'twice@acme.test' });
     const { secret } = await enrolFromProfile(ts, ts.client(), 'twice@acme.test');

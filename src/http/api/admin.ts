@@ -120,7 +120,11 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
       summary: 'Require 2FA for everyone in the organisation, with an optional grace period',
       body: {
         type: 'object',
-        properties: { require2fa: { type: 'boolean' }, graceDays: { type: 'integer', minimum: 0, maximum: MAX_GRACE_DAYS } },
+        properties: {
+          require2fa: { type: 'boolean' },
+          graceDays: { type: 'integer', minimum: 0, maximum: MAX_GRACE_DAYS },
+          password: { type: 'string', description: 'Required to turn the requirement off' },
+        },
         required: ['require2fa'],
         additionalProperties: false,
       },
@@ -129,7 +133,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     config: { level: 'admin' },
   }, async (request) => {
     const admin = activeSession(request);
-    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown });
+    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; password?: unknown });
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
   });
 

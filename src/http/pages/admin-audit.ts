@@ -12,6 +12,7 @@ import { html, type SafeHtml } from './html.ts';
 /** Typed by the event list, so a new event type cannot go without a label. */
 const EVENT_LABELS: Record<SecurityEventType, string> = {
   'sign_in.succeeded': 'Signed in',
+  'sign_in.password_verified': 'Right password, second step pending',
   'sign_in.password_failed': 'Wrong password',
   'sign_in.code_failed': 'Wrong code',
   'sign_in.code_replayed': 'Used code sent again',
@@ -19,6 +20,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'account.locked': 'Account locked',
   'account.unlocked': 'Account unlocked',
   'mfa.enabled': '2FA turned on',
+  'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
   'mfa.reset_requested': '2FA reset requested',
   'mfa.reset_completed': '2FA reset',

@@ -11,6 +11,14 @@ import { csrfField } from './layout.ts';
 
 /** "Require 2FA for everyone", with the optional grace period, as a card on the people page. */
 
+/** What the admin sent, shown again beside the reason it was refused. */
+export interface PolicyDraft {
+  require2fa: boolean;
+  graceDays: string;
+  invalid: boolean;
+  badPassword?: boolean;
+}
+
 function describeStatus(policy: PolicyView): SafeHtml {
   if (!policy.require2fa) {
     return html`<p id="policy-status"><strong>Optional.</strong> Each person chooses whether to set up 2FA from their profile.</p>`;
@@ -23,7 +31,7 @@ set-up until ${formatDay(policy.graceEndsAt)} (${plural(policy.graceDaysLeft, 'd
   return html`<p id="policy-status"><strong>Required for everyone</strong>${since}. People without 2FA set it up at their next sign-in.</p>`;
 }
 
-export function policyCard(policy: PolicyView, csrf: string, draft?: { require2fa: boolean; graceDays: string; invalid: boolean }): SafeHtml {
+export function policyCard(policy: PolicyView, csrf: string, draft?: PolicyDraft): SafeHtml {
   if (!policy.available.available) {
     return html`<section class="card" aria-labelledby="policy-heading">
 <h2 id="policy-heading">Two-factor authentication policy</h2>
@@ -49,10 +57,19 @@ ${describeStatus(policy)}
     <input type="number" id="graceDays" name="graceDays" class="days" min="0" max="${MAX_GRACE_DAYS}" step="1" inputmode="numeric"
       value="${grace}" aria-describedby="graceDays-hint"${draft?.invalid ? html` aria-invalid="true"` : ''}>
   </div>
+  ${policy.require2fa
+    ? html`<div class="field">
+    <label for="password">Your password</label>
+    <p class="hint" id="password-hint">Needed only to stop requiring 2FA.</p>
+    <input type="password" id="password" name="password" autocomplete="current-password" aria-describedby="password-hint"${draft?.badPassword ? html` aria-invalid="true"` : ''}>
+  </div>`
+    : ''}
   <button type="submit">Save policy</button>
 </form>
 </section>`;
 }
+
+const REFUSALS: ReadonlySet<string> = new Set(['invalid_request', 'mfa_unavailable', 'invalid_credentials', 'rate_limited']);
 
 function parseGraceDays(raw: unknown): number | null {
   if (raw === undefined || raw === '') return 0;
@@ -71,14 +88,19 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
     const rawGrace = typeof form.graceDays === 'string' ? form.graceDays : '';
     try {
       if (graceDays === null) throw new TesseraError('invalid_request', { field: 'graceDays' }, `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.`);
-      await updatePolicy(deps, requestContext(request), ctx.admin, { require2fa, graceDays });
+      await updatePolicy(deps, requestContext(request), ctx.admin, { require2fa, graceDays, password: form.password });
     } catch (err) {
-      if (!(err instanceof TesseraError) || (err.code !== 'invalid_request' && err.code !== 'mfa_unavailable')) throw err;
-      const message = err.details.field === 'graceDays' ? `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.` : err.message;
+      if (!(err instanceof TesseraError) || !REFUSALS.has(err.code)) throw err;
+      const message = err.details.field === 'graceDays'
+        ? `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.`
+        : err.code === 'invalid_credentials'
+          ? 'That password is not correct.'
+          : err.details.field === 'password' ? 'Enter your password to stop requiring 2FA.' : err.message;
+      const badPassword = err.code === 'invalid_credentials' || err.details.field === 'password';
       return sendUsersPage(deps, request, reply, ctx, {
         status: err.status,
         error: `The policy was not changed. ${message}`,
-        policyDraft: { require2fa, graceDays: rawGrace, invalid: err.details.field === 'graceDays' },
+        policyDraft: { require2fa, graceDays: rawGrace, invalid: err.details.field === 'graceDays', badPassword },
       });
     }
     return reply.redirect('/admin/users?done=policy', 303);

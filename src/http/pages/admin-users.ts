@@ -21,7 +21,7 @@ import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
 import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
-import { policyCard } from './admin-policy.ts';
+import { policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField } from './layout.ts';
 
@@ -53,7 +53,7 @@ export interface UsersPageOptions {
   status?: number;
   error?: string | null;
   notice?: string | null;
-  policyDraft?: { require2fa: boolean; graceDays: string; invalid: boolean };
+  policyDraft?: PolicyDraft;
 }
 
 export type UsersPageRenderer = (

@@ -79,6 +79,11 @@ function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: s
   return sendPage(reply, page({ title: 'Confirm your password', error, ...chrome(active, csrf) }, body), status);
 }
 
+/** The set-up's secret was thrown away after too many wrong codes (not merely expired). */
+function tooManyCodes(err: unknown): boolean {
+  return err instanceof TesseraError && err.code === 'no_pending_setup' && err.details.reason === 'too_many_codes';
+}
+
 /** Forced set-up belongs to a partial session whose next step is `enroll`; others are sent on. */
 function requireForcedStep(request: FastifyRequest): ActiveSession | string {
   const active = activeSession(request);
@@ -116,7 +121,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       if (message === null) throw err;
       const resumed = await resumeTotpSetup(deps, active);
       const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
-      const shown = resumed ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
+      const shown = resumed || tooManyCodes(err) ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
       return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status);
     }
   });
@@ -153,7 +158,10 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       const message = describeFormError(err, 'setup');
       if (message === null) throw err;
       const setup = err instanceof TesseraError && err.code === 'no_pending_setup' ? null : await resumeTotpSetup(deps, active);
-      if (!setup) return sendPasswordPrompt(reply, active, 'The set-up has expired. Enter your password to start again.', 409);
+      if (!setup) {
+        const why = tooManyCodes(err) ? `${message} Enter your password to get one.` : 'The set-up has expired. Enter your password to start again.';
+        return sendPasswordPrompt(reply, active, why, 409);
+      }
       return sendSetupPage(reply, 'profile', active, setup, message, (err as TesseraError).status);
     }
   });
