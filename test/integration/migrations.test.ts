@@ -138,3 +138,46 @@ describe('migration 006: the 2FA changes of an organisation, indexed apart from 
     });
   });
 });
+
+describe('migration 007: a set-up in progress belongs to its session', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
+  let database: DatabaseHandle;
+  const session = (idHash: string) => ({
+    id_hash: idHash, user_id: 'u1', level: 'full' as const, next_step: null, created_at: 1_000, last_seen_at: 1_000, password_verified_at: 1_000, ip: null, user_agent: null,
+  });
+
+  before(async () => {
+    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations007'), sqlitePath: join(dir, 'db.sqlite') });
+    const { db } = database;
+    await migrateUpTo(db, database.dialect, '006-audit-mfa-changes');
+    await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();
+    await db.insertInto('users').values({ id: 'u1', org_id: 'o1', email: 'u1@example.test', role: 'member', licensed: 1, sso: 0, failed_code_attempts: 0, weak_password_hash: 0, created_at: 1 }).execute();
+    await db.insertInto('sessions').values([session('s1'), session('s2')]).execute();
+    // As a release before 007 kept it: one set-up per person, owned by no session.
+    await sql`insert into totp_enrolments (user_id, key_id, secret_ciphertext, created_at) values ('u1', 'k1', 'sealed', 1000)`.execute(db);
+    assert.deepEqual(await migrateUpTo(db, database.dialect, '007-setup-per-session'), ['007-setup-per-session']);
+  });
+
+  after(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const enrolment = (sessionIdHash: string) => ({ session_id_hash: sessionIdHash, user_id: 'u1', key_id: 'k1', secret_ciphertext: 'sealed', created_at: 2_000, failed_codes: 0 });
+
+  it('drops the set-ups that were in progress, which no session owned', async () => {
+    assert.deepEqual(await database.db.selectFrom('totp_enrolments').selectAll().execute(), []);
+  });
+
+  it('holds one set-up per session, and only for a session that exists', async () => {
+    await database.db.insertInto('totp_enrolments').values([enrolment('s1'), enrolment('s2')]).execute();
+    await assert.rejects(database.db.insertInto('totp_enrolments').values(enrolment('s1')).execute(), /unique|duplicate/i);
+    await assert.rejects(database.db.insertInto('totp_enrolments').values(enrolment('gone')).execute(), /foreign key/i);
+  });
+
+  it('deletes a set-up together with its session', async () => {
+    await database.db.deleteFrom('sessions').where('id_hash', '=', 's1').execute();
+    const left = await database.db.selectFrom('totp_enrolments').select('session_id_hash').execute();
+    assert.deepEqual(left.map((r) => r.session_id_hash), ['s2']);
+  });
+});
