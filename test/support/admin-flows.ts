@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
+import type { DestinationStream } from 'pino';
 import type { ReceivedMessage, SmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
@@ -25,7 +26,7 @@ export async function freePort(): Promise<number> {
  * A test server on a known port with BASE_URL set to it, so the links in its emails can be
  * followed as they are; mail goes to `smtpUrl` when given.
  */
-export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string>; logTo?: DestinationStream } = {}): Promise<TestServer> {
   // freePort() finds a port that was free a moment ago; a test file running beside this one can
   // take it first (EADDRINUSE seen in a clean-clone run of npm test), so a taken port means trying another.
   for (let attempt = 1; ; attempt++) {
@@ -38,6 +39,7 @@ export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<s
           ...(opts.smtpUrl ? { SMTP_URL: opts.smtpUrl } : {}),
           ...opts.env,
         },
+        logTo: opts.logTo,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;

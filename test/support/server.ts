@@ -14,6 +14,7 @@ import { createOrg, createUser } from '../../src/services/directory.ts';
 import { createRecordingSink } from '../../src/services/security-events.ts';
 import type { SecurityEvent } from '../../src/domain/events.ts';
 import { createDatabase } from './postgres.ts';
+import type { DestinationStream } from 'pino';
 
 export interface TestServer {
   url: string;
@@ -58,7 +59,9 @@ function postgresDatabaseFor(serverUrl: string, dataDir: string | undefined): Pr
 }
 
 /** TEST_DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
-export async function startTestServer(opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number; logTo?: DestinationStream } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
   const pgUrl = process.env.TEST_DATABASE_URL ? await postgresDatabaseFor(process.env.TEST_DATABASE_URL, opts.dataDir) : null;
   const env: NodeJS.ProcessEnv = {
@@ -75,7 +78,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; tran
   const config = loadConfig(env);
   const clock = new FixedClock(opts.start ?? Date.UTC(2026, 10, 22, 12, 0, 0));
   let recorded: SecurityEvent[] = [];
-  const server = await startServer(config, createLogger(config.logLevel), {
+  const server = await startServer(config, createLogger(config.logLevel, opts.logTo), {
     clock,
     transport: opts.transport,
     events: (inner) => {
