@@ -137,7 +137,14 @@ async function seedCommand(v: Record<string, unknown>): Promise<void> {
   closeSync(fd);
 }
 
+/**
+ * Everything the process writes (the database and its WAL, keys, mail, backups) is for the owner
+ * only; the explicit modes in the store are a second line for code that runs without this.
+ */
+const PROCESS_UMASK = 0o077;
+
 export async function run(argv: string[]): Promise<number> {
+  process.umask(PROCESS_UMASK);
   const [group, action, ...rest] = argv;
   const opts = parseArgs({
     args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
