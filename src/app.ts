@@ -14,6 +14,7 @@ import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
+import { isAllowedHost } from './http/host-check.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -120,8 +121,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     crossOriginEmbedderPolicy: false,
     frameguard: { action: 'deny' },
   });
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
+    // After the headers, so the refusal carries them too.
+    if (!isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
     done();
   });
   await app.register(fastifySwagger, {
