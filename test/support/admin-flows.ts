@@ -145,8 +145,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `tessera …` as support would, on the test server's data directory and database. */
-export function runCli(ts: TestServer, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `tessera …` as support would, on the test server's data directory and database; `stdin`,
+ * when given, is written to its standard input.
+ */
+export function runCli(ts: TestServer, args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(`${REPO_ROOT}node_modules/.bin/node`, ['bin/tessera.js', ...args], {
       cwd: REPO_ROOT,
@@ -160,12 +163,13 @@ export function runCli(ts: TestServer, args: string[], env: Record<string, strin
         ...(ts.config.databaseUrl ? { DATABASE_URL: ts.config.databaseUrl } : {}),
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
