@@ -14,6 +14,7 @@ import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
+import { isAllowedHost } from './http/host-check.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -62,10 +63,39 @@ export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyI
 async function buildAppWith(deps: ServiceDeps, log: Logger) {
   const https = deps.config.baseUrl.startsWith('https:');
   const handleError = createErrorHandler(renderErrorPage(deps));
+  const securityHeaders = computeSecurityHeaders({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        ...(https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own form
+    // posts, which the cross-site check must refuse. Nothing leaves the site either way; the pages
+    // that carry a token in their URL (emailed reset links) set no-referrer themselves.
+    referrerPolicy: { policy: 'same-origin' },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' },
+  });
   const app = Fastify({
     // A URL the router cannot decode, or a path parameter too long to be anything, gets the same
     // error vocabulary as everything else instead of Fastify's own body.
-    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
+    // These answers come before any hook, so they get the security headers here.
+    frameworkErrors: (error, request, reply) => {
+      reply.headers(securityHeaders);
+      void handleError(error, request, reply);
+    },
     loggerInstance: log,
     // One log line per request (below) instead of Fastify's two: at the default level the pair
     // cost ~15 % of the CPU of a sign-in step in the benchmarks (bench/RESULTS.md).
@@ -95,33 +125,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
 
   const cookieSecret = createHmac('sha256', deps.keys.keyring().current.key).update('tessera:cookie-signing').digest('hex');
   await app.register(fastifyCookie, { secret: cookieSecret });
-  const securityHeaders = computeSecurityHeaders({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        ...(https ? { upgradeInsecureRequests: [] } : {}),
-      },
-    },
-    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on our own form
-    // posts, which the cross-site check must refuse. Nothing leaves the site either way; the pages
-    // that carry a token in their URL (emailed reset links) set no-referrer themselves.
-    referrerPolicy: { policy: 'same-origin' },
-    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
-    crossOriginEmbedderPolicy: false,
-    frameguard: { action: 'deny' },
-  });
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
+    // After the headers, so the refusal carries them too.
+    if (!isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
     done();
   });
   await app.register(fastifySwagger, {

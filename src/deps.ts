@@ -8,6 +8,7 @@ import type { KeyProvider, ServiceDeps } from './services/context.ts';
 import { createMailDelivery, type MailDelivery } from './services/mail-delivery.ts';
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
+import { secureDataFiles } from './store/data-dir.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
 import { keyringStamp, loadKeyring } from './store/key-file.ts';
 import { migrateToLatest } from './store/migrate.ts';
@@ -33,6 +34,10 @@ export interface RuntimeOverrides {
 export async function createRuntime(config: Config, log: Logger, overrides: RuntimeOverrides = {}): Promise<Runtime> {
   const clock = overrides.clock ?? systemClock;
   const random = overrides.random ?? cryptoRandom;
+  const tightened = secureDataFiles(config.dataDir, config.databaseUrl === null ? config.sqlitePath : null);
+  if (tightened.length > 0) {
+    log.warn({ tightened }, 'DATA_DIR or the database files could be read by other local accounts; made them owner-only');
+  }
   const database = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath, preparedStatements: config.databasePreparedStatements });
   try {
     await migrateToLatest(database.db, database.dialect);

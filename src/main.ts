@@ -24,6 +24,14 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger, overrides: RuntimeOverrides = {}): Promise<RunningServer> {
   const runtime = await createRuntime(config, log, overrides);
   const { deps } = runtime;
+  if (typeof config.trustProxy === 'number' && config.trustProxy > 0) {
+    // A hop count believes whoever connects to be a proxy: anyone who reaches the port directly
+    // writes their own X-Forwarded-For and gets a fresh address, and so fresh password tries, each time.
+    log.warn(
+      { trustProxy: config.trustProxy },
+      'TRUST_PROXY is a hop count: a client that reaches this port directly can choose its own address and escape the password throttle; set TRUST_PROXY to the proxies\' addresses instead',
+    );
+  }
   if (config.demo) {
     const demo = await seedDemoIfEmpty(deps);
     if (demo) {

@@ -20,7 +20,7 @@ const USAGE = `usage:
   tessera migrate
   tessera keys rotate [--batch-size N]
   tessera org create --name N --edition enterprise|standard [--require-2fa]
-  tessera user create --org N --email E --password P [--admin] [--unlicensed] [--sso] [--recovery-email R]
+  tessera user create --org N --email E (--password P | --password-stdin) [--admin] [--unlicensed] [--sso] [--recovery-email R]
   tessera user show --email E
   tessera user unlock --email E
   tessera user reset-2fa --email E
@@ -107,6 +107,18 @@ async function serve(): Promise<void> {
 
 const SINGLE_WORD_COMMANDS: ReadonlySet<string> = new Set(['serve', 'migrate', 'seed']);
 
+/**
+ * The password from standard input, for `user create --password-stdin`: on the command line it
+ * would show in `ps` and in shell history. Everything up to EOF, less one final line break (what
+ * `echo` or a here-string adds); no other character is changed.
+ */
+async function passwordFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text.replace(/\r?\n$/, '');
+}
+
 /** Load-test users with 2FA set up; one JSON line {email, password, secret} each goes to --out (mode 600). */
 async function seedCommand(v: Record<string, unknown>): Promise<void> {
   const orgName = required(v, 'org');
@@ -137,7 +149,14 @@ async function seedCommand(v: Record<string, unknown>): Promise<void> {
   closeSync(fd);
 }
 
+/**
+ * Everything the process writes (the database and its WAL, keys, mail, backups) is for the owner
+ * only; the explicit modes in the store are a second line for code that runs without this.
+ */
+const PROCESS_UMASK = 0o077;
+
 export async function run(argv: string[]): Promise<number> {
+  process.umask(PROCESS_UMASK);
   const [group, action, ...rest] = argv;
   const opts = parseArgs({
     args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
@@ -151,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
       org: { type: 'string' },
       email: { type: 'string' },
       password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
       admin: { type: 'boolean' },
       unlicensed: { type: 'boolean' },
       sso: { type: 'boolean' },
@@ -196,12 +216,16 @@ export async function run(argv: string[]): Promise<number> {
     }
     case 'user create': {
       const sso = v.sso === true;
-      if (!sso && typeof v.password !== 'string') throw new UsageError('--password is required (or --sso)');
+      const fromStdin = v['password-stdin'] === true;
+      if (fromStdin && typeof v.password === 'string') throw new UsageError('give --password or --password-stdin, not both');
+      if (sso && (fromStdin || typeof v.password === 'string')) throw new UsageError('an --sso user has no password');
+      if (!sso && !fromStdin && typeof v.password !== 'string') throw new UsageError('--password or --password-stdin is required (or --sso)');
+      const password = fromStdin ? await passwordFromStdin() : typeof v.password === 'string' ? v.password : null;
       const user = await withRuntime((r) =>
         createUser(r.deps, CLI_CONTEXT, operator(), {
           orgName: required(v, 'org'),
           email: required(v, 'email'),
-          password: typeof v.password === 'string' ? v.password : null,
+          password,
           role: v.admin === true ? 'admin' : 'member',
           licensed: v.unlicensed !== true,
           sso,

@@ -24,6 +24,7 @@ export const ERRORS = {
   token_expired: { status: 410, message: 'This link has expired.' },
   payload_too_large: { status: 413, message: 'The request is too large.' },
   unsupported_media_type: { status: 415, message: 'Send JSON with Content-Type: application/json.' },
+  wrong_host: { status: 421, message: 'This server does not answer for that host name.' },
   account_locked: {
     status: 423,
     message: 'Your account has been locked after too many failed attempts. Contact your organisation admin or support to unlock it.',

@@ -1,3 +1,5 @@
+import { describeDevice } from './device-description.ts';
+
 /**
  * Every security email says what happened, when, from where, and what to do if it was not the
  * reader. Bodies carry links but never a code or secret.
@@ -12,6 +14,7 @@ export interface MailContext {
   email: string;
   at: Date;
   ip: string | null;
+  /** Described in the message ("Chrome 120 on Windows"), never copied into it. */
   userAgent: string | null;
   baseUrl: string;
   issuer: string;
@@ -33,8 +36,10 @@ function compose(
   paragraphs: string[],
   opts: { link?: { url: string; label: string }; notMe?: string } = {},
 ): MailContent {
-  const from = ctx.byOperator ? 'By: support, from the command line' : `From IP address: ${ctx.ip ?? 'unknown'}`;
-  const origin = `When: ${when(ctx)}\n${from}${ctx.userAgent ? `\nDevice: ${ctx.userAgent}` : ''}`;
+  // The device is described, never quoted: the raw User-Agent is whatever the requester wrote, and
+  // these emails (one carries a working reset link) must not carry an attacker's words.
+  const from = ctx.byOperator ? 'By: support, from the command line' : `From IP address: ${ctx.ip ?? 'unknown'}\nDevice: ${describeDevice(ctx.userAgent)}`;
+  const origin = `When: ${when(ctx)}\n${from}`;
   const notMe = opts.notMe ?? `If this was not you, change your password at ${ctx.baseUrl}/account/password and contact your organisation admin at once.`;
   const text = [
     ...paragraphs,

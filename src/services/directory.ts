@@ -1,4 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
+import { checkNewPassword, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
 import type { Actor } from '../domain/events.ts';
 import type { Edition, Role } from '../domain/policy.ts';
 import { newId } from '../domain/random.ts';
@@ -60,8 +61,10 @@ export async function createUser(deps: ServiceDeps, ctx: RequestContext, actor: 
   if (!EMAIL_PATTERN.test(email) || email.length > 254) throw new TesseraError('invalid_request', { field: 'email' }, `"${input.email}" is not an email address.`);
   const recovery = input.recoveryEmail ? normalizeEmail(input.recoveryEmail) : null;
   if (recovery !== null && !EMAIL_PATTERN.test(recovery)) throw new TesseraError('invalid_request', { field: 'recoveryEmail' }, 'The recovery email is not an email address.');
-  if (!input.sso && (!input.password || input.password.length < 8)) {
-    throw new TesseraError('invalid_request', { field: 'password' }, 'A password of at least 8 characters is required (or --sso).');
+  if (!input.sso) {
+    if (!input.password) throw new TesseraError('invalid_request', { field: 'password' }, 'A password is required (or --sso).');
+    const check = checkNewPassword(input.password, email);
+    if (!check.ok) throw new TesseraError('invalid_request', { field: 'password', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
   }
   const org = await findOrgByName(deps.db, input.orgName);
   if (!org) throw new TesseraError('not_found', {}, `No organisation named "${input.orgName}".`);

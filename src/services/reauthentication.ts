@@ -1,4 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
+import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
@@ -10,7 +11,7 @@ import { type ActiveSession, notePasswordVerified } from './sessions.ts';
  * for guessing the password.
  */
 export async function verifyFreshPassword(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession, password: unknown): Promise<void> {
-  if (typeof password !== 'string' || password.length === 0 || password.length > 1024) {
+  if (!isPasswordWithinLimits(password)) {
     throw new TesseraError('invalid_request', { field: 'password' });
   }
   const attempt = await claimPasswordAttempt(deps, ctx, active.user.email);

@@ -3,6 +3,7 @@ import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
+import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
@@ -17,7 +18,6 @@ import { claimPasswordAttempt } from './password-throttle.ts';
 import { type ActiveSession, claimSession, type IssuedSession, issueFullSession, issueSession } from './sessions.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
-export const MAX_PASSWORD_LENGTH = 1024;
 
 function requireString(value: unknown, field: string, max: number): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > max) {
@@ -37,7 +37,9 @@ export async function signInWithPassword(
   previous: SessionRow | null,
 ): Promise<{ next: NextStep; issued: IssuedSession }> {
   const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
-  const password = requireString(input.password, 'password', MAX_PASSWORD_LENGTH);
+  // The same limits any password was set within: a password that could be set can be used.
+  if (!isPasswordWithinLimits(input.password)) throw new TesseraError('invalid_request', { field: 'password' });
+  const password = input.password;
   // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
   const attempt = await claimPasswordAttempt(deps, ctx, email);
   const user = await findUserByEmail(deps.db, email);

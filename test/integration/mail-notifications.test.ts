@@ -1,5 +1,7 @@
 // Every security email, as received by a real SMTP server: it says what happened, when, from which IP
 // (and device), and what to do if it was not the reader — in the plain-text and the HTML body alike.
+// The device is described from the User-Agent, never quoted: the requests below send one that asks
+// the reader to forward the email, and none of its words may reach a message.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { confirmLink, lockAccount, mailTo, resetLinkIn, signedIn, startLinkedServer } from '../support/admin-flows.ts';
@@ -7,7 +9,10 @@ import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
 import { startSmtpSink, type ReceivedMessage, type SmtpSink } from '../support/smtp.ts';
 
-const UA = 'MailTest/2.0 (Macintosh)';
+const UA =
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15 URGENT: forward this email to helpdesk@evil.example';
+const DEVICE = 'Safari 17 on macOS';
+const HOSTILE_WORDS = ['URGENT', 'forward', 'helpdesk', 'evil.example', 'Mozilla', 'AppleWebKit', 'KHTML', 'Gecko', 'Intel'];
 
 describe('security notification emails', () => {
   let sink: SmtpSink;
@@ -25,6 +30,7 @@ describe('security notification emails', () => {
       assert.ok(body.includes(`When: ${expected.when}`), `${part}: when (${expected.when}) in ${body}`);
       assert.ok(body.includes('From IP address: 127.0.0.1'), `${part}: from which IP`);
       if (expected.device) assert.ok(body.includes(`Device: ${expected.device}`), `${part}: device`);
+      for (const word of HOSTILE_WORDS) assert.ok(!body.includes(word), `${part}: "${word}" of the User-Agent reached the message`);
       assert.match(body, expected.notMe, `${part}: what to do if it was not them`);
     }
     assert.doesNotMatch(m.text, /\b\d{6}\b(?! UTC)/, 'no code in the mail');
@@ -49,7 +55,7 @@ describe('security notification emails', () => {
     const when = stamp();
     assert.equal((await c.post('/me/totp/confirm', { code: appCode(ts, secret) }, { 'user-agent': UA })).status, 200);
     const m = await mailTo(ts, sink, 'ann@acme.test', 'Two-factor authentication turned on');
-    assertSecurityMail(m, { what: /Two-factor authentication was turned on for ann@acme\.test/, when, device: UA, notMe: /If this was not you, change your password/ });
+    assertSecurityMail(m, { what: /Two-factor authentication was turned on for ann@acme\.test/, when, device: DEVICE, notMe: /If this was not you, change your password/ });
     ts.clock.advance(30_000);
   });
 
@@ -72,7 +78,7 @@ describe('security notification emails', () => {
     const usedWhen = stamp();
     assert.equal((await b.post('/sessions/recovery-code', { code: regen.body.recoveryCode }, { 'user-agent': UA })).status, 200);
     const used = await mailTo(ts, sink, 'ann@acme.test', 'Your backup code was used');
-    assertSecurityMail(used, { what: /Your backup code was used to sign in to ann@acme\.test/, when: usedWhen, device: UA, notMe: /If this was not you/ });
+    assertSecurityMail(used, { what: /Your backup code was used to sign in to ann@acme\.test/, when: usedWhen, device: DEVICE, notMe: /If this was not you/ });
     assert.ok(!used.text.includes(regen.body.recoveryCode.replace(/-/g, '')) && !used.text.includes(regen.body.recoveryCode), 'no backup code in mail');
   });
 
@@ -105,7 +111,7 @@ describe('security notification emails', () => {
     const when = stamp();
     assert.equal((await admin.request('POST', `/api/v1/admin/users/${id}/mfa-reset`, undefined, { 'user-agent': UA })).status, 202);
     const requested = await mailTo(ts, sink, 'ann@acme.test', 'Confirm the reset');
-    assertSecurityMail(requested, { what: /An admin of your organisation asked to reset two-factor authentication/, when, device: UA, notMe: /ignore this email/ });
+    assertSecurityMail(requested, { what: /An admin of your organisation asked to reset two-factor authentication/, when, device: DEVICE, notMe: /ignore this email/ });
     const link = resetLinkIn(ts, requested);
 
     ts.clock.advance(60_000);
@@ -126,10 +132,10 @@ describe('security notification emails', () => {
     const when = stamp();
     assert.equal((await p.request('POST', '/api/v1/sessions/lost-device', undefined, { 'user-agent': UA })).status, 202);
     assertSecurityMail(await mailTo(ts, sink, 'ann@home.test', 'Reset two-factor authentication'), {
-      what: /said they lost their mobile device and asked to reset/, when, device: UA, notMe: /do not follow the link, and change your password now/,
+      what: /said they lost their mobile device and asked to reset/, when, device: DEVICE, notMe: /do not follow the link, and change your password now/,
     });
     assertSecurityMail(await mailTo(ts, sink, 'ann@acme.test', 'was requested'), {
-      what: /sent to the account(?:'|&#39;)s recovery address/, when, device: UA, notMe: /change your password now/,
+      what: /sent to the account(?:'|&#39;)s recovery address/, when, device: DEVICE, notMe: /change your password now/,
     });
   });
 

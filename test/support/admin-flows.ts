@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
+import type { DestinationStream } from 'pino';
 import type { ReceivedMessage, SmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
@@ -25,7 +26,7 @@ export async function freePort(): Promise<number> {
  * A test server on a known port with BASE_URL set to it, so the links in its emails can be
  * followed as they are; mail goes to `smtpUrl` when given.
  */
-export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<string, string>; logTo?: DestinationStream } = {}): Promise<TestServer> {
   // freePort() finds a port that was free a moment ago; a test file running beside this one can
   // take it first (EADDRINUSE seen in a clean-clone run of npm test), so a taken port means trying another.
   for (let attempt = 1; ; attempt++) {
@@ -38,6 +39,7 @@ export async function startLinkedServer(opts: { smtpUrl?: string; env?: Record<s
           ...(opts.smtpUrl ? { SMTP_URL: opts.smtpUrl } : {}),
           ...opts.env,
         },
+        logTo: opts.logTo,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
@@ -143,8 +145,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `tessera …` as support would, on the test server's data directory and database. */
-export function runCli(ts: TestServer, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `tessera …` as support would, on the test server's data directory and database; `stdin`,
+ * when given, is written to its standard input.
+ */
+export function runCli(ts: TestServer, args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(`${REPO_ROOT}node_modules/.bin/node`, ['bin/tessera.js', ...args], {
       cwd: REPO_ROOT,
@@ -158,12 +163,13 @@ export function runCli(ts: TestServer, args: string[], env: Record<string, strin
         ...(ts.config.databaseUrl ? { DATABASE_URL: ts.config.databaseUrl } : {}),
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== undefined) child.stdin!.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });

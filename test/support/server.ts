@@ -1,6 +1,7 @@
 // Starts the real server (real SQLite file or PostgreSQL, real HTTP on a loopback port) with an
 // injected clock, and gives tests a small cookie-keeping HTTP client and direct service access.
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { createOrg, createUser } from '../../src/services/directory.ts';
 import { createRecordingSink } from '../../src/services/security-events.ts';
 import type { SecurityEvent } from '../../src/domain/events.ts';
 import { createDatabase } from './postgres.ts';
+import type { DestinationStream } from 'pino';
 
 export interface TestServer {
   url: string;
@@ -23,7 +25,8 @@ export interface TestServer {
   events: SecurityEvent[];
   dataDir: string;
   close(): Promise<void>;
-  client(): TestClient;
+  /** A client; with `host`, it sends that Host header instead of the server's address. */
+  client(opts?: { host?: string }): TestClient;
   /** Creates an org (if missing) and a user; returns the user's id. */
   createUser(input: Partial<UserSpec> & { email: string }): Promise<string>;
 }
@@ -58,7 +61,9 @@ function postgresDatabaseFor(serverUrl: string, dataDir: string | undefined): Pr
 }
 
 /** TEST_DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
-export async function startTestServer(opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number; logTo?: DestinationStream } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
   const pgUrl = process.env.TEST_DATABASE_URL ? await postgresDatabaseFor(process.env.TEST_DATABASE_URL, opts.dataDir) : null;
   const env: NodeJS.ProcessEnv = {
@@ -75,7 +80,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; tran
   const config = loadConfig(env);
   const clock = new FixedClock(opts.start ?? Date.UTC(2026, 10, 22, 12, 0, 0));
   let recorded: SecurityEvent[] = [];
-  const server = await startServer(config, createLogger(config.logLevel), {
+  const server = await startServer(config, createLogger(config.logLevel, opts.logTo), {
     clock,
     transport: opts.transport,
     events: (inner) => {
@@ -101,7 +106,7 @@ export async function startTestServer(opts: { env?: Record<string, string>; tran
       await server.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
-    client: () => new TestClient(url),
+    client: (clientOpts) => new TestClient(url, clientOpts),
     async createUser(input) {
       const spec: UserSpec = {
         org: 'Acme', edition: 'enterprise', require2fa: false, password: DEFAULT_PASSWORD,
@@ -128,12 +133,37 @@ export interface ApiResponse<T = any> {
   headers: Headers;
 }
 
-/** A browser-like client: keeps cookies, sends JSON. */
+/**
+ * One request over node:http, for a Host header of the test's choosing (fetch always sends the
+ * URL's own): as a browser that reached the server under another name would send it.
+ */
+export function requestWithHost(url: string, host: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: init.method, headers: { ...init.headers, host } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const headers = new Headers();
+        for (let i = 0; i < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+        const status = res.statusCode ?? 0;
+        const body = [101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks);
+        resolve(new Response(body, { status, headers }));
+      });
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** A browser-like client: keeps cookies, sends JSON; with `host`, sends that Host header. */
 export class TestClient {
   readonly base: string;
+  readonly host: string | undefined;
   cookies = new Map<string, string>();
-  constructor(base: string) {
+  constructor(base: string, opts: { host?: string } = {}) {
     this.base = base;
+    this.host = opts.host;
   }
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -152,7 +182,9 @@ export class TestClient {
         h['content-type'] ??= 'application/json';
       }
     }
-    const res = await fetch(this.base + path, init);
+    const res = this.host === undefined
+      ? await fetch(this.base + path, init)
+      : await requestWithHost(this.base + path, this.host, { method, headers: h, body: init.body as string | undefined });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const eq = pair!.indexOf('=');

@@ -1,19 +1,31 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createLogger, redactUrl } from '../../src/logger.ts';
+import { createLogger, loggedUrl, redactUrl } from '../../src/logger.ts';
 
 describe('logger', () => {
   it('redacts link tokens from the page and the API paths', () => {
     const token = 'A'.repeat(43);
     assert.equal(redactUrl(`/mfa-reset/${token}`), '/mfa-reset/[redacted]');
-    assert.equal(redactUrl(`/api/v1/mfa-resets/${token}/confirm`), '/api/v1/mfa-resets/[redacted]/confirm');
+    assert.equal(redactUrl(`/api/v1/mfa-resets/${token}/confirm`), '/api/v1/mfa-resets/[redacted]');
+    // Spelt another way, the path still names the route: it is recognised after percent-decoding.
+    assert.equal(redactUrl(`/mfa%2Dreset/${token}`), '/mfa-reset/[redacted]');
+    assert.equal(redactUrl(`/mfa-reset%2f${token}?done=1`), '/mfa-reset/[redacted]?done=1');
+    assert.equal(redactUrl(`/MFA%252dRESET/${token}`), '/MFA-RESET/[redacted]');
+    // The admin's request for a reset carries no token and stays readable.
+    assert.equal(redactUrl('/api/v1/admin/users/u1/mfa-reset'), '/api/v1/admin/users/u1/mfa-reset');
     assert.equal(redactUrl(`/x?token=${token}&a=1`), '/x?token=[redacted]&a=[redacted]');
     // Whatever a client puts in a query string, a password included, stays out of the log.
     assert.equal(redactUrl('/api/v1/sessions?email=a@b.test&password=hunter22'), '/api/v1/sessions?email=[redacted]&password=[redacted]');
     assert.equal(redactUrl('/login?hunter22'), '/login?[redacted]');
     // Our own harmless parameters stay readable.
     assert.equal(redactUrl('/admin/users?state=locked&before=42'), '/admin/users?state=locked&before=42');
+  });
+
+  it('logs a request that reached a token route by the route pattern', () => {
+    const token = 'B'.repeat(43);
+    assert.equal(loggedUrl({ url: `/mfa%2Dreset/${token}?done=1&x=${token}`, routeOptions: { url: '/mfa-reset/:token' } }), '/mfa-reset/:token?done=1&x=[redacted]');
+    assert.equal(loggedUrl({ url: '/api/v1/admin/users/u1/unlock', routeOptions: { url: '/api/v1/admin/users/:id/unlock' } }), '/api/v1/admin/users/u1/unlock');
   });
 
   it('never writes passwords, codes or secrets', () => {

@@ -124,7 +124,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     schema: {
       tags,
       summary: 'Change the password (the current one first); other sessions end and the owner is emailed',
-      body: body({ currentPassword: passwordString, newPassword: { type: 'string', minLength: 1, maxLength: 4096 } }, ['currentPassword', 'newPassword']),
+      body: body({ currentPassword: passwordString, newPassword: passwordString }, ['currentPassword', 'newPassword']),
       response: { 204: { type: 'null' }, ...errors(400, 401, 429) },
     },
     config: { level: 'signed_in' },

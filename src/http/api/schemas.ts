@@ -1,3 +1,5 @@
+import { MAX_PASSWORD_INPUT_LENGTH } from '../../domain/password-policy.ts';
+
 /** JSON schemas shared by the API routes; they also feed the OpenAPI document at /api/docs. */
 export const errorResponse = {
   type: 'object',
@@ -13,7 +15,11 @@ export const errorResponse = {
 } as const;
 
 export const codeString = { type: 'string', minLength: 1, maxLength: 64 } as const;
-export const passwordString = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+/**
+ * Every password field, new or entered, has the same raw cap (code points, before normalising);
+ * the services then apply the one definition of length (src/domain/password-policy.ts).
+ */
+export const passwordString = { type: 'string', minLength: 1, maxLength: MAX_PASSWORD_INPUT_LENGTH } as const;
 
 export function body(properties: Record<string, object>, required: string[]): object {
   return { type: 'object', properties, required, additionalProperties: false };

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, TesseraError } from '../../domain/errors.ts';
+import { MAX_PASSWORD_INPUT_LENGTH } from '../../domain/password-policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { type ActiveSession, endSession } from '../../services/sessions.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
@@ -39,7 +40,7 @@ export function codeField(opts: { label?: string; hint?: string; invalid?: boole
 export function passwordField(opts: { invalid?: boolean; autofocus?: boolean; autocomplete?: string } = {}): SafeHtml {
   return html`<div class="field">
   <label for="password">Password</label>
-  <input id="password" name="password" type="password" autocomplete="${opts.autocomplete ?? 'current-password'}" required maxlength="1024"${
+  <input id="password" name="password" type="password" autocomplete="${opts.autocomplete ?? 'current-password'}" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}"${
     attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
 </div>`;
 }
