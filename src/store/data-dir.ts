@@ -24,19 +24,21 @@ function tighten(path: string, mode: number, changed: TightenedPath[]): void {
 }
 
 /**
- * Creates DATA_DIR owner-only and the SQLite file 0600 before SQLite opens it (SQLite gives its
- * -wal and -shm files the database file's permissions), and tightens the ones an older version
- * left readable by everyone: those hold the password hashes. Returns what it had to change.
+ * Creates the SQLite file's folder owner-only and the file 0600 before SQLite opens it (SQLite gives
+ * its -wal and -shm files the database file's permissions), and tightens a DATA_DIR or database
+ * files that an older version left readable by everyone: those hold the password hashes. DATA_DIR
+ * itself is made only by what needs it (this, the key ring, the outbox), each owner-only, so a
+ * deployment that keeps nothing there (PostgreSQL, TESSERA_SECRET_KEY, SMTP) needs no writable
+ * folder. Returns what it had to change.
  */
 export function secureDataFiles(dataDir: string, sqlitePath: string | null): TightenedPath[] {
   const changed: TightenedPath[] = [];
-  mkdirSync(dataDir, { recursive: true, mode: DATA_DIR_MODE });
-  tighten(dataDir, DATA_DIR_MODE, changed);
+  if (sqlitePath !== null) {
+    mkdirSync(dirname(sqlitePath), { recursive: true, mode: DATA_DIR_MODE });
+    if (!existsSync(sqlitePath)) closeSync(openSync(sqlitePath, 'a', DATABASE_FILE_MODE));
+  }
+  if (existsSync(dataDir)) tighten(dataDir, DATA_DIR_MODE, changed);
   if (sqlitePath === null) return changed;
-  // A database outside DATA_DIR (DATABASE_URL=sqlite:…) sits in a folder the operator chose; a
-  // folder made for it here is owner-only.
-  mkdirSync(dirname(sqlitePath), { recursive: true, mode: DATA_DIR_MODE });
-  if (!existsSync(sqlitePath)) closeSync(openSync(sqlitePath, 'a', DATABASE_FILE_MODE));
   for (const file of [sqlitePath, `${sqlitePath}-wal`, `${sqlitePath}-shm`]) {
     if (existsSync(file)) tighten(file, DATABASE_FILE_MODE, changed);
   }

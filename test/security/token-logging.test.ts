@@ -5,6 +5,8 @@
 // hides nothing. The server's real log stream is captured and searched for the token.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { listRoutes, type RouteEntry } from '../../src/app.ts';
+import { redactUrl } from '../../src/logger.ts';
 import { enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { captureLog, type CapturedLog } from '../support/log.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -41,6 +43,7 @@ describe('reset tokens never reach the log', () => {
   let token: string;
   const sent: string[] = [];
   const statuses = new Map<string, number>();
+  let tokenRoutes: RouteEntry[] = [];
 
   before(async () => {
     log = captureLog();
@@ -70,10 +73,24 @@ describe('reset tokens never reach the log', () => {
     // The token itself percent-encoded: the router decodes it into the same parameter.
     await send('GET', `/mfa-reset/${encodeAll(token.slice(0, 6))}${token.slice(6)}`);
     await send('GET', `/mfa%2Dreset/${encodeAll(token)}`);
+    tokenRoutes = listRoutes(ts.server.app).filter((r) => r.url.includes(':token'));
     // Closing waits for every request's last hook, so every log line is written.
     await ts.close();
   });
   after(() => ts.close());
+
+  it('covers every route with a token in its path; any spelling of one that misses the router is still redacted', () => {
+    assert.deepEqual(tokenRoutes.map((r) => `${r.method} ${r.url}`).sort(), ['GET /mfa-reset/:token', 'POST /api/v1/mfa-resets/:token/confirm', 'POST /mfa-reset/:token']);
+    // A token route added later is held to the same rule here before it needs a line above.
+    for (const route of tokenRoutes) {
+      const [before, after] = route.url.split(':token') as [string, string];
+      const prefix = before.replace(/\/$/, '');
+      const cut = prefix.lastIndexOf('/');
+      for (const path of spellings(prefix.slice(0, cut), prefix.slice(cut + 1), token, after)) {
+        assert.ok(!redactUrl(path).includes(token.slice(0, 20)), `${route.method} ${route.url} as ${path}`);
+      }
+    }
+  });
 
   it('the encoded spellings do reach the reset page (so the test exercises the real route)', () => {
     assert.equal(statuses.get(`GET /mfa-reset/${token}`), 200);
