@@ -14,6 +14,7 @@ import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
+import { healthRoutes } from './http/health.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -54,12 +55,17 @@ function trustProxyOption(setting: number | string[]): boolean | string[] | ((ad
   return (_address, hop) => hop < setting;
 }
 
-/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
-export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
-  return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
+/** What the process, not the services, knows: the storage under the database connection. */
+export interface AppOperations {
+  checkStorage?: () => string | null;
 }
 
-async function buildAppWith(deps: ServiceDeps, log: Logger) {
+/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
+export async function buildApp(deps: ServiceDeps, log: Logger, ops: AppOperations = {}): Promise<FastifyInstance> {
+  return buildAppWith(deps, log, ops) as unknown as Promise<FastifyInstance>;
+}
+
+async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) {
   const https = deps.config.baseUrl.startsWith('https:');
   const handleError = createErrorHandler(renderErrorPage(deps));
   const app = Fastify({
@@ -151,6 +157,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     await api.register(mfaResetRoutes, { deps });
   }, { prefix: '/api/v1' });
 
+  await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });
 

@@ -35,6 +35,12 @@ export interface Config {
   /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
   passwordFailuresPerIp: number;
   logLevel: string;
+  /** /readyz fails once a message has waited this long to be sent (SMTP down, delivery stuck). */
+  readyMailStuckSeconds: number;
+  /** /metrics on the main port, behind `Authorization: Bearer <token>`; null: not there. */
+  metricsToken: string | null;
+  /** /metrics on its own listener on 127.0.0.1 (0: any free port); null: none. */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +103,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!['', '0', '1'].includes(preparedStatements)) throw new ConfigError(`DATABASE_PREPARED_STATEMENTS must be 1 or 0, got "${preparedStatements}"`);
   const smtpUrl = env.SMTP_URL || null;
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  const metricsToken = env.METRICS_TOKEN || null;
+  // A scraper's token sits in a config file, not a head: long and random, or it is a password to guess.
+  if (metricsToken !== null && (metricsToken.length < 32 || /\s/.test(metricsToken))) {
+    throw new ConfigError('METRICS_TOKEN must be at least 32 characters without spaces (for example: openssl rand -hex 32)');
+  }
   return {
     port,
     acceptWeakPasswordHashes: env.NODE_ENV === 'development' || env.NODE_ENV === 'test',
@@ -118,5 +129,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxy: trustedProxies(env),
     passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
+    readyMailStuckSeconds: integer(env, 'READY_MAIL_STUCK_SECONDS', 15 * 60, 10, 7 * 86400),
+    metricsToken,
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
   };
 }

@@ -33,7 +33,7 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
       );
     }
   }
-  const app = await buildApp(deps, log);
+  const app = await buildApp(deps, log, { checkStorage: runtime.database.checkStorage });
   let address: string;
   try {
     address = await app.listen({ port: config.port, host: config.host });
