@@ -15,6 +15,8 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { healthRoutes } from './http/health.ts';
+import { instrumentRequests, metricsRoute } from './metrics/http.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -58,6 +60,8 @@ function trustProxyOption(setting: number | string[]): boolean | string[] | ((ad
 /** What the process, not the services, knows: the storage under the database connection. */
 export interface AppOperations {
   checkStorage?: () => string | null;
+  /** Counts requests when given; serves GET /metrics on this app too when METRICS_TOKEN is set. */
+  metrics?: Metrics | null;
 }
 
 /** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
@@ -85,6 +89,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
+  if (ops.metrics) instrumentRequests(app as unknown as FastifyInstance, ops.metrics);
 
   // Every route must say which assurance level it needs; a route that forgets stops start-up. The
   // level's guard is added here, so no handler runs for a request below its route's level.
@@ -158,6 +163,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
   }, { prefix: '/api/v1' });
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });
+  if (ops.metrics && deps.config.metricsToken) await app.register(metricsRoute, { metrics: ops.metrics, token: deps.config.metricsToken });
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });
 

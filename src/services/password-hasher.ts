@@ -13,6 +13,8 @@ export interface PasswordHasher {
   verify(stored: string | null, password: string): Promise<boolean>;
   /** Deliberately cheap hash for benchmark seeding only; refused outside development and test. */
   hashWeak(password: string): string;
+  /** argon2id work right now: hashes running on the thread pool, and those waiting for a turn. */
+  load(): { hashing: number; waiting: number };
 }
 
 /**
@@ -63,6 +65,7 @@ export function createPasswordHasher(
       const ok = await limited(() => verify(target, password).catch(() => false));
       return stored !== null && ok;
     },
+    load: () => ({ hashing: active, waiting: waiting.length }),
     hashWeak(password) {
       const salt = randomBytes(8).toString('hex');
       return `${WEAK_PREFIX}${salt}$${createHash('sha256').update(`${salt}:${password}`).digest('hex')}`;
