@@ -90,6 +90,18 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
   if (ops.metrics) instrumentRequests(app as unknown as FastifyInstance, ops.metrics);
+  if (deps.config.trustProxy === 0) {
+    // Behind a proxy without TRUST_PROXY every request seems to come from the proxy: one throttle for
+    // everyone, audit rows naming the proxy. Said once per process (`tessera doctor` says it too).
+    let warned = false;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!warned && request.headers['x-forwarded-for'] !== undefined) {
+        warned = true;
+        request.log.warn({ peer: request.socket.remoteAddress }, 'requests arrive with X-Forwarded-For from a peer that is not trusted: behind a proxy, set TRUST_PROXY');
+      }
+      done();
+    });
+  }
 
   // Every route must say which assurance level it needs; a route that forgets stops start-up. The
   // level's guard is added here, so no handler runs for a request below its route's level.

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -80,7 +80,11 @@ export function openDatabase(input: {
       close: () => db.destroy(),
     };
   }
-  mkdirSync(dirname(input.sqlitePath), { recursive: true });
+  mkdirSync(dirname(input.sqlitePath), { recursive: true, mode: 0o700 });
+  // Owner-only from the start (SQLite gives its -wal and -shm files the same mode): the file holds
+  // password hashes and sealed secrets, and the umask would leave it readable by every local user.
+  // 'a' creates a missing file and leaves an existing one (and its mode) alone.
+  closeSync(openSync(input.sqlitePath, 'a', 0o600));
   const raw = openSqliteFile(input.sqlitePath);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
   const opened = statSync(input.sqlitePath);

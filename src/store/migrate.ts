@@ -35,6 +35,11 @@ export interface MigrationStatus {
 
 export class NewerSchemaError extends Error {}
 
+/** The migrations this version knows, in order. */
+export function knownMigrationNames(): string[] {
+  return Object.keys(STEPS);
+}
+
 /** What the database has applied and what this version would still apply; changes nothing. */
 export async function readMigrationStatus(db: Kysely<Database>): Promise<MigrationStatus> {
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });

@@ -117,7 +117,7 @@ describe('health and readiness', () => {
     assert.equal((await readiness(ts)).status, 200);
   });
 
-  it('writes no info-level log line for the probes, but does for other requests', async (t) => {
+  it('writes no info-level log line for the probes, but does for other requests, and warns once of an untrusted X-Forwarded-For', async (t) => {
     const server = await startServeProcess({ DATA_DIR: join(dir, 'logged') });
     t.after(() => server.stop());
     const client = new TestClient(server.url);
@@ -126,10 +126,13 @@ describe('health and readiness', () => {
       assert.equal((await client.request('GET', '/readyz')).status, 200);
     }
     assert.equal((await client.get('/me')).status, 401);
+    for (let i = 0; i < 2; i++) assert.equal((await client.request('GET', '/healthz', undefined, { 'x-forwarded-for': '203.0.113.9' })).status, 200);
     await server.stop();
     const { stdout } = server.output();
     assert.match(stdout, /"url":"\/api\/v1\/me"/, 'other requests are logged');
     assert.doesNotMatch(stdout, /healthz|readyz/);
+    // Without TRUST_PROXY, a forwarded request is a sign of a proxy nobody told the server about: said once.
+    assert.equal(stdout.match(/X-Forwarded-For from a peer that is not trusted/g)?.length, 1);
   });
 });
 
