@@ -126,7 +126,13 @@ async function checkDatabase(config: Config): Promise<Finding[]> {
   const database = openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath, poolSize: 1 });
   try {
     const drift = await describeSchemaDrift(database.db);
-    findings.push(drift ? { verdict: 'FAIL', check: 'database', message: `schema: ${drift}` } : { verdict: 'ok', check: 'database', message: `${database.dialect}, schema current` });
+    findings.push(
+      drift.newer.length > 0
+        ? { verdict: 'FAIL', check: 'database', message: `migrated by a newer Tessera (${drift.newer.at(-1)}): this version would refuse to start` }
+        : drift.pending.length > 0
+          ? { verdict: 'FAIL', check: 'database', message: `migrations pending (${drift.pending.join(', ')}): run tessera migrate` }
+          : { verdict: 'ok', check: 'database', message: `${database.dialect}, schema current` },
+    );
     if (database.dialect === 'postgres') {
       const before = Date.now();
       const r = await sql<{ epoch: string | number }>`select extract(epoch from clock_timestamp()) as epoch`.execute(database.db);

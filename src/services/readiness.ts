@@ -37,7 +37,9 @@ export async function checkReadiness(deps: ServiceDeps, checkStorage: () => stri
     try {
       // Both reads in one go; the schema read proves the database answers.
       const [drift, waiting] = await withTimeout(Promise.all([describeSchemaDrift(deps.db), describeWaitingMail(deps.db)]), 'the database');
-      if (drift) checks.schema = drift;
+      // A newer schema alone is no reason to leave rotation: during a rolling upgrade the new version
+      // migrates first, and the processes still on this one go on serving (README, Upgrades).
+      if (drift.pending.length > 0) checks.schema = `migrations pending (${drift.pending.join(', ')})`;
       const stuckFor = waiting.oldestCreatedAt === null ? 0 : deps.clock.now().getTime() - waiting.oldestCreatedAt;
       if (stuckFor > deps.config.readyMailStuckSeconds * SECOND_MS) {
         checks.mail = `a message has waited ${Math.round(stuckFor / SECOND_MS)} s to be sent (limit ${deps.config.readyMailStuckSeconds} s)`;

@@ -55,16 +55,16 @@ export async function readMigrationStatus(db: Kysely<Database>): Promise<Migrati
 }
 
 /**
- * Null when the database has applied exactly the migrations this version knows, else what differs.
- * For readiness, every second: one small read of a table start-up has made.
+ * What this version still lacks (`pending`) and what a newer version added (`newer`), for readiness
+ * and doctor. Every second: one small read of a table start-up has made, with no introspection.
  */
-export async function describeSchemaDrift(db: Kysely<Database>): Promise<string | null> {
+export async function describeSchemaDrift(db: Kysely<Database>): Promise<{ pending: string[]; newer: string[] }> {
   const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
   const applied = new Set(rows.rows.map((r) => r.name));
-  const unknown = [...applied].filter((name) => !(name in STEPS));
-  if (unknown.length > 0) return `migrated by a newer Tessera (${unknown.sort().at(-1)})`;
-  const pending = Object.keys(STEPS).filter((name) => !applied.has(name));
-  return pending.length > 0 ? `migrations pending (${pending.join(', ')})` : null;
+  return {
+    pending: Object.keys(STEPS).filter((name) => !applied.has(name)),
+    newer: [...applied].filter((name) => !(name in STEPS)).sort(),
+  };
 }
 
 function refuseNewerSchema(status: MigrationStatus): void {

@@ -51,6 +51,22 @@ describe('health and readiness', () => {
     assert.ok(answers.every((a) => a.status === 200));
   });
 
+  it('is not ready while a migration this version needs is missing, and stays ready on a newer schema', async () => {
+    const ts = await startTestServer();
+    cleanup.push(() => ts.close());
+    const { db } = ts.server.runtime.deps;
+    const row = await db.selectFrom('kysely_migration' as never).selectAll().where('name' as never, '=', '008-mail-waiting' as never).executeTakeFirstOrThrow();
+    await db.deleteFrom('kysely_migration' as never).where('name' as never, '=', '008-mail-waiting' as never).execute();
+    const pending = await readiness(ts);
+    assert.equal(pending.status, 503);
+    assert.deepEqual(pending.body.failed, ['schema']);
+    assert.equal(pending.body.checks.schema, 'migrations pending (008-mail-waiting)');
+    await db.insertInto('kysely_migration' as never).values(row as never).execute();
+    // A newer Tessera migrated first (a rolling upgrade): this process keeps serving until it is replaced.
+    await db.insertInto('kysely_migration' as never).values({ name: '999-from-the-future', timestamp: new Date().toISOString() } as never).execute();
+    assert.equal((await readiness(ts)).status, 200);
+  });
+
   if (process.env.TEST_DATABASE_URL) {
     it('is not ready while PostgreSQL is stopped, and ready again once it is back, without a restart', async () => {
       // This test stops the database server, so it brings its own.
