@@ -15,6 +15,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { healthRoutes } from './http/health.ts';
+import { shedPasswordStepsUnderOverload } from './http/overload.ts';
 import { instrumentRequests, metricsRoute } from './metrics/http.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
@@ -90,6 +91,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
   if (ops.metrics) instrumentRequests(app as unknown as FastifyInstance, ops.metrics);
+  shedPasswordStepsUnderOverload(app as unknown as FastifyInstance, deps);
   if (deps.config.trustProxy === 0) {
     // Behind a proxy without TRUST_PROXY every request seems to come from the proxy: one throttle for
     // everyone, audit rows naming the proxy. Said once per process (`tessera doctor` says it too).

@@ -35,6 +35,8 @@ export interface Config {
   /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
   passwordFailuresPerIp: number;
   logLevel: string;
+  /** Password hashes allowed to wait for a thread before password steps get 503; null: about 1 s of work. */
+  passwordQueueLimit: number | null;
   /** /readyz fails once a message has waited this long to be sent (SMTP down, delivery stuck). */
   readyMailStuckSeconds: number;
   /** /metrics on the main port, behind `Authorization: Bearer <token>`; null: not there. */
@@ -129,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxy: trustedProxies(env),
     passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
+    passwordQueueLimit: env.PASSWORD_QUEUE_LIMIT === undefined || env.PASSWORD_QUEUE_LIMIT === '' ? null : integer(env, 'PASSWORD_QUEUE_LIMIT', 0, 1, 100_000),
     readyMailStuckSeconds: integer(env, 'READY_MAIL_STUCK_SECONDS', 15 * 60, 10, 7 * 86400),
     metricsToken,
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),

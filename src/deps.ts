@@ -88,7 +88,7 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     clock,
     random,
     keys,
-    passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes }),
+    passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes, queueLimit: config.passwordQueueLimit }),
     events: overrides.events ? overrides.events(baseSink) : baseSink,
     log,
     onMailQueued: () => mail?.kick(),

@@ -2,14 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { constantTimeEqual } from '../domain/constant-time.ts';
 import { TesseraError } from '../domain/errors.ts';
-import type { Metrics, SignInStep } from './metrics.ts';
+import '../http/route-config.ts';
+import type { Metrics } from './metrics.ts';
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Marks a sign-in step, so its 423 and 429 answers are counted as locked and throttled. */
-    signInStep?: SignInStep;
-  }
-}
+
+/** Sign-in steps refused before (or instead of) their check, by status: no security event says so. */
+const REFUSALS: Record<number, 'locked' | 'throttled' | 'unavailable'> = { 423: 'locked', 429: 'throttled', 503: 'unavailable' };
 
 /** Counts every answer by route pattern; a path no route matched is one label, whatever was asked. */
 export function instrumentRequests(app: FastifyInstance, metrics: Metrics): void {
@@ -18,7 +16,7 @@ export function instrumentRequests(app: FastifyInstance, metrics: Metrics): void
     const status = reply.statusCode;
     metrics.observeRequest(request.method, route, status, reply.elapsedTime / 1000);
     const step = request.routeOptions.config.signInStep;
-    if (step && (status === 423 || status === 429)) metrics.observeRefusedStep(step, status === 423 ? 'locked' : 'throttled');
+    if (step && REFUSALS[status]) metrics.observeRefusedStep(step, REFUSALS[status]);
     done();
   });
 }

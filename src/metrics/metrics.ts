@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../domain/clock.ts';
+import type { SignInStep } from '../http/route-config.ts';
 import { MINUTE_MS, SECOND_MS } from '../domain/clock.ts';
 import type { SecurityEvent } from '../domain/events.ts';
 import type { Logger } from '../services/context.ts';
@@ -22,7 +23,6 @@ import { countUsersInOrg } from '../store/users.ts';
 /** Per-organisation 2FA figures are counted over everyone; at most this often (see README). */
 const ADOPTION_REFRESH_MS = 5 * MINUTE_MS;
 
-export type SignInStep = 'password' | 'code' | 'backup_code';
 
 export interface Metrics {
   registry: Registry;
@@ -31,8 +31,8 @@ export interface Metrics {
   onMailOutcome: MailOutcomeListener;
   /** One answered request; `route` is the route's pattern (never the path a client sent). */
   observeRequest(method: string, route: string, status: number, seconds: number): void;
-  /** A sign-in step answered 423 (locked) or 429 (throttled): no event says so. */
-  observeRefusedStep(step: SignInStep, outcome: 'locked' | 'throttled'): void;
+  /** A sign-in step answered 423 (locked), 429 (throttled) or 503 (overloaded, database away): no event says so. */
+  observeRefusedStep(step: SignInStep, outcome: 'locked' | 'throttled' | 'unavailable'): void;
   /** Reads the database and the process for the gauges, then the text to serve. */
   render(): Promise<string>;
   contentType: string;
@@ -76,7 +76,7 @@ export function createMetrics(deps: {
   });
   const steps = new Counter({
     name: 'tessera_sign_in_steps_total',
-    help: 'Sign-in steps by step (password, code, backup_code) and outcome (signed_in, wrong_password, wrong_code, replayed_code, sso_refused, locked, throttled).',
+    help: 'Sign-in steps by step (password, code, backup_code) and outcome (signed_in, wrong_password, wrong_code, replayed_code, sso_refused, locked, throttled, unavailable).',
     labelNames: ['step', 'outcome'],
     registers: [registry],
   });
