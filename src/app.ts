@@ -15,6 +15,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { healthRoutes } from './http/health.ts';
+import { requestIdGenerator } from './http/request-id.ts';
 import { shedPasswordStepsUnderOverload } from './http/overload.ts';
 import { instrumentRequests, metricsRoute } from './metrics/http.ts';
 import type { Metrics } from './metrics/metrics.ts';
@@ -83,6 +84,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: trustProxyOption(deps.config.trustProxy),
+    genReqId: requestIdGenerator(deps.config.trustProxy, deps.random),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -145,8 +147,9 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     crossOriginEmbedderPolicy: false,
     frameguard: { action: 'deny' },
   });
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
+    reply.header('x-request-id', request.id);
     done();
   });
   await app.register(fastifySwagger, {

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../deps.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, prettyDestination } from '../logger.ts';
 import { type RunningServer, startServer } from '../main.ts';
 import { lowerThreadPoolPriority } from '../thread-priority.ts';
 import { NewerSchemaError } from '../store/migrate.ts';
@@ -70,7 +70,7 @@ const SHUTDOWN_GRACE_MS = 20_000;
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat === 'pretty' ? prettyDestination(process.stdout) : undefined);
   await lowerThreadPoolPriority(log);
   // Signal handlers go in before the server starts: a SIGTERM that arrives the moment the port
   // opens (before startServer returns) must still drain and exit 0, not kill the process.

@@ -89,7 +89,7 @@ export async function countUnsentMail(db: Db): Promise<number> {
 
 /**
  * How many messages wait to go out and when the oldest was queued (null: none wait). The WHERE
- * repeats the partial index mail_queue_waiting (migration 008) exactly, so only waiting rows are read.
+ * repeats the partial index mail_queue_waiting (migration 008-operations) exactly, so only waiting rows are read.
  */
 export async function describeWaitingMail(db: Db): Promise<{ count: number; oldestCreatedAt: number | null }> {
   const r = (await waitingMailQuery(db).execute(db)).rows[0];

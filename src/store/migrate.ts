@@ -7,7 +7,7 @@ import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts'
 import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
-import * as mailWaiting from './migrations/008-mail-waiting.ts';
+import * as operations from './migrations/008-operations.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -20,7 +20,7 @@ const STEPS: Record<string, Step> = {
   '004-mail-given-up': mailGivenUp,
   '005-sessions-by-id': sessionsById,
   '006-audit-mfa-changes': auditMfaChanges,
-  '008-mail-waiting': mailWaiting,
+  '008-operations': operations,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

@@ -74,7 +74,7 @@ describe('tessera CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^applied  001-initial  \d{4}-\d\d-\d\dT/);
-    assert.ok(lines.some((l) => l.startsWith('applied  008-mail-waiting')));
+    assert.ok(lines.some((l) => l.startsWith('applied  008-operations')));
     assert.ok(!lines.some((l) => l.startsWith('pending')));
     assert.equal(lines.at(-1), 'up to date');
 

@@ -55,12 +55,12 @@ describe('health and readiness', () => {
     const ts = await startTestServer();
     cleanup.push(() => ts.close());
     const { db } = ts.server.runtime.deps;
-    const row = await db.selectFrom('kysely_migration' as never).selectAll().where('name' as never, '=', '008-mail-waiting' as never).executeTakeFirstOrThrow();
-    await db.deleteFrom('kysely_migration' as never).where('name' as never, '=', '008-mail-waiting' as never).execute();
+    const row = await db.selectFrom('kysely_migration' as never).selectAll().where('name' as never, '=', '008-operations' as never).executeTakeFirstOrThrow();
+    await db.deleteFrom('kysely_migration' as never).where('name' as never, '=', '008-operations' as never).execute();
     const pending = await readiness(ts);
     assert.equal(pending.status, 503);
     assert.deepEqual(pending.body.failed, ['schema']);
-    assert.equal(pending.body.checks.schema, 'migrations pending (008-mail-waiting)');
+    assert.equal(pending.body.checks.schema, 'migrations pending (008-operations)');
     await db.insertInto('kysely_migration' as never).values(row as never).execute();
     // A newer Tessera migrated first (a rolling upgrade): this process keeps serving until it is replaced.
     await db.insertInto('kysely_migration' as never).values({ name: '999-from-the-future', timestamp: new Date().toISOString() } as never).execute();

@@ -144,7 +144,7 @@ describe('migration 006: the 2FA changes of an organisation, indexed apart from 
   });
 });
 
-describe('migration 008: waiting mail, indexed apart from the sent', () => {
+describe('migration 008: waiting mail indexed apart from the sent, and request ids in the audit', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
   let database: DatabaseHandle;
   const mail = (id: string, createdAt: number, sentAt: number | null, givenUpAt: number | null = null) => ({
@@ -156,7 +156,8 @@ describe('migration 008: waiting mail, indexed apart from the sent', () => {
     database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations008'), sqlitePath: join(dir, 'db.sqlite') });
     await migrateUpTo(database.db, database.dialect, '006-audit-mfa-changes');
     await database.db.insertInto('mail_queue').values([mail('sent', 1_000, 2_000), mail('waiting', 3_000, null), mail('older', 2_500, null), mail('dropped', 500, null, 9_000)]).execute();
-    assert.deepEqual(await migrateToLatest(database.db, database.dialect), ['008-mail-waiting']);
+    await database.db.insertInto('audit_events').values({ at: 1, type: 'user.created', org_id: null, actor: 'operator:test', actor_user_id: null, subject_user_id: null, subject_email: null, ip: null, user_agent: null, details: '{}' }).execute();
+    assert.deepEqual(await migrateToLatest(database.db, database.dialect), ['008-operations']);
   });
 
   after(async () => {
@@ -172,12 +173,17 @@ describe('migration 008: waiting mail, indexed apart from the sent', () => {
     assert.match(await planOf(database, waitingMailQuery(database.db).compile(database.db)), /mail_queue_waiting/);
   });
 
+  it('gives audit rows a request id, null for the rows written before', async () => {
+    const rows = await database.db.selectFrom('audit_events').select(['type', 'request_id']).execute();
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ type: 'user.created', request_id: null }]);
+  });
+
   it('reports the schema as current, with nothing pending', async () => {
     assert.deepEqual(await describeSchemaDrift(database.db), { pending: [], newer: [] });
     const status = await readMigrationStatus(database.db);
     assert.deepEqual(status.pending, []);
     assert.deepEqual(status.unknown, []);
-    assert.equal(status.applied.at(-1)?.name, '008-mail-waiting');
+    assert.equal(status.applied.at(-1)?.name, '008-operations');
   });
 });
 
