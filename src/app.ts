@@ -14,7 +14,12 @@ import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
-import { isAllowedHost } from './http/host-check.ts';
+import { isAllowedHost, isProbePath } from './http/host-check.ts';
+import { healthRoutes } from './http/health.ts';
+import { requestIdGenerator } from './http/request-id.ts';
+import { shedPasswordStepsUnderOverload } from './http/overload.ts';
+import { instrumentRequests, metricsRoute } from './metrics/http.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
@@ -55,12 +60,19 @@ function trustProxyOption(setting: number | string[]): boolean | string[] | ((ad
   return (_address, hop) => hop < setting;
 }
 
-/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
-export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
-  return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
+/** What the process, not the services, knows: the storage under the database connection. */
+export interface AppOperations {
+  checkStorage?: () => string | null;
+  /** Counts requests when given; serves GET /metrics on this app too when METRICS_TOKEN is set. */
+  metrics?: Metrics | null;
 }
 
-async function buildAppWith(deps: ServiceDeps, log: Logger) {
+/** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
+export async function buildApp(deps: ServiceDeps, log: Logger, ops: AppOperations = {}): Promise<FastifyInstance> {
+  return buildAppWith(deps, log, ops) as unknown as Promise<FastifyInstance>;
+}
+
+async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) {
   const https = deps.config.baseUrl.startsWith('https:');
   const handleError = createErrorHandler(renderErrorPage(deps));
   const securityHeaders = computeSecurityHeaders({
@@ -102,6 +114,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: trustProxyOption(deps.config.trustProxy),
+    genReqId: requestIdGenerator(deps.config.trustProxy, deps.random),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -109,6 +122,20 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   });
+  if (ops.metrics) instrumentRequests(app as unknown as FastifyInstance, ops.metrics);
+  shedPasswordStepsUnderOverload(app as unknown as FastifyInstance, deps);
+  if (deps.config.trustProxy === 0) {
+    // Behind a proxy without TRUST_PROXY every request seems to come from the proxy: one throttle for
+    // everyone, audit rows naming the proxy. Said once per process (`tessera doctor` says it too).
+    let warned = false;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!warned && request.headers['x-forwarded-for'] !== undefined) {
+        warned = true;
+        request.log.warn({ peer: request.socket.remoteAddress }, 'requests arrive with X-Forwarded-For from a peer that is not trusted: behind a proxy, set TRUST_PROXY');
+      }
+      done();
+    });
+  }
 
   // Every route must say which assurance level it needs; a route that forgets stops start-up. The
   // level's guard is added here, so no handler runs for a request below its route's level.
@@ -127,8 +154,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
   await app.register(fastifyCookie, { secret: cookieSecret });
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
-    // After the headers, so the refusal carries them too.
-    if (!isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
+    reply.header('x-request-id', request.id);
+    // After the headers, so the refusal carries them too. The probes are exempt: an orchestrator
+    // calls them by the pod's address, and they reveal nothing a rebinding page could use.
+    if (!isProbePath(request.url) && !isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
     done();
   });
   await app.register(fastifySwagger, {
@@ -158,6 +187,8 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     await api.register(mfaResetRoutes, { deps });
   }, { prefix: '/api/v1' });
 
+  await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });
+  if (ops.metrics && deps.config.metricsToken) await app.register(metricsRoute, { metrics: ops.metrics, token: deps.config.metricsToken });
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });
 

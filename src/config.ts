@@ -35,6 +35,16 @@ export interface Config {
   /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
   passwordFailuresPerIp: number;
   logLevel: string;
+  /** json (for log collectors) or pretty (for a person at a terminal). */
+  logFormat: 'json' | 'pretty';
+  /** Password hashes allowed to wait for a thread before password steps get 503; null: about 1 s of work. */
+  passwordQueueLimit: number | null;
+  /** /readyz fails once a message has waited this long to be sent (SMTP down, delivery stuck). */
+  readyMailStuckSeconds: number;
+  /** /metrics on the main port, behind `Authorization: Bearer <token>`; null: not there. */
+  metricsToken: string | null;
+  /** /metrics on its own listener on 127.0.0.1 (0: any free port); null: none. */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +107,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!['', '0', '1'].includes(preparedStatements)) throw new ConfigError(`DATABASE_PREPARED_STATEMENTS must be 1 or 0, got "${preparedStatements}"`);
   const smtpUrl = env.SMTP_URL || null;
   if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl)) throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  const logFormat = env.LOG_FORMAT || 'json';
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${logFormat}"`);
+  const metricsToken = env.METRICS_TOKEN || null;
+  // A scraper's token sits in a config file, not a head: long and random, or it is a password to guess.
+  if (metricsToken !== null && (metricsToken.length < 32 || /\s/.test(metricsToken))) {
+    throw new ConfigError('METRICS_TOKEN must be at least 32 characters without spaces (for example: openssl rand -hex 32)');
+  }
   return {
     port,
     acceptWeakPasswordHashes: env.NODE_ENV === 'development' || env.NODE_ENV === 'test',
@@ -118,5 +135,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxy: trustedProxies(env),
     passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
     logLevel: env.LOG_LEVEL || 'info',
+    logFormat,
+    passwordQueueLimit: env.PASSWORD_QUEUE_LIMIT === undefined || env.PASSWORD_QUEUE_LIMIT === '' ? null : integer(env, 'PASSWORD_QUEUE_LIMIT', 0, 1, 100_000),
+    readyMailStuckSeconds: integer(env, 'READY_MAIL_STUCK_SECONDS', 15 * 60, 10, 7 * 86400),
+    metricsToken,
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : integer(env, 'METRICS_PORT', 0, 0, 65535),
   };
 }

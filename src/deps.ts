@@ -12,6 +12,7 @@ import { secureDataFiles } from './store/data-dir.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
 import { keyringStamp, loadKeyring } from './store/key-file.ts';
 import { migrateToLatest } from './store/migrate.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
 
 /** How often a running process looks for keys added by `tessera keys rotate`. */
 const KEYRING_RECHECK_MS = 1000;
@@ -20,6 +21,8 @@ export interface Runtime {
   deps: ServiceDeps;
   database: DatabaseHandle;
   mail: MailDelivery;
+  /** Null unless METRICS_TOKEN or METRICS_PORT asks for them. */
+  metrics: Metrics | null;
   close(): Promise<void>;
 }
 
@@ -76,29 +79,36 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     reload,
   };
   const transport = overrides.transport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
-  const baseSink = createAuditAndNotifySink(config, random);
+  let deps: ServiceDeps | null = null;
+  const metrics = config.metricsToken !== null || config.metricsPort !== null
+    ? createMetrics({ database, clock, log, passwords: () => deps!.passwords })
+    : null;
+  const auditSink = createAuditAndNotifySink(config, random);
+  const baseSink = metrics ? metrics.observeEvents(auditSink) : auditSink;
   let mail: MailDelivery | null = null;
-  const deps: ServiceDeps = {
+  deps = {
     db: database.db,
     dialect: database.dialect,
     config,
     clock,
     random,
     keys,
-    passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes }),
+    passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes, queueLimit: config.passwordQueueLimit }),
     events: overrides.events ? overrides.events(baseSink) : baseSink,
     log,
     onMailQueued: () => mail?.kick(),
   };
-  mail = createMailDelivery(deps, transport);
+  mail = createMailDelivery(deps, transport, metrics?.onMailOutcome);
   const delivery = mail;
   return {
     deps,
     database,
     mail: delivery,
+    metrics,
     async close() {
       await delivery.stop();
       await database.close();
+      metrics?.close();
     },
   };
 }

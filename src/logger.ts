@@ -88,3 +88,28 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/**
+ * One JSON log line as a person reads it at a terminal (LOG_FORMAT=pretty): time, level, message,
+ * request id, then the other fields as key=value. The same redaction has already been applied.
+ */
+export function formatPretty(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { time, level, msg, reqId, pid: _pid, hostname: _hostname, ...rest } = entry;
+  const at = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const name = LEVEL_NAMES[Number(level)] ?? String(level);
+  return `${at} ${name.padEnd(5)} ${String(msg ?? '')}${reqId ? ` [${String(reqId)}]` : ''}${fields.length ? `  ${fields.join(' ')}` : ''}\n`;
+}
+
+/** A pino destination that writes formatPretty's lines to `out`. */
+export function prettyDestination(out: { write(text: string): unknown }): pino.DestinationStream {
+  return { write: (line: string) => void out.write(formatPretty(line)) };
+}

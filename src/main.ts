@@ -7,6 +7,7 @@ import { seedDemoIfEmpty } from './demo.ts';
 import { HOUR_MS, MINUTE_MS } from './domain/clock.ts';
 import { deleteExpiredSessions } from './store/sessions.ts';
 import { deleteStaleRateLimits } from './store/rate-limits.ts';
+import { startMetricsListener } from './metrics/http.ts';
 
 /** Rate-limit windows older than this refuse nothing any more (the longest window is 15 minutes). */
 const RATE_LIMIT_RETENTION_MS = HOUR_MS;
@@ -15,6 +16,8 @@ export interface RunningServer {
   app: FastifyInstance;
   runtime: Runtime;
   url: string;
+  /** The separate loopback listener's /metrics (METRICS_PORT), else null. */
+  metricsUrl: string | null;
   close(): Promise<void>;
   /** Which part a close() in progress is waiting for, so a shutdown that overruns can say so. */
   readonly closing: 'not closing' | 'requests in flight' | 'mail being sent' | 'database connections' | 'closed';
@@ -41,7 +44,7 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
       );
     }
   }
-  const app = await buildApp(deps, log);
+  const app = await buildApp(deps, log, { checkStorage: runtime.database.checkStorage, metrics: runtime.metrics });
   let address: string;
   try {
     address = await app.listen({ port: config.port, host: config.host });
@@ -50,6 +53,16 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     await app.close().catch(() => {});
     await runtime.close().catch(() => {});
     throw err;
+  }
+  let metricsListener: { url: string; close(): Promise<void> } | null = null;
+  if (runtime.metrics && config.metricsPort !== null) {
+    try {
+      metricsListener = await startMetricsListener(runtime.metrics, config.metricsPort);
+    } catch (err) {
+      await app.close().catch(() => {});
+      await runtime.close().catch(() => {});
+      throw err;
+    }
   }
   runtime.mail.start();
   const sweeper = setInterval(() => {
@@ -65,6 +78,7 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     app,
     runtime,
     url: address,
+    metricsUrl: metricsListener?.url ?? null,
     get closing() {
       return stage;
     },
@@ -80,6 +94,7 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
         } finally {
           clearInterval(idleCloser);
         }
+        await metricsListener?.close();
         stage = 'mail being sent';
         await runtime.mail.stop();
         stage = 'database connections';

@@ -5,9 +5,12 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { createRuntime, type Runtime } from '../deps.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, prettyDestination } from '../logger.ts';
 import { type RunningServer, startServer } from '../main.ts';
 import { lowerThreadPoolPriority } from '../thread-priority.ts';
+import { NewerSchemaError } from '../store/migrate.ts';
+import { runDoctor } from './doctor.ts';
+import { backupCommand, migrationStatusCommand, OperationRefused, restoreCommand } from './operations.ts';
 import { CLI_CONTEXT } from '../services/context.ts';
 import { rotateTotpKeys } from '../services/key-rotation.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
@@ -17,7 +20,10 @@ import { findOrgById } from '../store/orgs.ts';
 
 const USAGE = `usage:
   tessera serve
-  tessera migrate
+  tessera migrate [--status]
+  tessera backup --out FILE [--with-keys]
+  tessera restore --from FILE
+  tessera doctor
   tessera keys rotate [--batch-size N]
   tessera org create --name N --edition enterprise|standard [--require-2fa]
   tessera user create --org N --email E (--password P | --password-stdin) [--admin] [--unlicensed] [--sso] [--recovery-email R]
@@ -64,7 +70,7 @@ const SHUTDOWN_GRACE_MS = 20_000;
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat === 'pretty' ? prettyDestination(process.stdout) : undefined);
   await lowerThreadPoolPriority(log);
   // Signal handlers go in before the server starts: a SIGTERM that arrives the moment the port
   // opens (before startServer returns) must still drain and exit 0, not kill the process.
@@ -105,7 +111,7 @@ async function serve(): Promise<void> {
   if (stopRequested) stop(server, stopRequested);
 }
 
-const SINGLE_WORD_COMMANDS: ReadonlySet<string> = new Set(['serve', 'migrate', 'seed']);
+const SINGLE_WORD_COMMANDS: ReadonlySet<string> = new Set(['serve', 'migrate', 'seed', 'backup', 'restore', 'doctor']);
 
 /**
  * The password from standard input, for `user create --password-stdin`: on the command line it
@@ -178,6 +184,9 @@ export async function run(argv: string[]): Promise<number> {
       users: { type: 'string' },
       out: { type: 'string' },
       'weak-password-hash': { type: 'boolean' },
+      status: { type: 'boolean' },
+      'with-keys': { type: 'boolean' },
+      from: { type: 'string' },
     },
   });
   const v = opts.values as Record<string, unknown>;
@@ -187,6 +196,7 @@ export async function run(argv: string[]): Promise<number> {
       await serve();
       return -1;
     case 'migrate':
+      if (v.status === true) return migrationStatusCommand(loadConfig(), (line) => console.log(line));
       await withRuntime(async () => {});
       console.log('database is up to date');
       return 0;
@@ -271,13 +281,28 @@ export async function run(argv: string[]): Promise<number> {
     case 'seed':
       await seedCommand(v);
       return 0;
+    case 'backup':
+      await backupCommand(loadConfig(), required(v, 'out'), v['with-keys'] === true, (line) => console.log(line));
+      return 0;
+    case 'doctor': {
+      const findings = await runDoctor(loadConfig());
+      for (const f of findings) console.log(`${f.verdict.padEnd(4)}  ${f.check}: ${f.message}`);
+      const failed = findings.filter((f) => f.verdict === 'FAIL').length;
+      console.log(failed === 0 ? 'no problems found' : `${failed} problem${failed === 1 ? '' : 's'} found`);
+      return failed === 0 ? 0 : 1;
+    }
+    case 'restore':
+      await restoreCommand(loadConfig(), required(v, 'from'), (line) => console.log(line));
+      return 0;
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
 }
 
 function oneLine(err: unknown): string {
-  if (err instanceof TesseraError || err instanceof ConfigError || err instanceof UsageError) return err.message;
+  if (err instanceof TesseraError || err instanceof ConfigError || err instanceof UsageError || err instanceof OperationRefused || err instanceof NewerSchemaError) {
+    return err.message;
+  }
   const e = err as { code?: string; message?: string; errors?: Array<{ message?: string }> };
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || (e.message ?? '').includes('timeout')) {
     return `cannot reach the database: ${e.errors?.[0]?.message ?? e.message ?? e.code}`;

@@ -42,6 +42,8 @@ export interface SecurityEvent {
   subject: { userId: string; email: string } | null;
   ip: string | null;
   userAgent: string | null;
+  /** The HTTP request that caused it (its X-Request-Id and log lines' reqId), when one did. */
+  requestId?: string | null;
   /** Never a secret, code, token or password: these rows are shown to admins. */
   details: Record<string, string | number | boolean | null>;
 }

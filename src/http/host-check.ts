@@ -25,3 +25,9 @@ export function isAllowedHost(host: string | undefined, baseUrl: string): boolea
   const base = new URL(baseUrl).hostname.toLowerCase();
   return name === base || (isLoopbackName(base) && isLoopbackName(name));
 }
+
+/** Liveness and readiness probes, answered whatever Host they carry. */
+export function isProbePath(url: string): boolean {
+  const path = url.split('?', 1)[0];
+  return path === '/healthz' || path === '/readyz';
+}

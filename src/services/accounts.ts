@@ -82,6 +82,7 @@ export function eventFor(
     subject: { userId: user.id, email: user.email },
     ip: ctx.ip,
     userAgent: ctx.userAgent,
+    requestId: ctx.requestId ?? null,
     details: extra.details ?? {},
   };
 }

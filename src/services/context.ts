@@ -12,9 +12,11 @@ import type { PasswordHasher } from './password-hasher.ts';
 export interface RequestContext {
   ip: string | null;
   userAgent: string | null;
+  /** The request's id (X-Request-Id), so an audit row leads to the request's log lines; null at the CLI. */
+  requestId?: string | null;
 }
 
-export const CLI_CONTEXT: RequestContext = { ip: null, userAgent: 'tessera-cli' };
+export const CLI_CONTEXT: RequestContext = { ip: null, userAgent: 'tessera-cli', requestId: null };
 
 export interface KeyProvider {
   keyring(): Keyring;

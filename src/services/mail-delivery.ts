@@ -39,6 +39,11 @@ export function isPermanentRefusal(err: unknown): boolean {
   return !/\b5\.7\.\d+|relay|auth|sender/i.test(response);
 }
 
+/** Told of each delivery's outcome (the metrics listen here); does nothing by default. */
+export interface MailOutcomeListener {
+  (outcome: 'sent' | 'failed' | 'given_up'): void;
+}
+
 export interface MailDelivery {
   /** Sends everything due now; returns how many were sent. */
   deliverDue(): Promise<number>;
@@ -52,7 +57,11 @@ export interface MailDelivery {
  * Mail is queued in the database by the transaction that caused it and sent from here, so a
  * request never waits on SMTP and a mail server that is down loses nothing.
  */
-export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log' | 'keys'>, transport: MailTransport): MailDelivery {
+export function createMailDelivery(
+  deps: Pick<ServiceDeps, 'db' | 'clock' | 'log' | 'keys'>,
+  transport: MailTransport,
+  onOutcome: MailOutcomeListener = () => {},
+): MailDelivery {
   let running: Promise<number> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
@@ -85,6 +94,7 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
           await transport.send({ id: row.id, to: row.to_address, subject: row.subject, text: open(row.text_body), html: open(row.html_body) });
           await markMailSent(deps.db, row.id, deps.clock.now().getTime());
           sent++;
+          onOutcome('sent');
         } catch (err) {
           const attempts = row.attempts + 1;
           const message = err instanceof Error ? err.message : String(err);
@@ -92,9 +102,11 @@ export function createMailDelivery(deps: Pick<ServiceDeps, 'db' | 'clock' | 'log
           if (isPermanentRefusal(err) || failedAt - row.created_at >= MAIL_GIVE_UP_AFTER_MS) {
             await markMailGivenUp(deps.db, row.id, attempts, failedAt, message);
             deps.log.error({ mailId: row.id, attempts, err: message }, 'mail delivery given up');
+            onOutcome('given_up');
           } else {
             await markMailFailed(deps.db, row.id, attempts, failedAt + retryDelayMs(attempts), message);
             deps.log.warn({ mailId: row.id, attempts, err: message }, 'mail delivery failed; will retry');
+            onOutcome('failed');
           }
         }
       }

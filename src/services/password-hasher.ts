@@ -13,6 +13,23 @@ export interface PasswordHasher {
   verify(stored: string | null, password: string): Promise<boolean>;
   /** Deliberately cheap hash for benchmark seeding only; refused outside development and test. */
   hashWeak(password: string): string;
+  /** argon2id work right now: hashes running on the thread pool, and those waiting for a turn. */
+  load(): { hashing: number; waiting: number };
+  /**
+   * How many password steps may be under way at once before more are refused (503) instead of
+   * queued: the hashing threads plus about MAX_HASH_WAIT_MS of work waiting for them.
+   */
+  readonly admissionLimit: number;
+}
+
+/** What one argon2id hash costs on this class of machine, for sizing the queue (bench/RESULTS.md: ~17 ms). */
+const ESTIMATED_HASH_MS = 20;
+/** The longest a password step should wait for a hashing thread before it is refused instead. */
+export const MAX_HASH_WAIT_MS = 1000;
+
+/** Hashes allowed to wait: about MAX_HASH_WAIT_MS of work for the threads there are. */
+export function defaultHashQueueLimit(maxConcurrent: number): number {
+  return Math.max(1, Math.ceil((maxConcurrent * MAX_HASH_WAIT_MS) / ESTIMATED_HASH_MS));
 }
 
 /**
@@ -29,9 +46,10 @@ export function defaultHashConcurrency(): number {
  * sign-ins from queueing unbounded 19 MiB allocations and starving code checks of CPU.
  */
 export function createPasswordHasher(
-  opts: { maxConcurrent?: number; acceptWeakHashes?: boolean } = {},
+  opts: { maxConcurrent?: number; acceptWeakHashes?: boolean; queueLimit?: number | null } = {},
 ): PasswordHasher {
   const maxConcurrent = opts.maxConcurrent ?? defaultHashConcurrency();
+  const queueLimit = opts.queueLimit ?? defaultHashQueueLimit(maxConcurrent);
   let active = 0;
   const waiting: Array<() => void> = [];
   async function limited<T>(work: () => Promise<T>): Promise<T> {
@@ -63,6 +81,8 @@ export function createPasswordHasher(
       const ok = await limited(() => verify(target, password).catch(() => false));
       return stored !== null && ok;
     },
+    load: () => ({ hashing: active, waiting: waiting.length }),
+    admissionLimit: maxConcurrent + queueLimit,
     hashWeak(password) {
       const salt = randomBytes(8).toString('hex');
       return `${WEAK_PREFIX}${salt}$${createHash('sha256').update(`${salt}:${password}`).digest('hex')}`;

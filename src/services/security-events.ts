@@ -74,6 +74,7 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
         ip: event.ip,
         user_agent: event.userAgent ? event.userAgent.slice(0, 300) : null,
         details: JSON.stringify(event.details),
+        request_id: event.requestId ?? null,
       });
       const template = NOTIFICATIONS[event.type];
       if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type) && (await isNotificationDue(db, event, event.subject.userId))) {

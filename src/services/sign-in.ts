@@ -52,7 +52,7 @@ export async function signInWithPassword(
     // Unknown emails are audited too (without the address): both answers then cost the same write.
     const event = user
       ? eventFor(deps, ctx, 'sign_in.password_failed', user)
-      : { type: 'sign_in.password_failed' as const, at: deps.clock.now(), orgId: null, actor: { kind: 'anonymous' as const }, subject: null, ip: ctx.ip, userAgent: ctx.userAgent, details: { knownAccount: false } };
+      : { type: 'sign_in.password_failed' as const, at: deps.clock.now(), orgId: null, actor: { kind: 'anonymous' as const }, subject: null, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId ?? null, details: { knownAccount: false } };
     await deps.db.transaction().execute((tx) => deps.events.record(tx, event));
     throw new TesseraError('invalid_credentials');
   }

@@ -17,6 +17,7 @@ const insertEvent = preparedQuery((db, p: Omit<AuditEventRow, 'id'>) =>
     ip: p.ip,
     user_agent: p.user_agent,
     details: p.details,
+    request_id: p.request_id,
   }),
 );
 export async function appendAuditEvent(db: Db, row: Omit<AuditEventRow, 'id'>): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -11,6 +11,14 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * What is wrong with the storage under the connection that a query cannot see, else null. An open
+   * SQLite file keeps answering after it was deleted, replaced or made unreadable on disk, but
+   * everything written from then on is lost at the next start.
+   */
+  checkStorage(): string | null;
+  /** PostgreSQL's pool: connections open, idle, and requests waiting for one; null on SQLite. */
+  poolUse(): { total: number; idle: number; waiting: number } | null;
   close(): Promise<void>;
 }
 
@@ -64,10 +72,35 @@ export function openDatabase(input: {
     // the pool drops it and the next query opens a fresh one.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', close: () => db.destroy() };
+    return {
+      db,
+      dialect: 'postgres',
+      checkStorage: () => null,
+      poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      close: () => db.destroy(),
+    };
   }
-  mkdirSync(dirname(input.sqlitePath), { recursive: true });
+  mkdirSync(dirname(input.sqlitePath), { recursive: true, mode: 0o700 });
+  // Owner-only from the start (SQLite gives its -wal and -shm files the same mode): the file holds
+  // password hashes and sealed secrets, and the umask would leave it readable by every local user.
+  // 'a' creates a missing file and leaves an existing one (and its mode) alone.
+  closeSync(openSync(input.sqlitePath, 'a', 0o600));
   const raw = openSqliteFile(input.sqlitePath);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  const opened = statSync(input.sqlitePath);
+  return { db, dialect: 'sqlite', checkStorage: () => sqliteFileProblem(input.sqlitePath, opened), poolUse: () => null, close: () => db.destroy() };
+}
+
+function sqliteFileProblem(path: string, opened: { dev: number; ino: number }): string | null {
+  let now;
+  try {
+    now = statSync(path);
+    accessSync(path, constants.R_OK | constants.W_OK);
+  } catch (err) {
+    return (err as { code?: string }).code === 'ENOENT' ? 'database file is missing' : 'database file is not readable and writable';
+  }
+  if (now.dev !== opened.dev || now.ino !== opened.ino) return 'database file was replaced';
+  // Root passes access() whatever the mode says; a file nobody may read is still a broken set-up.
+  if ((now.mode & 0o600) !== 0o600) return 'database file is not readable and writable';
+  return null;
 }

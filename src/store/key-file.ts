@@ -145,3 +145,24 @@ export function keyringStamp(dataDir: string): string {
     })
     .join('|');
 }
+
+/** The names of the files that make up the key ring in DATA_DIR/keys/. */
+export const KEY_FILES = ['keyring', 'current'] as const;
+
+/** The key ring's files as they are on disk (for a backup that carries them), or null when there are none. */
+export function readKeyFiles(dataDir: string): Record<string, string> | null {
+  const out: Record<string, string> = {};
+  for (const name of KEY_FILES) {
+    const text = readIfExists(join(dataDir, 'keys', name));
+    if (text !== null) out[name] = text;
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** Puts a key ring's files back (restore), owner-only like the ones start-up makes. */
+export function writeKeyFiles(dataDir: string, files: Record<string, string>): void {
+  const dir = join(dataDir, 'keys');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  for (const name of KEY_FILES) if (files[name] !== undefined) replaceFile(join(dir, name), files[name]);
+}

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import type { Database, MailQueueTable } from './schema.ts';
 
 export type QueuedMailRow = Selectable<MailQueueTable>;
@@ -84,11 +84,25 @@ export async function purgeFinishedMail(db: Db, before: number): Promise<number>
 
 /** Messages still waiting to go out (given-up ones are not waiting). */
 export async function countUnsentMail(db: Db): Promise<number> {
-  const r = await db
-    .selectFrom('mail_queue')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('sent_at', 'is', null)
-    .where('given_up_at', 'is', null)
-    .executeTakeFirstOrThrow();
-  return Number(r.n);
+  return (await describeWaitingMail(db)).count;
+}
+
+/**
+ * How many messages wait to go out and when the oldest was queued (null: none wait). The WHERE
+ * repeats the partial index mail_queue_waiting (migration 008-operations) exactly, so only waiting rows are read.
+ */
+export async function describeWaitingMail(db: Db): Promise<{ count: number; oldestCreatedAt: number | null }> {
+  const r = (await waitingMailQuery(db).execute(db)).rows[0];
+  return { count: Number(r?.n ?? 0), oldestCreatedAt: r?.oldest == null ? null : Number(r.oldest) };
+}
+
+/**
+ * describeWaitingMail's query, apart so a test can ask the database how it reads it. Without
+ * statistics SQLite takes `given_up_at is null` for a selective lookup in mail_queue_given_up, which
+ * holds every row that was never given up; INDEXED BY names the index (and fails loudly if the WHERE
+ * stops matching it).
+ */
+export function waitingMailQuery(db: Db) {
+  const table = db.getExecutor().adapter instanceof PostgresAdapter ? sql`mail_queue` : sql`mail_queue indexed by mail_queue_waiting`;
+  return sql<{ n: number | string; oldest: number | string | null }>`select count(*) as n, min(created_at) as oldest from ${table} where sent_at is null and given_up_at is null`;
 }

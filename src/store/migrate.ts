@@ -8,6 +8,7 @@ import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as setupPerSession from './migrations/007-setup-per-session.ts';
+import * as operations from './migrations/008-operations.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -21,7 +22,59 @@ const STEPS: Record<string, Step> = {
   '005-sessions-by-id': sessionsById,
   '006-audit-mfa-changes': auditMfaChanges,
   '007-setup-per-session': setupPerSession,
+  '008-operations': operations,
 };
+
+/** Kysely's bookkeeping table: one row per applied migration. */
+const MIGRATION_TABLE = 'kysely_migration';
+
+export interface MigrationStatus {
+  applied: Array<{ name: string; appliedAt: string }>;
+  pending: string[];
+  /** Applied by a newer Tessera: this version does not know them. */
+  unknown: string[];
+}
+
+export class NewerSchemaError extends Error {}
+
+/** The migrations this version knows, in order. */
+export function knownMigrationNames(): string[] {
+  return Object.keys(STEPS);
+}
+
+/** What the database has applied and what this version would still apply; changes nothing. */
+export async function readMigrationStatus(db: Kysely<Database>): Promise<MigrationStatus> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  const rows = tables.some((t) => t.name === MIGRATION_TABLE)
+    ? await sql<{ name: string; timestamp: string }>`select name, timestamp from ${sql.table(MIGRATION_TABLE)} order by name`.execute(db).then((r) => r.rows)
+    : [];
+  const applied = new Set(rows.map((r) => r.name));
+  return {
+    applied: rows.map((r) => ({ name: r.name, appliedAt: r.timestamp })),
+    pending: Object.keys(STEPS).filter((name) => !applied.has(name)),
+    unknown: rows.map((r) => r.name).filter((name) => !(name in STEPS)),
+  };
+}
+
+/**
+ * What this version still lacks (`pending`) and what a newer version added (`newer`), for readiness
+ * and doctor. Every second: one small read of a table start-up has made, with no introspection.
+ */
+export async function describeSchemaDrift(db: Kysely<Database>): Promise<{ pending: string[]; newer: string[] }> {
+  const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
+  const applied = new Set(rows.rows.map((r) => r.name));
+  return {
+    pending: Object.keys(STEPS).filter((name) => !applied.has(name)),
+    newer: [...applied].filter((name) => !(name in STEPS)).sort(),
+  };
+}
+
+function refuseNewerSchema(status: MigrationStatus): void {
+  if (status.unknown.length === 0) return;
+  throw new NewerSchemaError(
+    `the database was migrated by a newer Tessera (it has migration ${status.unknown.at(-1)}, which this version does not know): run that version or a later one`,
+  );
+}
 
 export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
   return migrate(db, dialect, (migrator) => migrator.migrateToLatest());
@@ -42,6 +95,8 @@ async function migrate(db: Kysely<Database>, dialect: Dialect, direction: (migra
     },
   };
   const run = async (on: Kysely<Database>): Promise<string[]> => {
+    // Kysely would stop with "corrupted migrations"; say what it means for an operator instead.
+    refuseNewerSchema(await readMigrationStatus(on));
     const { error, results } = await direction(new Migrator({ db: on, provider }));
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

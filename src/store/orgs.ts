@@ -30,3 +30,8 @@ export async function updateOrgPolicy(
 ): Promise<void> {
   await db.updateTable('orgs').set(policy).where('id', '=', id).execute();
 }
+
+/** Every organisation's id, in id order (the metrics' per-organisation figures). */
+export async function listOrgIds(db: Db): Promise<string[]> {
+  return (await db.selectFrom('orgs').select('id').orderBy('id').execute()).map((r) => r.id);
+}

@@ -104,6 +104,8 @@ export interface AuditEventTable {
   ip: string | null;
   user_agent: string | null;
   details: string;
+  /** The HTTP request that caused the event (X-Request-Id); null from the CLI and before migration 008. */
+  request_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MailQueueTable {

@@ -68,4 +68,19 @@ describe('tessera CLI', () => {
     assert.equal(dup.status, 1);
     assert.match(dup.stderr, /already exists/);
   });
+
+  it('migrate --status lists the applied migrations and nothing pending, changing nothing; an empty DATA_DIR has all pending', () => {
+    const r = tessera('migrate', '--status');
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^applied  001-initial  \d{4}-\d\d-\d\dT/);
+    assert.ok(lines.some((l) => l.startsWith('applied  008-operations')));
+    assert.ok(!lines.some((l) => l.startsWith('pending')));
+    assert.equal(lines.at(-1), 'up to date');
+
+    const empty = join(dataDir, 'empty');
+    const fresh = spawnSync(process.execPath, ['bin/tessera.js', 'migrate', '--status'], { env: { ...process.env, DATA_DIR: empty, DATABASE_URL: '' }, encoding: 'utf8' });
+    assert.equal(fresh.status, 0, fresh.stderr);
+    assert.match(fresh.stdout, /^no database at .*empty\/tessera\.db yet: \d+ migrations pending$/m);
+  });
 });

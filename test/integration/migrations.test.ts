@@ -5,11 +5,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { mfaChangesSinceQuery } from '../../src/store/audit.ts';
-import { migrateToLatest, migrateUpTo } from '../../src/store/migrate.ts';
+import { describeWaitingMail, waitingMailQuery } from '../../src/store/mail-queue.ts';
+import { describeSchemaDrift, migrateToLatest, migrateUpTo, NewerSchemaError, readMigrationStatus } from '../../src/store/migrate.ts';
 import { phasePostgresUrl } from '../support/postgres.ts';
+
+/**
+ * How the database would run a query. SQLite explains it with its parameters unbound (the plan does
+ * not depend on them). A tiny table is cheaper to scan whole, so PostgreSQL is asked to avoid that
+ * where it can: it then uses a partial index only if the query's WHERE implies the index's.
+ */
+async function planOf(database: DatabaseHandle, compiled: CompiledQuery): Promise<string> {
+  if (database.dialect === 'sqlite') {
+    const plan = await sql<{ detail: string }>`explain query plan ${sql.raw(compiled.sql)}`.execute(database.db);
+    return plan.rows.map((r) => r.detail).join('\n');
+  }
+  return database.db.connection().execute(async (conn) => {
+    await sql`set enable_seqscan = off`.execute(conn);
+    const text = compiled.sql.replace(/\$(\d+)/g, (_m, n: string) => {
+      const v = compiled.parameters[Number(n) - 1];
+      return typeof v === 'number' ? String(v) : `'${String(v)}'`;
+    });
+    const plan = await sql<{ 'QUERY PLAN': string }>`explain ${sql.raw(text)}`.execute(conn);
+    await sql`reset enable_seqscan`.execute(conn);
+    return plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+  });
+}
 
 describe('migration 005: sessions stored by id', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
@@ -117,25 +140,77 @@ describe('migration 006: the 2FA changes of an organisation, indexed apart from 
   });
 
   it('is read through the partial index, not through every event of the organisation', async () => {
-    const compiled = mfaChangesSinceQuery(database.db, 'o1', 900).compile();
-    if (database.dialect === 'sqlite') {
-      // Explained with its parameters left unbound (null): the plan does not depend on them.
-      const plan = await sql<{ detail: string }>`explain query plan ${sql.raw(compiled.sql)}`.execute(database.db);
-      assert.match(plan.rows.map((r) => r.detail).join('\n'), /USING INDEX audit_events_mfa_changes/);
-      return;
-    }
-    // A seven-row table is cheaper to scan whole, so PostgreSQL is asked to avoid that where it can:
-    // it then uses the partial index only if the query's WHERE implies the index's.
-    await database.db.connection().execute(async (conn) => {
-      await sql`set enable_seqscan = off`.execute(conn);
-      const text = compiled.sql.replace(/\$(\d+)/g, (_m, n: string) => {
-        const v = compiled.parameters[Number(n) - 1];
-        return typeof v === 'number' ? String(v) : `'${String(v)}'`;
-      });
-      const plan = await sql<{ 'QUERY PLAN': string }>`explain ${sql.raw(text)}`.execute(conn);
-      await sql`reset enable_seqscan`.execute(conn);
-      assert.match(plan.rows.map((r) => r['QUERY PLAN']).join('\n'), /audit_events_mfa_changes/);
+    assert.match(await planOf(database, mfaChangesSinceQuery(database.db, 'o1', 900).compile()), /audit_events_mfa_changes/);
+  });
+});
+
+describe('migration 008: waiting mail indexed apart from the sent, and request ids in the audit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
+  let database: DatabaseHandle;
+  const mail = (id: string, createdAt: number, sentAt: number | null, givenUpAt: number | null = null) => ({
+    id, to_address: `${id}@example.test`, subject: 's', text_body: 't', html_body: 'h', created_at: createdAt,
+    attempts: 0, next_attempt_at: createdAt, sent_at: sentAt, last_error: null, given_up_at: givenUpAt,
+  });
+
+  before(async () => {
+    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations008'), sqlitePath: join(dir, 'db.sqlite') });
+    await migrateUpTo(database.db, database.dialect, '006-audit-mfa-changes');
+    await database.db.insertInto('mail_queue').values([mail('sent', 1_000, 2_000), mail('waiting', 3_000, null), mail('older', 2_500, null), mail('dropped', 500, null, 9_000)]).execute();
+    await database.db.insertInto('audit_events').values({ at: 1, type: 'user.created', org_id: null, actor: 'operator:test', actor_user_id: null, subject_user_id: null, subject_email: null, ip: null, user_agent: null, details: '{}' }).execute();
+    assert.deepEqual(await migrateToLatest(database.db, database.dialect), ['008-operations']);
+  });
+
+  after(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts the waiting messages and finds the oldest, rows written before the index included', async () => {
+    assert.deepEqual(await describeWaitingMail(database.db), { count: 2, oldestCreatedAt: 2_500 });
+  });
+
+  it('is read through the partial index, not through every message kept', async () => {
+    assert.match(await planOf(database, waitingMailQuery(database.db).compile(database.db)), /mail_queue_waiting/);
+  });
+
+  it('gives audit rows a request id, null for the rows written before', async () => {
+    const rows = await database.db.selectFrom('audit_events').select(['type', 'request_id']).execute();
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ type: 'user.created', request_id: null }]);
+  });
+
+  it('reports the schema as current, with nothing pending', async () => {
+    assert.deepEqual(await describeSchemaDrift(database.db), { pending: [], newer: [] });
+    const status = await readMigrationStatus(database.db);
+    assert.deepEqual(status.pending, []);
+    assert.deepEqual(status.unknown, []);
+    assert.equal(status.applied.at(-1)?.name, '008-operations');
+  });
+});
+
+describe('a database migrated by a newer Tessera', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-migrations-'));
+  let database: DatabaseHandle;
+
+  before(async () => {
+    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations_newer'), sqlitePath: join(dir, 'db.sqlite') });
+    await migrateToLatest(database.db, database.dialect);
+    await sql`insert into kysely_migration (name, timestamp) values ('999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(database.db);
+  });
+
+  after(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is refused with one line naming the migration, and the drift is seen', async () => {
+    await assert.rejects(migrateToLatest(database.db, database.dialect), (err: Error) => {
+      assert.ok(err instanceof NewerSchemaError);
+      assert.match(err.message, /^the database was migrated by a newer Tessera \(it has migration 999-from-the-future, which this version does not know\)/);
+      assert.doesNotMatch(err.message, /\n/);
+      return true;
     });
+    assert.deepEqual(await describeSchemaDrift(database.db), { pending: [], newer: ['999-from-the-future'] });
+    assert.deepEqual((await readMigrationStatus(database.db)).unknown, ['999-from-the-future']);
   });
 });
 

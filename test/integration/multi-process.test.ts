@@ -7,17 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, type ServeProcess, startServeProcess } from '../support/processes.ts';
+import { runCli, type ServeProcess, startServeProcess, type SeededUser } from '../support/processes.ts';
 import { phasePostgresUrl } from '../support/postgres.ts';
 import { TestClient } from '../support/server.ts';
 import { type SmtpSink, startSmtpSink } from '../support/smtp.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
-
-interface Seeded {
-  email: string;
-  password: string;
-  secret: string;
-}
 
 /** The servers run on the real clock, so codes are computed for now. */
 function currentCode(secret: string, offsetMs = 0): string {
@@ -42,9 +36,9 @@ describe('several tessera serve processes on one database', () => {
   let smtp: SmtpSink;
   let a: ServeProcess;
   let b: ServeProcess;
-  let users: Seeded[] = [];
+  let users: SeededUser[] = [];
   let next = 0;
-  const take = (): Seeded => users[next++]!;
+  const take = (): SeededUser => users[next++]!;
 
   before(async () => {
     smtp = await startSmtpSink();
@@ -63,11 +57,11 @@ describe('several tessera serve processes on one database', () => {
       throw failed.reason;
     }
     [a, b] = started.map((r) => (r as PromiseFulfilledResult<ServeProcess>).value) as [ServeProcess, ServeProcess];
-    // Seeded beside the running servers, the way an operator would.
+    // SeededUser beside the running servers, the way an operator would.
     const out = join(dir, 'users.jsonl');
     const seeded = await runCli(['seed', '--org', 'Multi', '--users', '12', '--out', out, '--weak-password-hash'], { ...env, DATA_DIR: join(dir, 'cli') });
     assert.equal(seeded.code, 0, seeded.stderr);
-    users = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Seeded);
+    users = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as SeededUser);
     assert.equal(users.length, 12);
   });
 
@@ -82,7 +76,7 @@ describe('several tessera serve processes on one database', () => {
     }
   });
 
-  async function passwordStep(server: ServeProcess, user: Seeded): Promise<TestClient> {
+  async function passwordStep(server: ServeProcess, user: SeededUser): Promise<TestClient> {
     const client = new TestClient(server.url);
     const r = await client.post('/sessions', { email: user.email, password: user.password });
     assert.equal(r.status, 200, JSON.stringify(r.body));

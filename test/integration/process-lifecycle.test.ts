@@ -8,16 +8,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli, startServeProcess } from '../support/processes.ts';
+import { assertOneLine, runCli, type SeededUser, startServeProcess } from '../support/processes.ts';
 import { phasePostgresUrl, startPostgres } from '../support/postgres.ts';
 import { TestClient } from '../support/server.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
-
-interface Seeded {
-  email: string;
-  password: string;
-  secret: string;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-lifecycle-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,11 +21,11 @@ async function phaseDatabase(name: string): Promise<string> {
   return (await phasePostgresUrl(name)) ?? `file:${join(dir, `${name}.db`)}`;
 }
 
-async function seed(env: Record<string, string>, count: number, weak: boolean): Promise<Seeded[]> {
+async function seed(env: Record<string, string>, count: number, weak: boolean): Promise<SeededUser[]> {
   const out = join(dir, `seed-${randomBytes(4).toString('hex')}.jsonl`);
   const r = await runCli(['seed', '--org', 'Lifecycle', '--users', String(count), '--out', out, ...(weak ? ['--weak-password-hash'] : [])], env);
   assert.equal(r.code, 0, r.stderr);
-  return readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Seeded);
+  return readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as SeededUser);
 }
 
 /** A loopback port that nothing listens on. */
@@ -41,12 +35,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-function assertOneLine(stderr: string, pattern: RegExp): void {
-  assert.match(stderr, pattern);
-  assert.equal(stderr.trim().split('\n').length, 1, `one line expected, got:\n${stderr}`);
-  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
 }
 
 describe('tessera serve lifecycle', () => {

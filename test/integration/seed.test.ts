@@ -5,15 +5,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { runCli } from '../support/processes.ts';
+import { runCli, type SeededUser } from '../support/processes.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { base32ToBytes, rfc6238Code } from '../support/totp-oracle.ts';
-
-interface Seeded {
-  email: string;
-  password: string;
-  secret: string;
-}
 
 describe('tessera seed', () => {
   let ts: TestServer;
@@ -26,9 +20,9 @@ describe('tessera seed', () => {
   after(() => ts.close());
 
   const seed = (args: string[], extra: Record<string, string> = {}) => runCli(['seed', ...args], { ...env, ...extra });
-  const read = (file: string): Seeded[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Seeded);
+  const read = (file: string): SeededUser[] => readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as SeededUser);
 
-  async function signIn(user: Seeded): Promise<void> {
+  async function signIn(user: SeededUser): Promise<void> {
     const c = ts.client();
     const first = await c.post('/sessions', { email: user.email, password: user.password });
     assert.equal(first.status, 200, JSON.stringify(first.body));

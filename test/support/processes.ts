@@ -1,6 +1,7 @@
 // Runs the real `tessera` command as child processes: `serve` processes that tests talk to over HTTP,
 // and one-shot CLI commands. Used where one in-process server is not enough (several processes on one
 // database, signals, start-up failures).
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +21,20 @@ export interface ServeProcess {
    * holding the whole run.
    */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | string>;
+}
+
+/** One line of what `tessera seed --out` writes. */
+export interface SeededUser {
+  email: string;
+  password: string;
+  secret: string;
+}
+
+/** A CLI failure is one line on stderr, without a stack trace. */
+export function assertOneLine(stderr: string, pattern: RegExp): void {
+  assert.match(stderr.trimEnd(), pattern);
+  assert.equal(stderr.trim().split('\n').length, 1, `one line expected, got:\n${stderr}`);
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
 }
 
 export interface CliResult {

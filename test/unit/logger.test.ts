@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createLogger, loggedUrl, redactUrl } from '../../src/logger.ts';
+import { createLogger, formatPretty, loggedUrl, prettyDestination, redactUrl } from '../../src/logger.ts';
 
 describe('logger', () => {
   it('redacts link tokens from the page and the API paths', () => {
@@ -35,5 +35,14 @@ describe('logger', () => {
     log.info({ password: 'hunter22', code: '123456', secret: 'JBSWY3DPEHPK3PXP', nested: { token: 'tok' } }, 'event');
     const out = lines.join('');
     for (const s of ['hunter22', '123456', 'JBSWY3DPEHPK3PXP', 'tok"']) assert.ok(!out.includes(s), s);
+  });
+
+  it('LOG_FORMAT=pretty: one readable line per entry, request id beside the message, redaction kept', () => {
+    const out: string[] = [];
+    const log = createLogger('info', prettyDestination({ write: (text: string) => out.push(text) }));
+    log.child({ reqId: 'r-42' }).warn({ password: 'hunter22', mailId: 'm1', nested: { a: 1 } }, 'mail delivery failed');
+    assert.equal(out.length, 1);
+    assert.match(out[0]!, /^\d\d:\d\d:\d\d\.\d{3} WARN  mail delivery failed \[r-42\]  password=\[redacted\] mailId=m1 nested=\{"a":1\}\n$/);
+    assert.equal(formatPretty('not json\n'), 'not json\n');
   });
 });

@@ -19,7 +19,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
       body: body({ email: { type: 'string', minLength: 1, maxLength: 254 }, password: passwordString }, ['email', 'password']),
       response: { 200: { type: 'object', properties: { next: nextStep }, required: ['next'] }, ...errors(400, 401, 403, 423, 429) },
     },
-    config: { level: 'public', rateLimit: 'password' },
+    config: { level: 'public', rateLimit: 'password', signInStep: 'password' },
   }, async (request, reply) => {
     const previous = await currentSession(deps, request);
     const { next, issued } = await signInWithPassword(deps, requestContext(request), request.body as { email: unknown; password: unknown }, previous?.session ?? null);
@@ -34,7 +34,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
       body: body({ code: codeString }, ['code']),
       response: { 200: { type: 'object', properties: { next: nextStep }, required: ['next'] }, ...errors(400, 401, 409, 423) },
     },
-    config: { level: 'password_verified' },
+    config: { level: 'password_verified', signInStep: 'code' },
   }, async (request, reply) => {
     const active = activeSession(request);
     const issued = await completeSignInWithCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);
@@ -52,7 +52,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
         ...errors(400, 401, 409, 423),
       },
     },
-    config: { level: 'password_verified' },
+    config: { level: 'password_verified', signInStep: 'backup_code' },
   }, async (request, reply) => {
     const active = activeSession(request);
     const result = await completeSignInWithBackupCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);

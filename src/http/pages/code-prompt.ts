@@ -73,7 +73,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     return sendCodePrompt(reply, newCsrf(reply), null);
   });
 
-  app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
+  app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified', signInStep: 'code' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
@@ -94,7 +94,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     return sendBackupCodePrompt(reply, newCsrf(reply), null);
   });
 
-  app.post('/login/backup-code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
+  app.post('/login/backup-code', { preHandler: app.csrfProtection, config: { level: 'password_verified', signInStep: 'backup_code' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {

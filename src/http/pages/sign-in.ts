@@ -41,7 +41,7 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     return sendSignInPage(reply, newCsrf(reply), { notice });
   });
 
-  app.post('/login', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
+  app.post('/login', { preHandler: app.csrfProtection, config: { level: 'public', signInStep: 'password' } }, async (request, reply) => {
     const form = formBody(request);
     const previous = await currentSession(deps, request);
     try {
