@@ -19,6 +19,8 @@ import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
 import type { ServiceDeps } from './services/context.ts';
+import { oidcInteractionPages } from './http/pages/oidc-interaction.ts';
+import { createOidcProvider } from './oidc/index.ts';
 
 /** Bodies are a few short fields; anything bigger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -124,6 +126,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     reply.headers(securityHeaders);
     done();
   });
+  // The OpenID provider answers /oidc/* itself, before Fastify routes: no body parser, CSRF token
+  // or Origin check of ours stands in front of its token, userinfo and revocation endpoints.
+  const oidc = await createOidcProvider(deps);
+  await oidc.mount(app as unknown as FastifyInstance, securityHeaders);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },
@@ -166,6 +172,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     pages.addHook('onRequest', async (request) => refuseCrossSite(request, deps.config));
     await pages.register(pageRoutes, { deps });
     await pages.register(adminPageRoutes, { deps });
+    await pages.register(oidcInteractionPages, { deps, oidc });
   });
 
   return app;
