@@ -14,6 +14,7 @@ import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from
 import { seedUsers } from '../services/seed.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
+import { CLIENT_USAGE, clientCommand } from './client.ts';
 
 const USAGE = `usage:
   tessera serve
@@ -24,7 +25,8 @@ const USAGE = `usage:
   tessera user show --email E
   tessera user unlock --email E
   tessera user reset-2fa --email E
-  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]`;
+  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]
+${CLIENT_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -139,6 +141,7 @@ async function seedCommand(v: Record<string, unknown>): Promise<void> {
 
 export async function run(argv: string[]): Promise<number> {
   const [group, action, ...rest] = argv;
+  if (group === 'client') return clientCommand(action, rest, withRuntime);
   const opts = parseArgs({
     args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
     strict: true,

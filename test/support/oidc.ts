@@ -40,8 +40,13 @@ export async function registerClient(ts: TestServer, input: Partial<ClientInput>
     name: 'Example App', redirectUris: [REDIRECT_URI], postLogoutRedirectUris: ['http://app.example.test/bye'], backchannelLogoutUri: null,
     public: false, thirdParty: false, orgNames: [], ...input,
   });
-  const config = await oidc.discovery(new URL(`${ts.url}/oidc`), client.clientId, secret ?? undefined, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
-  return { clientId: client.clientId, secret, config };
+  return relyingParty(ts, client.clientId, secret);
+}
+
+/** openid-client configured by discovery for a client registered some other way (the CLI). */
+export async function relyingParty(ts: TestServer, clientId: string, secret: string | null): Promise<RegisteredClient> {
+  const config = await oidc.discovery(new URL(`${ts.url}/oidc`), clientId, secret ?? undefined, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
+  return { clientId, secret, config };
 }
 
 export interface AuthRequest {
