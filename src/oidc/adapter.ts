@@ -1,5 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ServiceDeps } from '../services/context.ts';
+import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
 import { loadProviderClient } from '../services/oidc-clients.ts';
 import {
   consumeModel,
@@ -29,7 +30,10 @@ export function adapterClass(deps: ServiceDeps): new (name: string) => Adapter {
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.model === 'Client') return ((await loadProviderClient(deps, id))?.metadata as AdapterPayload | undefined) ?? undefined;
+      if (this.model === 'Client') {
+        const client = await loadProviderClient(deps, id);
+        return client ? ({ ...client.metadata, [THIRD_PARTY]: client.thirdParty, [ORG_IDS]: client.orgIds } as AdapterPayload) : undefined;
+      }
       return ((await findModel(deps.db, this.model, id))?.payload as AdapterPayload | undefined) ?? undefined;
     }
 

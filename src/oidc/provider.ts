@@ -2,10 +2,12 @@ import { createHmac } from 'node:crypto';
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR_VALUES, meetsAcr } from '../domain/assurance.ts';
 import type { ServiceDeps } from '../services/context.ts';
-import { resolveSession } from '../services/sessions.ts';
+import { endProviderSessions } from '../services/oidc-sessions.ts';
+import { endSession, resolveSession } from '../services/sessions.ts';
 import { sessionCookieName } from '../http/session-cookie.ts';
 import { findUserWithOrg } from '../store/users.ts';
 import { adapterClass } from './adapter.ts';
+import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
 import { loadSigningKeys } from './keys.ts';
 import { renderProviderError, renderLogoutConfirm, renderLogoutDone } from './views.ts';
 
@@ -13,9 +15,7 @@ import { renderProviderError, renderLogoutConfirm, renderLogoutDone } from './vi
 export const INTERACTION_PATH = '/interaction';
 export const OIDC_PATH = '/oidc';
 
-/** Custom client metadata the CLI sets; read back from the provider's Client instances. */
-export const THIRD_PARTY = 'tessera_third_party';
-export const ORG_IDS = 'tessera_org_ids';
+export { ORG_IDS, THIRD_PARTY };
 
 const { Check, base } = interactionPolicy;
 
@@ -34,7 +34,7 @@ const CLAIMS: Configuration['claims'] = {
   sid: null,
 };
 
-function tesseraSessionToken(ctx: KoaContextWithOIDC, deps: ServiceDeps): string | undefined {
+function tesseraSessionToken(ctx: Pick<KoaContextWithOIDC, 'cookies'>, deps: ServiceDeps): string | undefined {
   return ctx.cookies.get(sessionCookieName(deps.config), { signed: false }) ?? undefined;
 }
 
@@ -100,7 +100,8 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
     extraClientMetadata: { properties: [THIRD_PARTY, ORG_IDS] },
     features: {
       devInteractions: { enabled: false },
-      revocation: { enabled: true },
+      // A client may revoke only its own tokens; another's is silently left alone (RFC 7009 §2.2).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource: renderLogoutConfirm, postLogoutSuccessSource: renderLogoutDone },
       backchannelLogout: { enabled: true },
@@ -157,5 +158,18 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
   // Tessera's onRequest hook has already replaced X-Forwarded-* with what its TRUST_PROXY setting
   // vouches for, so the Koa app may believe them.
   provider.proxy = true;
+  // Signing out at an application's request (RP-initiated logout, "Yes, sign me out") signs the
+  // person out of Tessera too: one session truth.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route !== 'end_session_confirm' || !ctx.oidc.params?.logout || ctx.status !== 303) return;
+    const token = tesseraSessionToken(ctx, deps);
+    const active = token ? await resolveSession(deps, token) : null;
+    if (active) {
+      await endSession(deps, active.session);
+      await endProviderSessions(deps, active.user.id);
+    }
+    ctx.cookies.set(sessionCookieName(deps.config), null, { signed: false, path: '/', httpOnly: true, sameSite: 'lax', secure: https });
+  });
   return provider;
 }
