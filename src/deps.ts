@@ -6,6 +6,7 @@ import { cryptoRandom, type RandomSource } from './domain/random.ts';
 import { createMailTransport, type MailTransport } from './mail/transport.ts';
 import type { KeyProvider, ServiceDeps } from './services/context.ts';
 import { createMailDelivery, type MailDelivery } from './services/mail-delivery.ts';
+import { endingProviderSessions } from './services/oidc-sessions.ts';
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
@@ -71,7 +72,7 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     reload,
   };
   const transport = overrides.transport ?? createMailTransport({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, dataDir: config.dataDir });
-  const baseSink = createAuditAndNotifySink(config, random);
+  const baseSink = endingProviderSessions(createAuditAndNotifySink(config, random), { clock });
   let mail: MailDelivery | null = null;
   const deps: ServiceDeps = {
     db: database.db,

@@ -126,6 +126,6 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
       return provider.interactionResult(request.raw, reply.raw, { error, error_description: description }, { mergeWithLastSubmission: false }).catch(gone);
     },
 
-    endSessionsOf: (accountId) => endProviderSessions(deps, accountId),
+    endSessionsOf: (accountId) => endProviderSessions(deps.db, deps.clock.now().getTime(), accountId),
   };
 }

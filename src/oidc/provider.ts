@@ -167,7 +167,7 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
     const active = token ? await resolveSession(deps, token) : null;
     if (active) {
       await endSession(deps, active.session);
-      await endProviderSessions(deps, active.user.id);
+      await endProviderSessions(deps.db, deps.clock.now().getTime(), active.user.id);
     }
     ctx.cookies.set(sessionCookieName(deps.config), null, { signed: false, path: '/', httpOnly: true, sameSite: 'lax', secure: https });
   });

@@ -1,18 +1,42 @@
+import type { Kysely } from 'kysely';
+import type { SecurityEventType } from '../domain/events.ts';
+import type { Database } from '../store/schema.ts';
 import { destroyModel, listAccountModels, revokeGrant } from '../store/oidc-models.ts';
 import type { ServiceDeps } from './context.ts';
+import type { EventSink } from './security-events.ts';
 
 /**
  * Ends a person's sessions at the OpenID provider and revokes everything issued under their
  * grants (refresh tokens included): Tessera's own session is the truth, and when it ends, or the
  * person is locked out or loses a factor, applications must not keep them signed in.
  */
-export async function endProviderSessions(deps: ServiceDeps, accountId: string): Promise<void> {
-  const now = deps.clock.now().getTime();
+export async function endProviderSessions(db: Kysely<Database>, now: number, accountId: string): Promise<void> {
   for (const model of ['Session', 'RefreshToken', 'AccessToken', 'AuthorizationCode', 'Grant']) {
-    for (const { id, payload } of await listAccountModels(deps.db, accountId, model)) {
-      if (model === 'Grant') await revokeGrant(deps.db, id, now);
-      else if (typeof payload.grantId === 'string') await revokeGrant(deps.db, payload.grantId, now);
-      await destroyModel(deps.db, model, id);
+    for (const { id, payload } of await listAccountModels(db, accountId, model)) {
+      if (model === 'Grant') await revokeGrant(db, id, now);
+      else if (typeof payload.grantId === 'string') await revokeGrant(db, payload.grantId, now);
+      await destroyModel(db, model, id);
     }
   }
+}
+
+/** Events after which a person's applications must sign them in again. */
+const ENDS_PROVIDER_SESSIONS: ReadonlySet<SecurityEventType> = new Set<SecurityEventType>([
+  'account.locked',
+  'mfa.disabled',
+  'mfa.reset_completed',
+  'password.changed',
+]);
+
+/**
+ * Subscribes to security events: the provider sessions end in the same transaction as the lockout,
+ * factor removal or password change that caused it, so neither can exist without the other.
+ */
+export function endingProviderSessions(inner: EventSink, deps: Pick<ServiceDeps, 'clock'>): EventSink {
+  return {
+    async record(db, event) {
+      await inner.record(db, event);
+      if (ENDS_PROVIDER_SESSIONS.has(event.type) && event.subject) await endProviderSessions(db, deps.clock.now().getTime(), event.subject.userId);
+    },
+  };
 }

@@ -110,16 +110,18 @@ export async function destroyModel(db: Db, model: string, id: string): Promise<v
   await db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
 }
 
-/** Tombstones the grant first, then deletes what was issued under it (in one transaction). */
+/**
+ * Tombstones the grant, then deletes what was issued under it. No transaction of its own (callers
+ * may run it inside theirs): once the tombstone is written, nothing under the grant can be found,
+ * so a failure before the delete leaves only dead rows for the expiry sweep.
+ */
 export async function revokeGrant(db: Db, grantId: string, now: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    await tx
-      .insertInto('oidc_revoked_grants')
-      .values({ grant_id: grantId, revoked_at: now, expires_at: now + GRANT_TOMBSTONE_MS })
-      .onConflict((oc) => oc.column('grant_id').doNothing())
-      .execute();
-    await tx.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
-  });
+  await db
+    .insertInto('oidc_revoked_grants')
+    .values({ grant_id: grantId, revoked_at: now, expires_at: now + GRANT_TOMBSTONE_MS })
+    .onConflict((oc) => oc.column('grant_id').doNothing())
+    .execute();
+  await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
 }
 
 /** The grant ids and session ids a person holds at the provider, for ending them from Tessera. */

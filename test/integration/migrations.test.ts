@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 import { mfaChangesSinceQuery } from '../../src/store/audit.ts';
-import { migrateToLatest, migrateUpTo } from '../../src/store/migrate.ts';
+import { migrateUpTo } from '../../src/store/migrate.ts';
 import { phasePostgresUrl } from '../support/postgres.ts';
 
 describe('migration 005: sessions stored by id', () => {
@@ -103,7 +103,7 @@ describe('migration 006: the 2FA changes of an organisation, indexed apart from 
       event(6, 'mfa.reset_requested', 'o1', 6_000),
       event(7, 'mfa.enabled', 'o1', 500),
     ]).execute();
-    assert.deepEqual(await migrateToLatest(db, database.dialect), ['006-audit-mfa-changes']);
+    assert.deepEqual(await migrateUpTo(db, database.dialect, '006-audit-mfa-changes'), ['006-audit-mfa-changes']);
   });
 
   after(async () => {

@@ -46,7 +46,7 @@ ${active.user.role === 'admin'
     const active = await currentSession(deps, request);
     if (active) {
       await endSession(deps, active.session);
-      await endProviderSessions(deps, active.user.id);
+      await endProviderSessions(deps.db, deps.clock.now().getTime(), active.user.id);
     }
     clearSessionCookie(reply, deps.config);
     return reply.redirect('/login?notice=signed_out', 303);
