@@ -20,7 +20,7 @@ import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
 import type { ServiceDeps } from './services/context.ts';
 import { oidcInteractionPages } from './http/pages/oidc-interaction.ts';
-import { createOidcProvider } from './oidc/index.ts';
+import { createOidcProvider, type OidcProvider } from './oidc/index.ts';
 
 /** Bodies are a few short fields; anything bigger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -40,6 +40,12 @@ export interface RouteEntry {
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+const providers = new WeakMap<FastifyInstance, OidcProvider>();
+
+/** The app's OpenID provider; tests reach its back-channel delivery through this. */
+export function oidcProviderOf(app: FastifyInstance): OidcProvider | undefined {
+  return providers.get(app);
+}
 
 /** Every route the app registered with the level it declared; security tests walk this table. */
 export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
@@ -130,6 +136,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
   // or Origin check of ours stands in front of its token, userinfo and revocation endpoints.
   const oidc = await createOidcProvider(deps);
   await oidc.mount(app as unknown as FastifyInstance, securityHeaders);
+  providers.set(app as unknown as FastifyInstance, oidc);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },

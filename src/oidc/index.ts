@@ -4,7 +4,9 @@ import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { Acr } from '../domain/assurance.ts';
 import type { ServiceDeps } from '../services/context.ts';
+import { type BackchannelDelivery, createBackchannelDelivery } from '../services/backchannel-delivery.ts';
 import { endProviderSessions } from '../services/oidc-sessions.ts';
+import { enqueueBackchannel } from '../store/backchannel-queue.ts';
 import { createProvider, OIDC_PATH, ORG_IDS, THIRD_PARTY } from './provider.ts';
 
 /**
@@ -49,6 +51,8 @@ export interface OidcProvider {
   refuse(request: FastifyRequest, reply: FastifyReply, error: 'access_denied' | 'unmet_authentication_requirements' | 'login_required', description: string): Promise<string>;
   /** Ends the person's provider sessions and revokes what was issued under them (refresh tokens too). */
   endSessionsOf(accountId: string): Promise<void>;
+  /** The loop that sends queued back-channel logout notices (started and stopped with the app). */
+  backchannel: BackchannelDelivery;
 }
 
 function gone(err: unknown): never {
@@ -59,6 +63,19 @@ function gone(err: unknown): never {
 export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvider> {
   const provider: Provider = await createProvider(deps);
   const handler = provider.callback();
+  const backchannel = createBackchannelDelivery(deps, async (clientId, accountId, sid) => {
+    const client = await provider.Client.find(clientId);
+    if (!client?.backchannelLogoutUri) return false;
+    // Present on every Client since oidc-provider 6; missing from its type definitions.
+    await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(accountId, sid);
+    return true;
+  });
+  // The library sends back-channel logout itself at RP-initiated logout, once and without retry:
+  // a failure there goes to the queue.
+  provider.on('backchannel.error', (_ctx: unknown, _err: unknown, client: { clientId: string }, accountId: string, sid: string) => {
+    enqueueBackchannel(deps.db, { client_id: client.clientId, account_id: accountId, sid }, deps.clock.now().getTime())
+      .catch((err: unknown) => deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not queue a back-channel logout'));
+  });
 
   return {
     async mount(app, securityHeaders) {
@@ -82,7 +99,10 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
       });
       await app.register(middie);
       app.use(OIDC_PATH, handler);
+      app.addHook('onReady', async () => backchannel.start());
+      app.addHook('onClose', async () => backchannel.stop());
     },
+    backchannel,
 
     async interaction(request, reply) {
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);

@@ -5,6 +5,7 @@ import type { ServiceDeps } from '../services/context.ts';
 import { endProviderSessions } from '../services/oidc-sessions.ts';
 import { endSession, resolveSession } from '../services/sessions.ts';
 import { sessionCookieName } from '../http/session-cookie.ts';
+import { listBackchannelUris } from '../store/backchannel-queue.ts';
 import { findUserWithOrg } from '../store/users.ts';
 import { adapterClass } from './adapter.ts';
 import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
@@ -152,6 +153,17 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
       RefreshToken: 14 * 24 * 60 * 60,
     },
     renderError: renderProviderError,
+    // The library refuses loopback and private targets (SSRF). Self-hosted applications usually
+    // live on a LAN, so a target a client registered as its back-channel logout URI is let through,
+    // exactly that URL and nothing else; every other outgoing request keeps the guard.
+    async fetch(url, options) {
+      const target = new URL(String(url)).href;
+      if ((await listBackchannelUris(deps.db)).has(target)) {
+        const { dispatcher: _guard, ...rest } = options as RequestInit & { dispatcher?: unknown };
+        return globalThis.fetch(target, { ...rest, redirect: 'manual' });
+      }
+      return globalThis.fetch(url, options);
+    },
     enableHttpPostMethods: false,
   };
   const provider = new Provider(`${deps.config.baseUrl}${OIDC_PATH}`, configuration);

@@ -20,6 +20,7 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   session_factors: SessionFactorTable;
+  oidc_backchannel_queue: OidcBackchannelTable;
 }
 
 export interface OrgTable {
@@ -180,4 +181,18 @@ export interface SessionFactorTable {
   user_id: string;
   amr: string;
   authenticated_at: number;
+}
+
+/** A back-channel logout notice owed to a client for one provider session (id: client and sid). */
+export interface OidcBackchannelTable {
+  id: string;
+  client_id: string;
+  account_id: string;
+  sid: string;
+  created_at: number;
+  attempts: number;
+  next_attempt_at: number;
+  sent_at: number | null;
+  given_up_at: number | null;
+  last_error: string | null;
 }

@@ -9,7 +9,7 @@ import { DEFAULT_PASSWORD, type TestClient, type TestServer, startTestServer } f
 
 export const REDIRECT_URI = 'http://app.example.test/callback';
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

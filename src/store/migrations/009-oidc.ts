@@ -62,6 +62,22 @@ export async function up(db: Kysely<any>, _dialect: Dialect): Promise<void> {
     .addUniqueConstraint('oidc_signing_keys_generation', ['alg', 'generation'])
     .execute();
 
+  // Back-channel logout notices, sent with retries by a loop like the mail queue's.
+  await db.schema
+    .createTable('oidc_backchannel_queue')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('client_id', 'text', (c) => c.notNull())
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('sid', 'text', (c) => c.notNull())
+    .addColumn('created_at', millis, (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull())
+    .addColumn('next_attempt_at', millis, (c) => c.notNull())
+    .addColumn('sent_at', millis)
+    .addColumn('given_up_at', millis)
+    .addColumn('last_error', 'text')
+    .execute();
+  await db.schema.createIndex('oidc_backchannel_due').on('oidc_backchannel_queue').columns(['sent_at', 'next_attempt_at']).execute();
+
   await db.schema
     .createTable('session_factors')
     .addColumn('session_hash', 'text', (c) => c.primaryKey())
