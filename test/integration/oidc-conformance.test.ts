@@ -296,3 +296,28 @@ describe('OIDC conformance rows', () => {
     assert.equal((await browser.request('GET', '/', undefined, { accept: 'text/html' })).headers.get('location'), '/login', 'signed out of Tessera');
   });
 });
+
+describe('OIDC behind (or without) a proxy', () => {
+  it('forwarded headers from a peer that TRUST_PROXY does not name are ignored: discovery keeps the real scheme and host', async () => {
+    const r = await fetch(`${ts.url}/oidc/.well-known/openid-configuration`, {
+      headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', 'x-forwarded-for': '203.0.113.9' },
+    });
+    const meta = (await r.json()) as { issuer: string; token_endpoint: string; authorization_endpoint: string };
+    assert.equal(meta.issuer, `${ts.url}/oidc`);
+    assert.equal(meta.token_endpoint, `${ts.url}/oidc/token`);
+    assert.equal(meta.authorization_endpoint, `${ts.url}/oidc/auth`);
+  });
+
+  it('the expiry sweep removes expired provider objects and keeps live ones', async () => {
+    const { deleteExpiredModels } = await import('../../src/store/oidc-models.ts');
+    const db = ts.server.runtime.deps.db;
+    const now = ts.clock.now().getTime();
+    await db.insertInto('oidc_models').values([
+      { model: 'Interaction', id: 'old', payload: '{}', grant_id: null, uid: null, user_code: null, account_id: null, client_id: null, expires_at: now - 1, consumed_at: null },
+      { model: 'Interaction', id: 'live', payload: '{}', grant_id: null, uid: null, user_code: null, account_id: null, client_id: null, expires_at: now + 60_000, consumed_at: null },
+    ]).execute();
+    assert.ok((await deleteExpiredModels(db, now)) >= 1);
+    const left = await db.selectFrom('oidc_models').select('id').where('model', '=', 'Interaction').where('id', 'in', ['old', 'live']).execute();
+    assert.deepEqual(left.map((r) => r.id), ['live']);
+  });
+});
