@@ -15,6 +15,7 @@ import { seedUsers } from '../services/seed.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { CLIENT_USAGE, clientCommand } from './client.ts';
+import { RETIRED_KEY_OVERLAP_MS, rotateSigningKeys } from '../oidc/keys.ts';
 
 const USAGE = `usage:
   tessera serve
@@ -186,6 +187,9 @@ export async function run(argv: string[]): Promise<number> {
         `new current key ${report.keyId}: ${report.rotated} secrets re-encrypted, ${report.skipped} changed meanwhile, ` +
           `${report.unreadable} unreadable, ${report.remaining} still under an older key`,
       );
+      // The OpenID signing keys too: new ones sign at once, the old ones stay published for the overlap.
+      const signing = await withRuntime((r) => rotateSigningKeys(r.deps));
+      console.log(`new OpenID signing keys (generation ${signing.generation}); the previous ones stay in the JWKS for ${RETIRED_KEY_OVERLAP_MS / 3_600_000} hours`);
       return report.unreadable > 0 || report.remaining > 0 ? 1 : 0;
     }
     case 'org create': {

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import middie from '@fastify/middie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
@@ -7,6 +8,7 @@ import type { ServiceDeps } from '../services/context.ts';
 import { type BackchannelDelivery, createBackchannelDelivery } from '../services/backchannel-delivery.ts';
 import { endProviderSessions } from '../services/oidc-sessions.ts';
 import { enqueueBackchannel } from '../store/backchannel-queue.ts';
+import { signingKeysStamp } from '../store/oidc-keys.ts';
 import { createProvider, OIDC_PATH, ORG_IDS, THIRD_PARTY } from './provider.ts';
 
 /**
@@ -53,7 +55,15 @@ export interface OidcProvider {
   endSessionsOf(accountId: string): Promise<void>;
   /** The loop that sends queued back-channel logout notices (started and stopped with the app). */
   backchannel: BackchannelDelivery;
+  /**
+   * Rebuilds the provider when the signing keys changed (`tessera keys rotate`, from any process);
+   * the app calls it every few seconds. True when it reloaded.
+   */
+  reloadKeysIfChanged(): Promise<boolean>;
 }
+
+/** How often a running process looks for rotated signing keys (real time: key files are checked alike). */
+const KEYS_RECHECK_MS = 5000;
 
 function gone(err: unknown): never {
   if (err instanceof errors.SessionNotFound) throw new InteractionGone(err.error_description ?? err.message);
@@ -61,8 +71,12 @@ function gone(err: unknown): never {
 }
 
 export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvider> {
-  const provider: Provider = await createProvider(deps);
-  const handler = provider.callback();
+  // Keys are read when a Provider is built, so a rotation means a new one; requests go through
+  // whichever is current.
+  let provider: Provider = await createProvider(deps);
+  let handler = provider.callback();
+  let keysStamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
+  let keysTimer: NodeJS.Timeout | null = null;
   const backchannel = createBackchannelDelivery(deps, async (clientId, accountId, sid) => {
     const client = await provider.Client.find(clientId);
     if (!client?.backchannelLogoutUri) return false;
@@ -72,10 +86,23 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
   });
   // The library sends back-channel logout itself at RP-initiated logout, once and without retry:
   // a failure there goes to the queue.
-  provider.on('backchannel.error', (_ctx: unknown, _err: unknown, client: { clientId: string }, accountId: string, sid: string) => {
+  const queueFailedBackchannel = (_ctx: unknown, _err: unknown, client: { clientId: string }, accountId: string, sid: string) => {
     enqueueBackchannel(deps.db, { client_id: client.clientId, account_id: accountId, sid }, deps.clock.now().getTime())
       .catch((err: unknown) => deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not queue a back-channel logout'));
-  });
+  };
+  provider.on('backchannel.error', queueFailedBackchannel);
+
+  async function reloadKeysIfChanged(): Promise<boolean> {
+    const stamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
+    if (stamp === keysStamp) return false;
+    const next = await createProvider(deps);
+    next.on('backchannel.error', queueFailedBackchannel);
+    provider = next;
+    handler = next.callback();
+    keysStamp = stamp;
+    deps.log.info({ keys: stamp }, 'OpenID signing keys reloaded');
+    return true;
+  }
 
   return {
     async mount(app, securityHeaders) {
@@ -98,11 +125,21 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
         done();
       });
       await app.register(middie);
-      app.use(OIDC_PATH, handler);
-      app.addHook('onReady', async () => backchannel.start());
-      app.addHook('onClose', async () => backchannel.stop());
+      app.use(OIDC_PATH, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+      app.addHook('onReady', async () => {
+        backchannel.start();
+        keysTimer = setInterval(() => {
+          reloadKeysIfChanged().catch((err: unknown) => deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not reload the OpenID signing keys'));
+        }, KEYS_RECHECK_MS);
+        keysTimer.unref();
+      });
+      app.addHook('onClose', async () => {
+        if (keysTimer) clearInterval(keysTimer);
+        await backchannel.stop();
+      });
     },
     backchannel,
+    reloadKeysIfChanged,
 
     async interaction(request, reply) {
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);

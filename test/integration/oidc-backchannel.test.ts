@@ -2,7 +2,6 @@
 // logout token, verified against the JWKS, after a Tessera sign-out, a 2FA reset and a lockout;
 // when it is down, the notice waits in the database and is retried until it comes back.
 import assert from 'node:assert/strict';
-import { createPublicKey, verify } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +9,7 @@ import { oidcProviderOf } from '../../src/app.ts';
 import { CLI_CONTEXT } from '../../src/services/context.ts';
 import { resetSecondFactorNow } from '../../src/services/directory.ts';
 import { enrolFromProfile, lockOutWithWrongCodes } from '../support/flows.ts';
-import { authorizationRequest, follow, redeem, registerClient, type RegisteredClient, signInOnPages, startOidcServer, submitForm } from '../support/oidc.ts';
+import { authorizationRequest, follow, redeem, registerClient, type RegisteredClient, signInOnPages, startOidcServer, submitForm, verifyJwt } from '../support/oidc.ts';
 import type { TestServer } from '../support/server.ts';
 
 interface Received {
@@ -24,18 +23,8 @@ describe('OIDC back-channel logout', () => {
   let app: Server;
   let up = true;
   const received: Received[] = [];
-  let jwks: Array<{ kid: string } & Record<string, unknown>> = [];
 
-  async function verified(token: string): Promise<Received> {
-    const [h, p, s] = token.split('.') as [string, string, string];
-    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as Received['header'];
-    const jwk = jwks.find((k) => k.kid === header.kid);
-    assert.ok(jwk, 'signed with a published key');
-    const key = createPublicKey({ key: jwk as never, format: 'jwk' });
-    const ok = verify(header.alg === 'ES256' ? 'sha256' : 'sha256', Buffer.from(`${h}.${p}`), header.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, Buffer.from(s, 'base64url'));
-    assert.ok(ok, 'signature verifies against the JWKS');
-    return { header, claims: JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown> };
-  }
+  const verified = (token: string) => verifyJwt(ts, token) as Promise<Received>;
 
   before(async () => {
     app = createServer((req, res) => {
@@ -53,7 +42,6 @@ describe('OIDC back-channel logout', () => {
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
     ts = await startOidcServer();
     rp = await registerClient(ts, { backchannelLogoutUri: `http://127.0.0.1:${(app.address() as AddressInfo).port}/backchannel` });
-    jwks = ((await (await fetch(`${ts.url}/oidc/jwks`)).json()) as { keys: typeof jwks }).keys;
   });
   after(async () => {
     await ts.close();

@@ -3,7 +3,7 @@
 // and PostgreSQL.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { authorizationRequest, follow, oidc, REDIRECT_URI, redeem, registerClient, type RegisteredClient, signInOnPages, startOidcServer } from '../support/oidc.ts';
+import { oidc, REDIRECT_URI, redeem, type RegisteredClient, signInAtApp, startOidcWithClient } from '../support/oidc.ts';
 import type { TestServer } from '../support/server.ts';
 
 describe('OIDC: codes and refresh tokens are used once', () => {
@@ -11,16 +11,12 @@ describe('OIDC: codes and refresh tokens are used once', () => {
   let rp: RegisteredClient;
 
   before(async () => {
-    ts = await startOidcServer();
-    await ts.createUser({ email: 'ann@acme.test' });
-    rp = await registerClient(ts);
+    ({ ts, rp } = await startOidcWithClient(['ann@acme.test']));
   });
   after(() => ts.close());
 
   async function freshCode(params: Record<string, string> = {}) {
-    const req = await authorizationRequest(rp, params);
-    const browser = ts.client();
-    const callback = await signInOnPages(ts, browser, await follow(ts, browser, req.url.toString()), 'ann@acme.test');
+    const { req, callback } = await signInAtApp(ts, rp, 'ann@acme.test', { params });
     assert.equal(callback.url.origin + callback.url.pathname, REDIRECT_URI);
     return { req, callback };
   }

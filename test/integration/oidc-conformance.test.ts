@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { ACR_MFA, ACR_PWD } from '../../src/domain/assurance.ts';
 import { appCode, enrolFromProfile } from '../support/flows.ts';
 import {
-  authorizationRequest, follow, oidc, REDIRECT_URI, redeem, registerClient, type RegisteredClient, signInOnPages, startOidcServer, submitForm,
+  authorizationRequest, follow, oidc, REDIRECT_URI, redeem, registerClient, type RegisteredClient, signInAtApp, signInOnPages, startOidcServer, submitForm,
 } from '../support/oidc.ts';
 import { DEFAULT_PASSWORD, type TestClient, type TestServer } from '../support/server.ts';
 
@@ -30,10 +30,8 @@ function idTokenHeader(idToken: string): { alg: string; kid: string } {
 }
 
 /** Starts at the application, signs in on Tessera's pages, returns the callback and the request. */
-async function signIn(email: string, params: Record<string, string> = {}, browser: TestClient = ts.client(), secret?: string) {
-  const req = await authorizationRequest(rp, params);
-  const callback = await signInOnPages(ts, browser, await follow(ts, browser, req.url.toString()), email, secret);
-  return { req, callback, browser };
+function signIn(email: string, params: Record<string, string> = {}, browser: TestClient = ts.client(), secret?: string) {
+  return signInAtApp(ts, rp, email, { params, browser, secret });
 }
 
 describe('OIDC conformance rows', () => {

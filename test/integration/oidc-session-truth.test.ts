@@ -3,15 +3,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { enrolFromProfile, lockOutWithWrongCodes, signInPassword } from '../support/flows.ts';
-import { authorizationRequest, follow, oidc, redeem, registerClient, type RegisteredClient, signInOnPages, startOidcServer } from '../support/oidc.ts';
+import { authorizationRequest, follow, oidc, redeem, type RegisteredClient, signInOnPages, startOidcWithClient } from '../support/oidc.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
 
 describe('OIDC: one session truth', () => {
   let ts: TestServer;
   let rp: RegisteredClient;
   before(async () => {
-    ts = await startOidcServer();
-    rp = await registerClient(ts);
+    ({ ts, rp } = await startOidcWithClient());
   });
   after(() => ts.close());
 

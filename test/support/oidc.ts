@@ -1,6 +1,7 @@
 // An independent relying party (openid-client) and a cookie-keeping "browser" that follows the
 // provider's redirects through Tessera's real sign-in pages, for OpenID Connect tests.
 import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
 import { type AddressInfo, createServer } from 'node:net';
 import * as oidc from 'openid-client';
 import { createClient, type ClientInput } from '../../src/services/oidc-clients.ts';
@@ -47,6 +48,13 @@ export async function registerClient(ts: TestServer, input: Partial<ClientInput>
 export async function relyingParty(ts: TestServer, clientId: string, secret: string | null): Promise<RegisteredClient> {
   const config = await oidc.discovery(new URL(`${ts.url}/oidc`), clientId, secret ?? undefined, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
   return { clientId, secret, config };
+}
+
+/** A server for OIDC tests with these people (in Acme) and one first-party client registered. */
+export async function startOidcWithClient(emails: string[] = []): Promise<{ ts: TestServer; rp: RegisteredClient }> {
+  const ts = await startOidcServer();
+  for (const email of emails) await ts.createUser({ email });
+  return { ts, rp: await registerClient(ts) };
 }
 
 export interface AuthRequest {
@@ -121,6 +129,14 @@ export async function signInOnPages(ts: TestServer, browser: TestClient, at: { b
   return next;
 }
 
+/** From the application to Tessera's pages and back: the request, the browser, and where it landed. */
+export async function signInAtApp(ts: TestServer, rp: RegisteredClient, email: string, opts: { params?: Record<string, string>; secret?: string; browser?: TestClient } = {}) {
+  const req = await authorizationRequest(rp, opts.params);
+  const browser = opts.browser ?? ts.client();
+  const callback = await signInOnPages(ts, browser, await follow(ts, browser, req.url.toString()), email, opts.secret);
+  return { req, callback, browser };
+}
+
 /** The callback URL's code exchanged by the relying party, with every check openid-client makes. */
 export async function redeem(rp: RegisteredClient, req: AuthRequest, callback: URL, extra: { maxAge?: number } = {}) {
   return oidc.authorizationCodeGrant(rp.config, callback, {
@@ -129,3 +145,16 @@ export async function redeem(rp: RegisteredClient, req: AuthRequest, callback: U
 }
 
 export { oidc };
+
+/** Verifies a JWT's signature against the provider's published JWKS (as a relying party would); returns its parts. */
+export async function verifyJwt(ts: TestServer, jwt: string): Promise<{ header: Record<string, unknown>; claims: Record<string, unknown> }> {
+  const [h, p, sig] = jwt.split('.') as [string, string, string];
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg: string; kid: string };
+  const { keys } = (await (await fetch(`${ts.url}/oidc/jwks`)).json()) as { keys: Array<{ kid: string }> };
+  const jwk = keys.find((k) => k.kid === header.kid);
+  assert.ok(jwk, `key ${header.kid} is published`);
+  const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+  const ok = verify('sha256', Buffer.from(`${h}.${p}`), header.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key, Buffer.from(sig, 'base64url'));
+  assert.ok(ok, 'signature verifies against the JWKS');
+  return { header, claims: JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown> };
+}
