@@ -1,5 +1,5 @@
 import { type Acr, acrFor, amrFor, type SignInMethod } from '../domain/assurance.ts';
-import { findSessionFactors, recordSessionFactors } from '../store/session-factors.ts';
+import { findSessionFactors, raiseSessionFactors, recordSessionFactors } from '../store/session-factors.ts';
 import type { ServiceDeps } from './context.ts';
 import type { IssuedSession, ActiveSession } from './sessions.ts';
 
@@ -13,6 +13,14 @@ export interface SessionAssurance {
 /** Remembers how a freshly completed sign-in was done, for what the OpenID provider claims. */
 export async function noteSignInFactors(deps: ServiceDeps, issued: IssuedSession, method: SignInMethod): Promise<void> {
   await recordSessionFactors(deps.db, issued.session.id_hash, issued.session.user_id, amrFor(method), issued.session.created_at);
+}
+
+/**
+ * Setting 2FA up from the profile asks for the password again and a code from the new app: the
+ * session has then proved both factors, now.
+ */
+export async function noteSetupFactors(deps: ServiceDeps, active: ActiveSession): Promise<void> {
+  await raiseSessionFactors(deps.db, active.session.id_hash, active.user.id, amrFor('enrolment'), deps.clock.now().getTime());
 }
 
 /**

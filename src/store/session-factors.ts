@@ -26,3 +26,12 @@ export async function findSessionFactors(db: Db, sessionHash: string): Promise<S
 export async function deleteStaleSessionFactors(db: Db, before: number): Promise<void> {
   await db.deleteFrom('session_factors').where('authenticated_at', '<', before).execute();
 }
+
+/** A session that proved a second factor after it began (2FA set up from the profile: password and code). */
+export async function raiseSessionFactors(db: Db, sessionHash: string, userId: string, amr: readonly string[], at: number): Promise<void> {
+  await db
+    .insertInto('session_factors')
+    .values({ session_hash: sessionHash, user_id: userId, amr: amr.join(' '), authenticated_at: at })
+    .onConflict((oc) => oc.column('session_hash').doUpdateSet({ amr: amr.join(' '), authenticated_at: at }))
+    .execute();
+}

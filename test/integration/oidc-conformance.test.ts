@@ -159,9 +159,29 @@ describe('OIDC conformance rows', () => {
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
   });
 
-  it('acr_values for mfa from a person without 2FA: unmet_authentication_requirements at the application', async () => {
+  it('acr_values for mfa from a person who has 2FA available but not set up: set-up, then back with mfa', async () => {
+    await ts.createUser({ email: 'una@acme.test' });
     const browser = ts.client();
-    await signIn('pat@acme.test', {}, browser);
+    await signIn('una@acme.test', {}, browser);
+    const req = await authorizationRequest(rp, { acr_values: ACR_MFA });
+    const passwordPage = await follow(ts, browser, req.url.toString());
+    assert.equal(passwordPage.url.pathname, '/account/security/setup');
+    const setupPage = await submitForm(ts, browser, passwordPage, '/account/security/setup/password', { password: DEFAULT_PASSWORD });
+    const secret = new URL(/id="otpauth-link" href="([^"]+)"/.exec(setupPage.body)![1]!.replace(/&amp;/g, '&')).searchParams.get('secret')!;
+    const done = await submitForm(ts, browser, setupPage, '/account/security/setup', { code: appCode(ts, secret) });
+    const link = /href="([^"]+)" id="continue">Continue to the application</.exec(done.body);
+    assert.ok(link, 'the backup code page leads back to the application');
+    const callback = await follow(ts, browser, link[1]!);
+    const claims = (await redeem(rp, req, callback.url)).claims()!;
+    assert.equal(claims.acr, ACR_MFA);
+    assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
+    ts.clock.advance(30_000);
+  });
+
+  it('acr_values for mfa from a person to whom 2FA is not available: unmet_authentication_requirements at the application', async () => {
+    await ts.createUser({ email: 'ulf@acme.test', licensed: false });
+    const browser = ts.client();
+    await signIn('ulf@acme.test', {}, browser);
     const req = await authorizationRequest(rp, { acr_values: ACR_MFA });
     const landed = await follow(ts, browser, req.url.toString());
     assert.equal(landed.url.origin + landed.url.pathname, REDIRECT_URI);

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACR_MFA, lowestRequestedAcr } from '../../domain/assurance.ts';
+import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { sessionAssurance } from '../../services/session-factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
@@ -99,8 +100,13 @@ export async function oidcInteractionPages(app: FastifyInstance, opts: { deps: S
       // Only a person with an authenticator app can reach mfa by signing in again; anyone else
       // would go round in circles, so the application is told the level cannot be met.
       if (!(await findTotpCredential(deps.db, active.user.id))) {
+        // 2FA available but not set up: set it up now (password again, then a code), then back.
+        if ((await describeMfaState(deps, active)).available) {
+          setPendingInteraction(reply, deps.config, { uid: view.uid, reauthAfter: now });
+          return reply.redirect('/account/security/setup', 303);
+        }
         clearPendingInteraction(reply, deps.config);
-        return reply.redirect(await oidc.refuse(request, reply, 'unmet_authentication_requirements', 'two-factor authentication is not set up for this account'), 303);
+        return reply.redirect(await oidc.refuse(request, reply, 'unmet_authentication_requirements', 'two-factor authentication is not available to this account'), 303);
       }
       return toSignIn(reply, view, active, now);
     }

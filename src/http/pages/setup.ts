@@ -5,7 +5,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { noteSignInFactors } from '../../services/session-factors.ts';
+import { noteSetupFactors, noteSignInFactors } from '../../services/session-factors.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -151,8 +151,13 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const { recoveryCode } = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
+      await noteSetupFactors(deps, active);
       const csrf = newCsrf(reply);
-      const body = backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', '/account/security', 'Back to security settings');
+      // Set up because an application asked for two-factor sign-in: back to it from here.
+      const toApp = afterSignInPath(request) !== '/';
+      const body = toApp
+        ? backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', afterSignInPath(request), 'Continue to the application')
+        : backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', '/account/security', 'Back to security settings');
       return sendPage(reply, page({ title: 'Save your backup code', ...chrome(active, csrf) }, body));
     } catch (err) {
       const message = describeFormError(err, 'setup');
