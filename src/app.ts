@@ -25,6 +25,8 @@ import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
 import type { ServiceDeps } from './services/context.ts';
+import { oidcInteractionPages } from './http/pages/oidc-interaction.ts';
+import { createOidcProvider, type OidcProvider } from './oidc/index.ts';
 
 /** Bodies are a few short fields; anything bigger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -44,6 +46,12 @@ export interface RouteEntry {
 }
 
 const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+const providers = new WeakMap<FastifyInstance, OidcProvider>();
+
+/** The app's OpenID provider; tests reach its back-channel delivery through this. */
+export function oidcProviderOf(app: FastifyInstance): OidcProvider | undefined {
+  return providers.get(app);
+}
 
 /** Every route the app registered with the level it declared; security tests walk this table. */
 export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
@@ -160,6 +168,11 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     if (!isProbePath(request.url) && !isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
     done();
   });
+  // The OpenID provider answers /oidc/* itself, before Fastify routes: no body parser, CSRF token
+  // or Origin check of ours stands in front of its token, userinfo and revocation endpoints.
+  const oidc = await createOidcProvider(deps);
+  await oidc.mount(app as unknown as FastifyInstance, securityHeaders);
+  providers.set(app as unknown as FastifyInstance, oidc);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },
@@ -204,6 +217,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     pages.addHook('onRequest', async (request) => refuseCrossSite(request, deps.config));
     await pages.register(pageRoutes, { deps });
     await pages.register(adminPageRoutes, { deps });
+    await pages.register(oidcInteractionPages, { deps, oidc });
   });
 
   return app;

@@ -6,6 +6,7 @@ import { cryptoRandom, type RandomSource } from './domain/random.ts';
 import { createMailTransport, type MailTransport } from './mail/transport.ts';
 import type { KeyProvider, ServiceDeps } from './services/context.ts';
 import { createMailDelivery, type MailDelivery } from './services/mail-delivery.ts';
+import { endingProviderSessions } from './services/oidc-sessions.ts';
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
 import { secureDataFiles } from './store/data-dir.ts';
@@ -83,7 +84,7 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
   const metrics = config.metricsToken !== null || config.metricsPort !== null
     ? createMetrics({ database, clock, log, passwords: () => deps!.passwords })
     : null;
-  const auditSink = createAuditAndNotifySink(config, random);
+  const auditSink = endingProviderSessions(createAuditAndNotifySink(config, random), { clock });
   const baseSink = metrics ? metrics.observeEvents(auditSink) : auditSink;
   let mail: MailDelivery | null = null;
   deps = {

@@ -17,6 +17,8 @@ import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from
 import { seedUsers } from '../services/seed.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
+import { CLIENT_USAGE, clientCommand } from './client.ts';
+import { RETIRED_KEY_OVERLAP_MS, rotateSigningKeys } from '../oidc/keys.ts';
 
 const USAGE = `usage:
   tessera serve
@@ -30,7 +32,8 @@ const USAGE = `usage:
   tessera user show --email E
   tessera user unlock --email E
   tessera user reset-2fa --email E
-  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]`;
+  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]
+${CLIENT_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -164,6 +167,7 @@ const PROCESS_UMASK = 0o077;
 export async function run(argv: string[]): Promise<number> {
   process.umask(PROCESS_UMASK);
   const [group, action, ...rest] = argv;
+  if (group === 'client') return clientCommand(action, rest, withRuntime);
   const opts = parseArgs({
     args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
     strict: true,
@@ -213,6 +217,9 @@ export async function run(argv: string[]): Promise<number> {
         `new current key ${report.keyId}: ${report.rotated} secrets re-encrypted, ${report.skipped} changed meanwhile, ` +
           `${report.unreadable} unreadable, ${report.remaining} still under an older key`,
       );
+      // The OpenID signing keys too: new ones sign at once, the old ones stay published for the overlap.
+      const signing = await withRuntime((r) => rotateSigningKeys(r.deps));
+      console.log(`new OpenID signing keys (generation ${signing.generation}); the previous ones stay in the JWKS for ${RETIRED_KEY_OVERLAP_MS / 3_600_000} hours`);
       return report.unreadable > 0 || report.remaining > 0 ? 1 : 0;
     }
     case 'org create': {

@@ -9,6 +9,7 @@ import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as setupPerSession from './migrations/007-setup-per-session.ts';
 import * as operations from './migrations/008-operations.ts';
+import * as oidc from './migrations/009-oidc.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -23,6 +24,7 @@ const STEPS: Record<string, Step> = {
   '006-audit-mfa-changes': auditMfaChanges,
   '007-setup-per-session': setupPerSession,
   '008-operations': operations,
+  '009-oidc': oidc,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

@@ -15,6 +15,12 @@ export interface Database {
   audit_events: AuditEventTable;
   mail_queue: MailQueueTable;
   rate_limits: RateLimitTable;
+  oidc_models: OidcModelTable;
+  oidc_revoked_grants: OidcRevokedGrantTable;
+  oidc_clients: OidcClientTable;
+  oidc_signing_keys: OidcSigningKeyTable;
+  session_factors: SessionFactorTable;
+  oidc_backchannel_queue: OidcBackchannelTable;
 }
 
 export interface OrgTable {
@@ -127,4 +133,71 @@ export interface RateLimitTable {
   key: string;
   window_start: number;
   hits: number;
+}
+
+/** One stored object of the OpenID provider (session, interaction, code, token, grant…). */
+export interface OidcModelTable {
+  model: string;
+  id: string;
+  /** The library's payload as JSON. */
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  account_id: string | null;
+  client_id: string | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+/** A grant revoked (code replay, logout, client removal): nothing may be stored or found under it again. */
+export interface OidcRevokedGrantTable {
+  grant_id: string;
+  revoked_at: number;
+  expires_at: number;
+}
+
+export interface OidcClientTable {
+  id: string;
+  name: string;
+  /** The library's client metadata as JSON, without the secret. */
+  metadata: string;
+  secret_key_id: string | null;
+  secret_ciphertext: string | null;
+  third_party: number;
+  /** JSON array of organisation ids the client is limited to; empty: everyone. */
+  org_ids: string;
+  created_at: number;
+}
+
+export interface OidcSigningKeyTable {
+  kid: string;
+  alg: string;
+  generation: number;
+  key_id: string;
+  sealed_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+/** How a full Tessera session was authenticated: the RFC 8176 methods, space-separated. */
+export interface SessionFactorTable {
+  session_hash: string;
+  user_id: string;
+  amr: string;
+  authenticated_at: number;
+}
+
+/** A back-channel logout notice owed to a client for one provider session (id: client and sid). */
+export interface OidcBackchannelTable {
+  id: string;
+  client_id: string;
+  account_id: string;
+  sid: string;
+  created_at: number;
+  attempts: number;
+  next_attempt_at: number;
+  sent_at: number | null;
+  given_up_at: number | null;
+  last_error: string | null;
 }

@@ -157,7 +157,7 @@ describe('migration 008: waiting mail indexed apart from the sent, and request i
     await migrateUpTo(database.db, database.dialect, '006-audit-mfa-changes');
     await database.db.insertInto('mail_queue').values([mail('sent', 1_000, 2_000), mail('waiting', 3_000, null), mail('older', 2_500, null), mail('dropped', 500, null, 9_000)]).execute();
     await database.db.insertInto('audit_events').values({ at: 1, type: 'user.created', org_id: null, actor: 'operator:test', actor_user_id: null, subject_user_id: null, subject_email: null, ip: null, user_agent: null, details: '{}' }).execute();
-    assert.deepEqual(await migrateToLatest(database.db, database.dialect), ['008-operations']);
+    assert.ok((await migrateToLatest(database.db, database.dialect)).includes('008-operations'));
   });
 
   after(async () => {
@@ -183,7 +183,7 @@ describe('migration 008: waiting mail indexed apart from the sent, and request i
     const status = await readMigrationStatus(database.db);
     assert.deepEqual(status.pending, []);
     assert.deepEqual(status.unknown, []);
-    assert.equal(status.applied.at(-1)?.name, '008-operations');
+    assert.ok(status.applied.some((a) => a.name === '008-operations'));
   });
 });
 

@@ -48,3 +48,16 @@ export function secretKeyOnPage(page: string): string | null {
   const m = /id="secret-key"[^>]*>([A-Z2-7 ]+)</.exec(page);
   return m ? m[1]!.replaceAll(' ', '') : null;
 }
+
+/** A code that is surely wrong right now: the right one, plus one. */
+export function wrongCodeFor(ts: TestServer, secret: string): string {
+  return String((Number(appCode(ts, secret)) + 1) % 1_000_000).padStart(6, '0');
+}
+
+/** Someone with the password types wrong codes until the account locks; asserts the lock. */
+export async function lockOutWithWrongCodes(ts: TestServer, client: TestClient, email: string, secret: string): Promise<void> {
+  assert.equal(await signInPassword(client, email), 'totp');
+  let last = 0;
+  for (let i = 0; i < ts.config.maxCodeAttempts; i++) last = (await client.post('/sessions/totp', { code: wrongCodeFor(ts, secret) })).status;
+  assert.equal(last, 423);
+}

@@ -4,12 +4,14 @@ import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import { noteSignInFactors } from '../../services/session-factors.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
+import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
@@ -79,7 +81,8 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
-      return reply.redirect('/', 303);
+      await noteSignInFactors(deps, issued, 'totp');
+      return sendSignInDone(request, reply);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'code');
@@ -100,9 +103,10 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const { issued, recoveryCode } = await completeSignInWithBackupCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
+      await noteSignInFactors(deps, issued, 'backup_code');
       const csrf = newCsrf(reply);
       // Rendered in the answer to the POST, not behind a redirect: the new code exists nowhere else.
-      const body = backupCodePanel(recoveryCode, 'You signed in with your backup code, so that code no longer works. This is your new one.', '/', 'Continue');
+      const body = backupCodePanel(recoveryCode, 'You signed in with your backup code, so that code no longer works. This is your new one.', afterSignInPath(request), 'Continue');
       return sendPage(reply, page({ title: 'Your new backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);

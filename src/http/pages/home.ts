@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { endProviderSessions } from '../../services/oidc-sessions.ts';
 import { endSession } from '../../services/sessions.ts';
 import { currentSession } from '../guards.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
@@ -43,7 +44,10 @@ ${active.user.role === 'admin'
   // A form post, never a link: a GET that signs out could be fired by any page that embeds it.
   app.post('/logout', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
     const active = await currentSession(deps, request);
-    if (active) await endSession(deps, active.session);
+    if (active) {
+      await endSession(deps, active.session);
+      await endProviderSessions(deps.db, deps.clock.now().getTime(), active.user.id);
+    }
     clearSessionCookie(reply, deps.config);
     return reply.redirect('/login?notice=signed_out', 303);
   });

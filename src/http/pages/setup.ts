@@ -5,11 +5,13 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import { noteSetupFactors, noteSignInFactors } from '../../services/session-factors.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
 import { html, trusted } from './html.ts';
+import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
@@ -112,9 +114,12 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const result = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
-      if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
+      if (result.issued) {
+        setSessionCookie(reply, deps.config, result.issued.token);
+        await noteSignInFactors(deps, result.issued, 'enrolment');
+      }
       const csrf = newCsrf(reply);
-      const body = backupCodePanel(result.recoveryCode, 'Two-factor authentication is on. One last step: keep this backup code.', '/', 'Continue');
+      const body = backupCodePanel(result.recoveryCode, 'Two-factor authentication is on. One last step: keep this backup code.', afterSignInPath(request), 'Continue');
       return sendPage(reply, page({ title: 'Save your backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
     } catch (err) {
       const message = describeFormError(err, 'setup');
@@ -151,8 +156,13 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const { recoveryCode } = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
+      await noteSetupFactors(deps, active);
       const csrf = newCsrf(reply);
-      const body = backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', '/account/security', 'Back to security settings');
+      // Set up because an application asked for two-factor sign-in: back to it from here.
+      const toApp = afterSignInPath(request) !== '/';
+      const body = toApp
+        ? backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', afterSignInPath(request), 'Continue to the application')
+        : backupCodePanel(recoveryCode, 'Two-factor authentication is on. Keep this backup code.', '/account/security', 'Back to security settings');
       return sendPage(reply, page({ title: 'Save your backup code', ...chrome(active, csrf) }, body));
     } catch (err) {
       const message = describeFormError(err, 'setup');

@@ -1,17 +1,20 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { noteSignInFactors } from '../../services/session-factors.ts';
 import { signInWithPassword } from '../../services/sign-in.ts';
 import { currentSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
+import { readPendingInteraction, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 const NOTICES: Record<string, string> = {
   signed_out: 'You have signed out.',
   expired: 'Your sign-in took too long. Please sign in again.',
+  reauth: 'The application asks you to sign in again to continue.',
 };
 
 function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number }): FastifyReply {
@@ -35,10 +38,13 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
 
   app.get('/login', { config: { level: 'public' } }, async (request, reply) => {
     const active = await currentSession(deps, request);
-    if (active?.session.level === 'full') return reply.redirect('/', 303);
+    // An application that asked for a new sign-in (prompt=login, max_age, a higher acr) gets one,
+    // even over a session that is already complete: the form replaces that session.
+    const reauth = active?.session.level === 'full' && (request.query as { reauth?: unknown }).reauth === '1' && readPendingInteraction(request) !== null;
+    if (active?.session.level === 'full' && !reauth) return reply.redirect('/', 303);
     const key = (request.query as { notice?: unknown }).notice;
-    const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
-    return sendSignInPage(reply, newCsrf(reply), { notice });
+    const notice = reauth ? NOTICES.reauth! : typeof key === 'string' ? (NOTICES[key] ?? null) : null;
+    return sendSignInPage(reply, newCsrf(reply), { notice, email: reauth ? active.user.email : undefined });
   });
 
   app.post('/login', { preHandler: app.csrfProtection, config: { level: 'public', signInStep: 'password' } }, async (request, reply) => {
@@ -47,7 +53,11 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     try {
       const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
-      return reply.redirect(next === 'done' ? '/' : next === 'enroll' ? '/login/setup' : '/login/code', 303);
+      if (next === 'done') {
+        await noteSignInFactors(deps, issued, 'password');
+        return sendSignInDone(request, reply);
+      }
+      return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);
     } catch (err) {
       const csrf = newCsrf(reply);
       if (isLocked(err)) return sendLockedPage(reply, csrf);

@@ -1,0 +1,27 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, OidcClientTable } from './schema.ts';
+
+type Db = Kysely<Database>;
+export type OidcClientRow = Selectable<OidcClientTable>;
+
+export async function insertOidcClient(db: Db, row: OidcClientRow): Promise<void> {
+  await db.insertInto('oidc_clients').values(row).execute();
+}
+
+export async function findOidcClient(db: Db, id: string): Promise<OidcClientRow | null> {
+  return (await db.selectFrom('oidc_clients').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function listOidcClients(db: Db): Promise<OidcClientRow[]> {
+  return db.selectFrom('oidc_clients').selectAll().orderBy('name').orderBy('id').execute();
+}
+
+export async function replaceOidcClientSecret(db: Db, id: string, keyId: string, ciphertext: string): Promise<boolean> {
+  const r = await db.updateTable('oidc_clients').set({ secret_key_id: keyId, secret_ciphertext: ciphertext }).where('id', '=', id).where('secret_ciphertext', 'is not', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+export async function deleteOidcClient(db: Db, id: string): Promise<boolean> {
+  const r = await db.deleteFrom('oidc_clients').where('id', '=', id).executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
+}
