@@ -13,6 +13,7 @@ import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
+import { forwardAuthRoutes } from './http/forward-auth.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
@@ -150,6 +151,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
   }, { prefix: '/api/v1' });
+
+  // Outside the API and page groups: proxies send GET sub-requests with the client's headers, which
+  // neither the Origin check nor CSRF applies to (nothing here changes state).
+  await app.register(forwardAuthRoutes, { deps });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { TesseraError } from '../../domain/errors.ts';
+import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { signInWithPassword } from '../../services/sign-in.ts';
+import { cookieReaches } from '../../domain/forward-auth-policy.ts';
 import { currentSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
+import { rememberReturnAddress } from '../return-address.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
@@ -14,8 +16,9 @@ const NOTICES: Record<string, string> = {
   expired: 'Your sign-in took too long. Please sign in again.',
 };
 
-function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number }): FastifyReply {
+function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null }): FastifyReply {
   const body = html`<h1>Sign in</h1>
+${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong>${opts.continueTo}</strong></p>` : ''}
 <form method="post" action="/login" class="stack" data-once>
   ${csrfField(csrf)}
   <div class="field">
@@ -33,12 +36,24 @@ function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: strin
 export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
 
+  // `rd`: where to go once signed in (forward-auth); `reauth=1`: sign in again although signed in,
+  // because the app asked for a stronger or more recent sign-in than this session's.
   app.get('/login', { config: { level: 'public' } }, async (request, reply) => {
+    const query = request.query as { notice?: unknown; rd?: unknown; reauth?: unknown };
+    const returnTo = rememberReturnAddress(request, reply, deps.config, query.rd);
     const active = await currentSession(deps, request);
-    if (active?.session.level === 'full') return reply.redirect('/', 303);
-    const key = (request.query as { notice?: unknown }).notice;
+    if (active?.session.level === 'full' && query.reauth !== '1') {
+      // Signed in already, yet the app sent the person here: its requests do not carry the session
+      // cookie. Sending them back would loop, so say what is wrong instead.
+      const host = returnTo === null ? null : new URL(returnTo).hostname;
+      if (host !== null && !cookieReaches(host, deps.config)) {
+        throw new TesseraError('forbidden', { reason: 'cookie_domain' }, `You are signed in, but ${host} does not receive Tessera's sign-in cookie. The operator needs to set COOKIE_DOMAIN to a domain that covers it.`);
+      }
+      return reply.redirect('/', 303);
+    }
+    const key = query.notice;
     const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
-    return sendSignInPage(reply, newCsrf(reply), { notice });
+    return sendSignInPage(reply, newCsrf(reply), { notice, continueTo: returnTo === null ? null : new URL(returnTo).host });
   });
 
   app.post('/login', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
