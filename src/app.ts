@@ -55,6 +55,12 @@ function trustProxyOption(setting: number | string[]): boolean | string[] | ((ad
   return (_address, hop) => hop < setting;
 }
 
+/** CSP sources for the hosts FORWARD_AUTH_DOMAINS allows as return addresses, on any port. */
+function returnHostSources(config: ServiceDeps['config']): string[] {
+  const schemes = config.baseUrl.startsWith('https:') ? ['https'] : ['http', 'https'];
+  return config.forwardAuthDomains.flatMap((d) => schemes.map((s) => `${s}://${d.startsWith('.') ? `*${d}` : d}:*`));
+}
+
 /** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
 export async function buildApp(deps: ServiceDeps, log: Logger): Promise<FastifyInstance> {
   return buildAppWith(deps, log) as unknown as Promise<FastifyInstance>;
@@ -108,7 +114,9 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
         fontSrc: ["'self'"],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
-        formAction: ["'self'"],
+        // A form's redirects count too: after the last sign-in step (and sign-out) the browser is sent
+        // on to the protected app's host, which must be listed or Chromium stops the navigation.
+        formAction: ["'self'", ...returnHostSources(deps.config)],
         frameAncestors: ["'none'"],
         ...(https ? { upgradeInsecureRequests: [] } : {}),
       },
