@@ -109,6 +109,13 @@ describe('forward-auth: GET /auth/verify', () => {
       await assert.rejects(verifyAssertion(ts, jwt, APP_HOST, new Date(ts.clock.now().getTime() + 61_000)), /exp/);
       const forged = `${jwt.slice(0, -4)}AAAA`;
       await assert.rejects(verifyAssertion(ts, forged, APP_HOST));
+      // Reused for half its life, so a backend always gets one with 30 to 60 s left; then a new one.
+      ts.clock.advance(29_000);
+      assert.equal((await viaTraefik(c)).headers.get('tessera-assertion'), jwt);
+      ts.clock.advance(1_000);
+      const renewed = (await viaTraefik(c)).headers.get('tessera-assertion')!;
+      assert.notEqual(renewed, jwt);
+      assert.equal((await verifyAssertion(ts, renewed, APP_HOST)).iat, claims.iat! + 30);
     });
 
     it('percent-encodes what a header cannot carry', async () => {
