@@ -39,7 +39,8 @@ export type ForwardAuthOutcome = Exclude<Decision, { kind: 'allow' }> | { kind: 
  * and % itself, is sent percent-encoded as UTF-8 so no value can break or smuggle a header line.
  */
 export function headerSafe(value: string): string {
-  return value.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
+  // A lone surrogate (which encodeURIComponent refuses) goes as U+FFFD rather than failing the check.
+  return value.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c.isWellFormed() ? c : '\uFFFD'));
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   parseForwardAuthPolicy,
   type SessionFacts,
 } from '../../src/domain/forward-auth-policy.ts';
+import { headerSafe } from '../../src/services/forward-auth.ts';
 
 const NONE: ForwardAuthPolicy = { acr: null, maxAgeSeconds: null, role: null, org: null };
 const NOW = Date.UTC(2026, 10, 22, 12);
@@ -66,5 +67,12 @@ describe('forward-auth policy', () => {
     assert.equal(cookieReaches('app.example.com', { baseUrl: 'https://auth.example.com', cookieDomain: null }), false);
     assert.equal(cookieReaches('app.example.com', { baseUrl: 'https://auth.example.com', cookieDomain: 'example.com' }), true);
     assert.equal(cookieReaches('example.com.evil.test', { baseUrl: 'https://auth.example.com', cookieDomain: 'example.com' }), false);
+  });
+
+  it('keeps header values to printable ASCII, so none can break or smuggle a header line', () => {
+    assert.equal(headerSafe('Acme Corp'), 'Acme Corp');
+    assert.equal(headerSafe('Zürich AG 100%'), 'Z%C3%BCrich AG 100%25');
+    assert.equal(headerSafe('x\r\nRemote-User: admin'), 'x%0D%0ARemote-User: admin');
+    assert.equal(headerSafe('a\uD800b'), 'a%EF%BF%BDb');
   });
 });
