@@ -12,6 +12,7 @@ import { CLI_CONTEXT } from '../services/context.ts';
 import { rotateTotpKeys } from '../services/key-rotation.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
 import { seedUsers } from '../services/seed.ts';
+import { diagnoseProxy } from '../services/proxy-doctor.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
 
@@ -24,7 +25,8 @@ const USAGE = `usage:
   tessera user show --email E
   tessera user unlock --email E
   tessera user reset-2fa --email E
-  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]`;
+  tessera seed --org N --users COUNT --out FILE [--weak-password-hash]
+  tessera doctor proxy --url URL [--via HOST:PORT]`;
 
 class UsageError extends Error {}
 
@@ -158,6 +160,8 @@ export async function run(argv: string[]): Promise<number> {
       users: { type: 'string' },
       out: { type: 'string' },
       'weak-password-hash': { type: 'boolean' },
+      url: { type: 'string' },
+      via: { type: 'string' },
     },
   });
   const v = opts.values as Record<string, unknown>;
@@ -247,6 +251,11 @@ export async function run(argv: string[]): Promise<number> {
     case 'seed':
       await seedCommand(v);
       return 0;
+    case 'doctor proxy': {
+      const findings = await diagnoseProxy(loadConfig(), required(v, 'url'), typeof v.via === 'string' ? v.via : null);
+      for (const f of findings) console.log(`${f.ok ? 'ok     ' : 'PROBLEM'} ${f.message}`);
+      return findings.every((f) => f.ok) ? 0 : 1;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

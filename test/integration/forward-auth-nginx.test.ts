@@ -9,6 +9,7 @@ import { ACR_MFA } from '../../src/domain/forward-auth-policy.ts';
 import { signInWithCode } from '../support/admin-flows.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { verifyAssertion } from '../support/forward-auth.ts';
+import { runCli } from '../support/processes.ts';
 import { nginxBuild, nginxPort, NGINX_TESSERA_ENV, PROTECTED_HOST, type RunningNginx, startNginx } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -98,5 +99,21 @@ describe('forward-auth behind a real nginx', () => {
     assert.equal((await throughNginx(nginx, PROTECTED_HOST, '/', { cookie })).status, 200);
     assert.equal((await client.delete('/sessions/current')).status, 204);
     assert.equal((await throughNginx(nginx, PROTECTED_HOST, '/', { cookie })).status, 302);
+  });
+
+  it('tessera doctor proxy: all well through this nginx; the misconfigurations named plainly', async () => {
+    const env = { ...NGINX_TESSERA_ENV, BASE_URL: nginx.authUrl, DATA_DIR: ts.dataDir };
+    const via = ['--via', `127.0.0.1:${nginx.port}`];
+    const good = await runCli(['doctor', 'proxy', '--url', `${nginx.appUrl}/reports`, ...via], env);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /ok\s+a visitor with no session is sent to sign in \(302\)/);
+    const wrong = await runCli(['doctor', 'proxy', '--url', `${nginx.appUrl}/reports`, ...via], { ...env, COOKIE_DOMAIN: '', FORWARD_AUTH_DOMAINS: '', TRUST_PROXY: '1' });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stdout, /PROBLEM TRUST_PROXY is a hop count/);
+    assert.match(wrong.stdout, /PROBLEM app\.example\.test is not in FORWARD_AUTH_DOMAINS/);
+    assert.match(wrong.stdout, /PROBLEM the session cookie does not reach app\.example\.test/);
+    const open = await runCli(['doctor', 'proxy', '--url', `${nginx.authUrl}/static/tessera.css`, ...via], env);
+    assert.equal(open.code, 1);
+    assert.match(open.stdout, /PROBLEM .* answered 200 to a visitor with no session/);
   });
 });
