@@ -4,12 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests drive: Chromium (browser tests), oathtool (independent TOTP),
-# zbarimg (QR decoding), PostgreSQL (the second database). Installed only when missing.
+# zbarimg (QR decoding), PostgreSQL (the second database), nginx (auth_request in front of Tessera for
+# forward-auth). Installed only when missing.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v oathtool >/dev/null || missing+=(oathtool)
 command -v zbarimg >/dev/null || missing+=(zbar-tools)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -13,6 +13,7 @@ import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
+import { forwardAuthRoutes } from './http/forward-auth.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
 import { isAllowedHost, isProbePath } from './http/host-check.ts';
 import { healthRoutes } from './http/health.ts';
@@ -75,6 +76,12 @@ export interface AppOperations {
   metrics?: Metrics | null;
 }
 
+/** CSP sources for the hosts FORWARD_AUTH_DOMAINS allows as return addresses, on any port. */
+function returnHostSources(config: ServiceDeps['config']): string[] {
+  const schemes = config.baseUrl.startsWith('https:') ? ['https'] : ['http', 'https'];
+  return config.forwardAuthDomains.flatMap((d) => schemes.map((s) => `${s}://${d.startsWith('.') ? `*${d}` : d}:*`));
+}
+
 /** Builds the whole HTTP app on the given dependencies; never listens, so tests build the real thing. */
 export async function buildApp(deps: ServiceDeps, log: Logger, ops: AppOperations = {}): Promise<FastifyInstance> {
   return buildAppWith(deps, log, ops) as unknown as Promise<FastifyInstance>;
@@ -95,7 +102,9 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
         fontSrc: ["'self'"],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
-        formAction: ["'self'"],
+        // A form's redirects count too: after the last sign-in step (and sign-out) the browser is sent
+        // on to the protected app's host, which must be listed or Chromium stops the navigation.
+        formAction: ["'self'", ...returnHostSources(deps.config)],
         frameAncestors: ["'none'"],
         ...(https ? { upgradeInsecureRequests: [] } : {}),
       },
@@ -202,6 +211,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });
   if (ops.metrics && deps.config.metricsToken) await app.register(metricsRoute, { metrics: ops.metrics, token: deps.config.metricsToken });
+  // Outside the API and page groups: proxies send GET sub-requests with the client's headers, which
+  // neither the Origin check nor CSRF applies to (nothing here changes state).
+  await app.register(forwardAuthRoutes, { deps });
+
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: fileURLToPath(new URL('./http/static/', import.meta.url)), prefix: '/static/', index: false, maxAge: '1h' });
 

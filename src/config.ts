@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { hostMatchesDomains, parseReturnDomains } from './domain/forward-auth-policy.ts';
 import { DEFAULT_MAX_CODE_ATTEMPTS } from './domain/lockout.ts';
 import { DEFAULT_PASSWORD_FAILURES_PER_IP } from './domain/rate-limit.ts';
 
@@ -34,6 +35,10 @@ export interface Config {
   trustProxy: number | string[];
   /** Password attempts that did not succeed, per source address per 15 minutes, before 429. */
   passwordFailuresPerIp: number;
+  /** Hosts the sign-in pages may send people back to (`rd`), besides Tessera itself; `.x.com` = below x.com. */
+  forwardAuthDomains: string[];
+  /** Domain attribute of the session cookie, so apps on sibling subdomains receive it; null = this host only. */
+  cookieDomain: string | null;
   logLevel: string;
   /** json (for log collectors) or pretty (for a person at a terminal). */
   logFormat: 'json' | 'pretty';
@@ -78,6 +83,22 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function forwardAuthDomains(env: NodeJS.ProcessEnv): string[] {
+  const domains = parseReturnDomains(env.FORWARD_AUTH_DOMAINS ?? '');
+  if (domains === null) throw new ConfigError(`FORWARD_AUTH_DOMAINS must be a comma-separated list of host names (a leading dot allows every host below it), got "${env.FORWARD_AUTH_DOMAINS}"`);
+  return domains;
+}
+
+/** The browser drops a cookie whose Domain does not cover the host that set it, so that is refused here. */
+function cookieDomain(env: NodeJS.ProcessEnv, baseUrl: string): string | null {
+  const raw = (env.COOKIE_DOMAIN ?? '').trim().toLowerCase().replace(/^\./, '');
+  if (raw === '') return null;
+  const parsed = parseReturnDomains(raw);
+  if (parsed === null || parsed.length !== 1 || !raw.includes('.')) throw new ConfigError(`COOKIE_DOMAIN must be one domain name such as example.com, got "${env.COOKIE_DOMAIN}"`);
+  if (!hostMatchesDomains(new URL(baseUrl).hostname, [raw, `.${raw}`])) throw new ConfigError(`COOKIE_DOMAIN ${raw} does not cover BASE_URL's host ${new URL(baseUrl).hostname}`);
+  return raw;
 }
 
 /** Parsed and validated once at start-up; a bad value stops the process with one clear line. */
@@ -134,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     freshPasswordSeconds: integer(env, 'FRESH_PASSWORD_SECONDS', 10 * 60, 10, 86400),
     trustProxy: trustedProxies(env),
     passwordFailuresPerIp: integer(env, 'PASSWORD_FAILURES_PER_IP', DEFAULT_PASSWORD_FAILURES_PER_IP, 1, 1_000_000),
+    forwardAuthDomains: forwardAuthDomains(env),
+    cookieDomain: cookieDomain(env, baseUrl),
     logLevel: env.LOG_LEVEL || 'info',
     logFormat,
     passwordQueueLimit: env.PASSWORD_QUEUE_LIMIT === undefined || env.PASSWORD_QUEUE_LIMIT === '' ? null : integer(env, 'PASSWORD_QUEUE_LIMIT', 0, 1, 100_000),

@@ -10,6 +10,7 @@ import { endingProviderSessions } from './services/oidc-sessions.ts';
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
 import { secureDataFiles } from './store/data-dir.ts';
+import { loadAssertionSigner } from './store/assertion-key.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
 import { keyringStamp, loadKeyring } from './store/key-file.ts';
 import { migrateToLatest } from './store/migrate.ts';
@@ -96,6 +97,8 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     keys,
     passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes, queueLimit: config.passwordQueueLimit }),
     events: overrides.events ? overrides.events(baseSink) : baseSink,
+    // The lead swaps this for the OpenID provider's signing key ring once src/oidc/ lands.
+    assertions: loadAssertionSigner(config.dataDir),
     log,
     onMailQueued: () => mail?.kick(),
   };

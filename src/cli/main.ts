@@ -15,6 +15,7 @@ import { CLI_CONTEXT } from '../services/context.ts';
 import { rotateTotpKeys } from '../services/key-rotation.ts';
 import { createOrg, createUser, resetSecondFactorNow, showUser, unlockNow } from '../services/directory.ts';
 import { seedUsers } from '../services/seed.ts';
+import { diagnoseProxy } from '../services/proxy-doctor.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { CLIENT_USAGE, clientCommand } from './client.ts';
@@ -33,6 +34,7 @@ const USAGE = `usage:
   tessera user unlock --email E
   tessera user reset-2fa --email E
   tessera seed --org N --users COUNT --out FILE [--weak-password-hash]
+  tessera doctor proxy --url URL [--via HOST:PORT]
 ${CLIENT_USAGE}`;
 
 class UsageError extends Error {}
@@ -168,8 +170,10 @@ export async function run(argv: string[]): Promise<number> {
   process.umask(PROCESS_UMASK);
   const [group, action, ...rest] = argv;
   if (group === 'client') return clientCommand(action, rest, withRuntime);
+  // `doctor` alone checks this server's set-up; `doctor proxy` probes a proxy in front of an app.
+  const singleWord = SINGLE_WORD_COMMANDS.has(group ?? '') && !(group === 'doctor' && action === 'proxy');
   const opts = parseArgs({
-    args: SINGLE_WORD_COMMANDS.has(group ?? '') ? [action ?? '', ...rest].filter(Boolean) : rest,
+    args: singleWord ? [action ?? '', ...rest].filter(Boolean) : rest,
     strict: true,
     allowPositionals: false,
     options: {
@@ -191,10 +195,12 @@ export async function run(argv: string[]): Promise<number> {
       status: { type: 'boolean' },
       'with-keys': { type: 'boolean' },
       from: { type: 'string' },
+      url: { type: 'string' },
+      via: { type: 'string' },
     },
   });
   const v = opts.values as Record<string, unknown>;
-  const command = SINGLE_WORD_COMMANDS.has(group ?? '') ? (group ?? '') : `${group ?? ''} ${action ?? ''}`.trim();
+  const command = singleWord ? (group ?? '') : `${group ?? ''} ${action ?? ''}`.trim();
   switch (command) {
     case 'serve':
       await serve();
@@ -301,6 +307,11 @@ export async function run(argv: string[]): Promise<number> {
     case 'restore':
       await restoreCommand(loadConfig(), required(v, 'from'), (line) => console.log(line));
       return 0;
+    case 'doctor proxy': {
+      const findings = await diagnoseProxy(loadConfig(), required(v, 'url'), typeof v.via === 'string' ? v.via : null);
+      for (const f of findings) console.log(`${f.ok ? 'ok     ' : 'PROBLEM'} ${f.message}`);
+      return findings.every((f) => f.ok) ? 0 : 1;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -3,10 +3,23 @@ import type { Config } from '../config.ts';
 
 /**
  * Over https the cookie takes the __Host- prefix: Secure, path /, no Domain, so a sibling
- * subdomain cannot plant or overwrite it.
+ * subdomain cannot plant or overwrite it. With COOKIE_DOMAIN (forward-auth for apps on sibling
+ * subdomains) it must carry a Domain, which __Host- forbids: it becomes __Secure- (still Secure
+ * only), and every host under that domain receives it and can plant one (README, Forward-auth).
  */
 export function sessionCookieName(config: Config): string {
-  return config.baseUrl.startsWith('https:') ? '__Host-tessera_session' : 'tessera_session';
+  if (!config.baseUrl.startsWith('https:')) return 'tessera_session';
+  return config.cookieDomain === null ? '__Host-tessera_session' : '__Secure-tessera_session';
+}
+
+function cookieOptions(config: Config) {
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: config.baseUrl.startsWith('https:'),
+    ...(config.cookieDomain === null ? {} : { domain: config.cookieDomain }),
+  };
 }
 
 export function readSessionToken(request: FastifyRequest, config: Config): string | null {
@@ -15,15 +28,9 @@ export function readSessionToken(request: FastifyRequest, config: Config): strin
 }
 
 export function setSessionCookie(reply: FastifyReply, config: Config, token: string): void {
-  reply.setCookie(sessionCookieName(config), token, {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: config.baseUrl.startsWith('https:'),
-    maxAge: config.sessionAbsoluteSeconds,
-  });
+  reply.setCookie(sessionCookieName(config), token, { ...cookieOptions(config), maxAge: config.sessionAbsoluteSeconds });
 }
 
 export function clearSessionCookie(reply: FastifyReply, config: Config): void {
-  reply.clearCookie(sessionCookieName(config), { path: '/', httpOnly: true, sameSite: 'lax', secure: config.baseUrl.startsWith('https:') });
+  reply.clearCookie(sessionCookieName(config), cookieOptions(config));
 }

@@ -5,6 +5,7 @@ import type { RandomSource } from '../domain/random.ts';
 import type { Keyring } from '../domain/secret-box.ts';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
+import type { AssertionSigner } from './assertion-signer.ts';
 import type { EventSink } from './security-events.ts';
 import type { PasswordHasher } from './password-hasher.ts';
 
@@ -40,6 +41,8 @@ export interface ServiceDeps {
   keys: KeyProvider;
   passwords: PasswordHasher;
   events: EventSink;
+  /** Signs forward-auth's Tessera-Assertion (interim key in src/store/assertion-key.ts). */
+  assertions: AssertionSigner;
   log: Logger;
   /** Called after a transaction that queued mail committed, so delivery starts without waiting for the poll. */
   onMailQueued(): void;

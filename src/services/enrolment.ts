@@ -137,7 +137,7 @@ export async function confirmTotpSetup(
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;
     if (mode === 'forced') {
-      issued = await elevateSession(deps, tx, active.session, ctx);
+      issued = await elevateSession(deps, tx, active.session, ctx, 'password+totp');
       if (!issued) throw new TesseraError('wrong_step');
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp_enrolment' } }));
     }

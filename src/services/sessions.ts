@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { MINUTE_MS } from '../domain/clock.ts';
+import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { generateToken, hashToken } from '../domain/tokens.ts';
 import type { Database } from '../store/schema.ts';
 import {
@@ -42,6 +43,7 @@ export async function issueSession(
   nextStep: PendingStep | null,
   ctx: RequestContext,
   passwordVerifiedAt: number,
+  method: SignInMethod | null = null,
 ): Promise<IssuedSession> {
   const token = generateToken(deps.random);
   const now = deps.clock.now().getTime();
@@ -55,6 +57,9 @@ export async function issueSession(
     password_verified_at: passwordVerifiedAt,
     ip: ctx.ip,
     user_agent: ctx.userAgent ? ctx.userAgent.slice(0, 300) : null,
+    // Recorded only for a full session: a partial one has reached no level yet.
+    sign_in_method: level === 'full' ? method : null,
+    authenticated_at: level === 'full' ? now : null,
   };
   await insertSession(db, session);
   return { token, session };
@@ -64,9 +69,9 @@ export async function issueSession(
  * Replaces a partial session with a full one under a new id (no fixation). Deleting the old row
  * is the claim, so two concurrent completions cannot both mint a session.
  */
-export async function elevateSession(deps: ServiceDeps, db: Kysely<Database>, current: SessionRow, ctx: RequestContext): Promise<IssuedSession | null> {
+export async function elevateSession(deps: ServiceDeps, db: Kysely<Database>, current: SessionRow, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession | null> {
   if (!(await claimSession(db, current))) return null;
-  return issueFullSession(deps, db, current, ctx);
+  return issueFullSession(deps, db, current, ctx, method);
 }
 
 /** Deletes the session if it still exists; true only for the one request that deleted it. */
@@ -75,8 +80,8 @@ export function claimSession(db: Kysely<Database>, current: SessionRow): Promise
 }
 
 /** The full session that replaces a claimed partial one, keeping when the password was entered. */
-export function issueFullSession(deps: ServiceDeps, db: Kysely<Database>, claimed: SessionRow, ctx: RequestContext): Promise<IssuedSession> {
-  return issueSession(deps, db, claimed.user_id, 'full', null, ctx, claimed.password_verified_at);
+export function issueFullSession(deps: ServiceDeps, db: Kysely<Database>, claimed: SessionRow, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession> {
+  return issueSession(deps, db, claimed.user_id, 'full', null, ctx, claimed.password_verified_at, method);
 }
 
 export function isSessionExpired(deps: ServiceDeps, session: SessionRow, now: number): boolean {

@@ -66,7 +66,7 @@ export async function signInWithPassword(
   const issued = await deps.db.transaction().execute(async (tx) => {
     // Whatever session the browser carried before is dropped: a new level always means a new id.
     if (previous) await deleteSession(tx, previous.id_hash);
-    const session = await issueSession(deps, tx, user.id, next === 'done' ? 'full' : 'partial', next === 'done' ? null : next, ctx, now);
+    const session = await issueSession(deps, tx, user.id, next === 'done' ? 'full' : 'partial', next === 'done' ? null : next, ctx, now, 'password');
     // "Right password from a new address, code pending" is what an admin needs to see when a
     // password has leaked, so the password step is audited even when a second step follows.
     if (next === 'done') await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', user, { details: { factors: 'password' } }));
@@ -94,7 +94,7 @@ export async function completeSignInWithCode(
     active.user,
     code,
     async (tx) => {
-      const issued = await issueFullSession(deps, tx, active.session, ctx);
+      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+totp');
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
       return issued;
     },
@@ -154,7 +154,7 @@ export async function completeSignInWithBackupCode(
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, replacement.hash, now);
       await clearCodeFailures(tx, fresh.id);
-      const issued = await issueFullSession(deps, tx, active.session, ctx);
+      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+backup_code');
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
       return { issued, recoveryCode: replacement.code };

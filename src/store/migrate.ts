@@ -10,6 +10,7 @@ import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as setupPerSession from './migrations/007-setup-per-session.ts';
 import * as operations from './migrations/008-operations.ts';
 import * as oidc from './migrations/009-oidc.ts';
+import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -25,6 +26,7 @@ const STEPS: Record<string, Step> = {
   '007-setup-per-session': setupPerSession,
   '008-operations': operations,
   '009-oidc': oidc,
+  '011-session-sign-in-method': sessionSignInMethod,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

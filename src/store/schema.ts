@@ -82,6 +82,10 @@ export interface SessionTable {
   password_verified_at: number;
   ip: string | null;
   user_agent: string | null;
+  /** How the session reached its level (forward-auth-policy SignInMethod); null before migration 011. */
+  sign_in_method: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Epoch ms of the session's last factor; null before migration 011. */
+  authenticated_at: ColumnType<number | null, number | null | undefined, number | null>;
   /** Until when this session may confirm removing 2FA (password and code given); null otherwise. */
   removal_confirmable_until: ColumnType<number | null, number | null | undefined, number | null>;
 }

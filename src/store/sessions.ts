@@ -17,6 +17,8 @@ const insertSessionRow = preparedQuery((db, p: SessionRow) =>
     password_verified_at: p.password_verified_at,
     ip: p.ip,
     user_agent: p.user_agent,
+    sign_in_method: p.sign_in_method,
+    authenticated_at: p.authenticated_at,
   }),
 );
 export async function insertSession(db: Db, row: SessionRow): Promise<void> {

@@ -65,6 +65,8 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
       'sessions.password_verified_at as session__password_verified_at',
       'sessions.ip as session__ip',
       'sessions.user_agent as session__user_agent',
+      'sessions.sign_in_method as session__sign_in_method',
+      'sessions.authenticated_at as session__authenticated_at',
     ])
     .where('sessions.id_hash', '=', p.idHash),
 );
@@ -81,6 +83,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     session__password_verified_at,
     session__ip,
     session__user_agent,
+    session__sign_in_method,
+    session__authenticated_at,
     ...rest
   } = row;
   const session: SessionRow = {
@@ -93,6 +97,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     password_verified_at: session__password_verified_at,
     ip: session__ip,
     user_agent: session__user_agent,
+    sign_in_method: session__sign_in_method,
+    authenticated_at: session__authenticated_at,
   };
   return { session, ...splitOrg(rest) };
 }

@@ -24,12 +24,15 @@ export function isBrowserAvailable(): boolean {
   return existsSync(CHROMIUM_PATH);
 }
 
-/** Launches headless Chromium. The caller closes it (`await browser.close()`). */
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Launches headless Chromium. The caller closes it (`await browser.close()`). `extraArgs` adds
+ * switches such as --host-resolver-rules, for tests that need real host names on loopback.
+ */
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [...CHROMIUM_ARGS],
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     timeout: 30_000,
   });
 }

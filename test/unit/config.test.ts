@@ -29,4 +29,15 @@ describe('configuration', () => {
     assert.equal(load({ DATABASE_PREPARED_STATEMENTS: '0' }).databasePreparedStatements, false);
     for (const bad of ['off', 'false', 'yes', ' 0']) assert.throws(() => load({ DATABASE_PREPARED_STATEMENTS: bad }), ConfigError, bad);
   });
+
+  it('FORWARD_AUTH_DOMAINS lists host names; COOKIE_DOMAIN must cover BASE_URL', () => {
+    assert.deepEqual(load({ FORWARD_AUTH_DOMAINS: 'example.com, .Apps.Example.com' }).forwardAuthDomains, ['example.com', '.apps.example.com']);
+    assert.deepEqual(load({}).forwardAuthDomains, []);
+    for (const bad of ['https://example.com', 'example.com/x', '*.example.com', 'exa mple.com']) assert.throws(() => load({ FORWARD_AUTH_DOMAINS: bad }), ConfigError, bad);
+    assert.equal(load({ BASE_URL: 'https://auth.example.com', COOKIE_DOMAIN: '.Example.com' }).cookieDomain, 'example.com');
+    assert.equal(load({}).cookieDomain, null);
+    for (const bad of ['other.com', 'com', 'example.com,foo.com']) {
+      assert.throws(() => load({ BASE_URL: 'https://auth.example.com', COOKIE_DOMAIN: bad }), ConfigError, bad);
+    }
+  });
 });

@@ -4,6 +4,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { endProviderSessions } from '../../services/oidc-sessions.ts';
 import { endSession } from '../../services/sessions.ts';
 import { currentSession } from '../guards.ts';
+import { checkReturnAddress, takeReturnAddress } from '../return-address.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
 import { chrome, newCsrf, pendingStepPath } from './components.ts';
 import { html } from './html.ts';
@@ -16,6 +17,9 @@ export async function homePages(app: FastifyInstance, opts: { deps: ServiceDeps 
   app.get('/', { config: { level: 'public' } }, async (request, reply) => {
     const active = await currentSession(deps, request);
     if (!active || active.session.level !== 'full') return reply.redirect(pendingStepPath(active), 303);
+    // Every way of finishing a sign-in lands here, so this is where a forward-auth sign-in goes back to its app.
+    const returnTo = takeReturnAddress(request, reply, deps.config);
+    if (returnTo !== null) return reply.redirect(returnTo, 303);
     const mfa = await describeMfaState(deps, active);
     const csrf = newCsrf(reply);
     const status = !mfa.available
@@ -41,6 +45,17 @@ ${active.user.role === 'admin'
     return sendPage(reply, page({ title: 'Home', ...chrome(active, csrf) }, body));
   });
 
+  // The sign-out link for protected apps: a question with a button, since a GET that signed out
+  // could be fired by any page that embeds it. `rd` is where to go afterwards, checked like sign-in's.
+  app.get('/logout', { config: { level: 'public' } }, async (request, reply) => {
+    const returnTo = checkReturnAddress(deps.config, (request.query as { rd?: unknown }).rd);
+    const csrf = newCsrf(reply);
+    const body = html`<h1>Sign out?</h1>
+<p>You will be signed out of Tessera and of every app that uses it.</p>
+<form method="post" action="/logout">${csrfField(csrf)}${returnTo === null ? '' : html`<input type="hidden" name="rd" value="${returnTo}">`}<button type="submit">Sign out</button></form>`;
+    return sendPage(reply, page({ title: 'Sign out', csrfToken: csrf }, body));
+  });
+
   // A form post, never a link: a GET that signs out could be fired by any page that embeds it.
   app.post('/logout', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
     const active = await currentSession(deps, request);
@@ -49,6 +64,7 @@ ${active.user.role === 'admin'
       await endProviderSessions(deps.db, deps.clock.now().getTime(), active.user.id);
     }
     clearSessionCookie(reply, deps.config);
-    return reply.redirect('/login?notice=signed_out', 303);
+    const returnTo = checkReturnAddress(deps.config, (request.body as { rd?: unknown } | undefined)?.rd);
+    return reply.redirect(returnTo ?? '/login?notice=signed_out', 303);
   });
 }

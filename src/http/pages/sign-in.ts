@@ -1,10 +1,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { TesseraError } from '../../domain/errors.ts';
+import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { noteSignInFactors } from '../../services/session-factors.ts';
 import { signInWithPassword } from '../../services/sign-in.ts';
+import { cookieReaches } from '../../domain/forward-auth-policy.ts';
 import { currentSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
+import { rememberReturnAddress } from '../return-address.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
@@ -17,8 +19,9 @@ const NOTICES: Record<string, string> = {
   reauth: 'The application asks you to sign in again to continue.',
 };
 
-function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number }): FastifyReply {
+function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null }): FastifyReply {
   const body = html`<h1>Sign in</h1>
+${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong>${opts.continueTo}</strong></p>` : ''}
 <form method="post" action="/login" class="stack" data-once>
   ${csrfField(csrf)}
   <div class="field">
@@ -36,15 +39,32 @@ function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: strin
 export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
 
+  // `rd`: where to go once signed in (forward-auth); `reauth=1`: sign in again although signed in,
+  // because the app asked for a stronger or more recent sign-in than this session's.
   app.get('/login', { config: { level: 'public' } }, async (request, reply) => {
+    const query = request.query as { notice?: unknown; rd?: unknown; reauth?: unknown };
+    const returnTo = rememberReturnAddress(request, reply, deps.config, query.rd);
     const active = await currentSession(deps, request);
-    // An application that asked for a new sign-in (prompt=login, max_age, a higher acr) gets one,
-    // even over a session that is already complete: the form replaces that session.
-    const reauth = active?.session.level === 'full' && (request.query as { reauth?: unknown }).reauth === '1' && readPendingInteraction(request) !== null;
-    if (active?.session.level === 'full' && !reauth) return reply.redirect('/', 303);
-    const key = (request.query as { notice?: unknown }).notice;
-    const notice = reauth ? NOTICES.reauth! : typeof key === 'string' ? (NOTICES[key] ?? null) : null;
-    return sendSignInPage(reply, newCsrf(reply), { notice, email: reauth ? active.user.email : undefined });
+    const full = active?.session.level === 'full';
+    // An application that asked for a new sign-in (OpenID prompt=login, max_age or a higher acr;
+    // a forward-auth route's step-up) gets one even over a complete session: the form replaces it.
+    const reauth = full && query.reauth === '1';
+    if (full && !reauth) {
+      // Signed in already, yet the app sent the person here: its requests do not carry the session
+      // cookie. Sending them back would loop, so say what is wrong instead.
+      const host = returnTo === null ? null : new URL(returnTo).hostname;
+      if (host !== null && !cookieReaches(host, deps.config)) {
+        throw new TesseraError('forbidden', { reason: 'cookie_domain' }, `You are signed in, but ${host} does not receive Tessera's sign-in cookie. The operator needs to set COOKIE_DOMAIN to a domain that covers it.`);
+      }
+      return reply.redirect('/', 303);
+    }
+    const key = query.notice;
+    const notice = reauth && readPendingInteraction(request) !== null ? NOTICES.reauth! : typeof key === 'string' ? (NOTICES[key] ?? null) : null;
+    return sendSignInPage(reply, newCsrf(reply), {
+      notice,
+      email: reauth ? active!.user.email : undefined,
+      continueTo: returnTo === null ? null : new URL(returnTo).host,
+    });
   });
 
   app.post('/login', { preHandler: app.csrfProtection, config: { level: 'public', signInStep: 'password' } }, async (request, reply) => {
