@@ -9,7 +9,6 @@ import { deleteExpiredSessions } from './store/sessions.ts';
 import { deleteStaleRateLimits } from './store/rate-limits.ts';
 import { startMetricsListener } from './metrics/http.ts';
 import { deleteExpiredModels } from './store/oidc-models.ts';
-import { deleteStaleSessionFactors } from './store/session-factors.ts';
 
 /** Rate-limit windows older than this refuse nothing any more (the longest window is 15 minutes). */
 const RATE_LIMIT_RETENTION_MS = HOUR_MS;
@@ -71,9 +70,8 @@ export async function startServer(config: Config, log: Logger, overrides: Runtim
     const now = deps.clock.now().getTime();
     deleteExpiredSessions(deps.db, now - config.sessionIdleSeconds * 1000, now - config.sessionAbsoluteSeconds * 1000)
       .then(() => deleteStaleRateLimits(deps.db, now - RATE_LIMIT_RETENTION_MS))
-      // The provider's expired codes, tokens, interactions and sessions, and sign-in records of sessions that cannot be alive.
+      // The provider's expired codes, tokens, interactions and sessions.
       .then(() => deleteExpiredModels(deps.db, now))
-      .then(() => deleteStaleSessionFactors(deps.db, now - config.sessionAbsoluteSeconds * 1000))
       .catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'session sweep failed'));
   }, 10 * MINUTE_MS);
   sweeper.unref();

@@ -3,9 +3,9 @@
  * the level a session reached, and whether the proxied request may pass. No I/O, no framework.
  */
 
-export const ACR_PWD = 'urn:tessera:acr:pwd';
-export const ACR_MFA = 'urn:tessera:acr:mfa';
-export type Acr = typeof ACR_PWD | typeof ACR_MFA;
+import { ACR_MFA, ACR_PWD, type Acr } from './assurance.ts';
+
+export { ACR_MFA, ACR_PWD, type Acr };
 const ACR_RANK: Record<Acr, number> = { [ACR_PWD]: 1, [ACR_MFA]: 2 };
 
 /** How the full session was reached; recorded on the session row (migration 011). */

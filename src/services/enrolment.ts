@@ -20,6 +20,7 @@ import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { crashPoint } from './crash-points.ts';
+import { raiseSignInMethod } from '../store/sessions.ts';
 import { type ActiveSession, elevateSession, endOtherSessions, type IssuedSession } from './sessions.ts';
 
 /** An unconfirmed secret older than this is discarded; the person starts the set-up again. */
@@ -141,6 +142,9 @@ export async function confirmTotpSetup(
       if (!issued) throw new TesseraError('wrong_step');
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp_enrolment' } }));
     }
+    // From the profile the password was just re-entered and the new app's code proven: this session
+    // now stands as a two-factor sign-in for what relying parties and proxies are told.
+    if (mode === 'profile') await raiseSignInMethod(tx, active.session.id_hash, 'password+totp', now.getTime());
     const ended = await endOtherSessions(tx, active.user.id, issued?.session ?? active.session);
     if (ended > 0) {
       await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', active.user, { details: { reason: 'mfa_enabled', sessions: ended } }));

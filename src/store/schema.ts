@@ -19,7 +19,6 @@ export interface Database {
   oidc_revoked_grants: OidcRevokedGrantTable;
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
-  session_factors: SessionFactorTable;
   oidc_backchannel_queue: OidcBackchannelTable;
 }
 
@@ -182,14 +181,6 @@ export interface OidcSigningKeyTable {
   sealed_jwk: string;
   created_at: number;
   retired_at: number | null;
-}
-
-/** How a full Tessera session was authenticated: the RFC 8176 methods, space-separated. */
-export interface SessionFactorTable {
-  session_hash: string;
-  user_id: string;
-  amr: string;
-  authenticated_at: number;
 }
 
 /** A back-channel logout notice owed to a client for one provider session (id: client and sid). */

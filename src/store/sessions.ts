@@ -43,6 +43,14 @@ export async function markPasswordVerified(db: Db, idHash: string, now: number):
 }
 
 /** Password and code were given for removing 2FA: the confirmation may follow until `until`. */
+/**
+ * The session has just proved more (a password re-entered and a code from a new app): it now
+ * counts as signed in that way, from now. Never lowers what a session proved.
+ */
+export async function raiseSignInMethod(db: Db, idHash: string, method: string, at: number): Promise<void> {
+  await db.updateTable('sessions').set({ sign_in_method: method, authenticated_at: at }).where('id_hash', '=', idHash).where('level', '=', 'full').execute();
+}
+
 export async function allowRemovalConfirmation(db: Db, idHash: string, until: number): Promise<void> {
   await db.updateTable('sessions').set({ removal_confirmable_until: until }).where('id_hash', '=', idHash).execute();
 }

@@ -155,10 +155,14 @@ describe('forward-auth: GET /auth/verify', () => {
     });
 
     it('a person with 2FA never passes on a password-only session, even with acr=pwd: step up (RFC 9470)', async () => {
-      // Turning 2FA on from the profile keeps the session it was turned on in, signed in by password alone.
-      await ts.createUser({ email: 'stepup@acme.test' });
+      // Turning 2FA on from the profile (password again, a code from the app) makes that session a
+      // two-factor one; a session that proved only the password (one from before sessions recorded
+      // their method) is stepped up.
+      const userId = await ts.createUser({ email: 'stepup@acme.test' });
       const c = ts.client();
       await enrolFromProfile(ts, c, 'stepup@acme.test');
+      assert.equal((await viaNginx(c, { uri: '/reports?q=1' }, '?acr=mfa')).status, 200);
+      await ts.server.runtime.deps.db.updateTable('sessions').set({ sign_in_method: null }).where('user_id', '=', userId).execute();
       for (const policy of ['', '?acr=pwd', '?acr=mfa', `?acr=${encodeURIComponent(ACR_MFA)}`]) {
         const r = await viaNginx(c, { uri: '/reports?q=1' }, policy);
         assert.equal(r.status, 401, policy);

@@ -4,7 +4,6 @@ import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { noteSignInFactors } from '../../services/session-factors.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -81,7 +80,6 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
-      await noteSignInFactors(deps, issued, 'totp');
       return sendSignInDone(request, reply);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
@@ -103,7 +101,6 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const { issued, recoveryCode } = await completeSignInWithBackupCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
-      await noteSignInFactors(deps, issued, 'backup_code');
       const csrf = newCsrf(reply);
       // Rendered in the answer to the POST, not behind a redirect: the new code exists nowhere else.
       const body = backupCodePanel(recoveryCode, 'You signed in with your backup code, so that code no longer works. This is your new one.', afterSignInPath(request), 'Continue');

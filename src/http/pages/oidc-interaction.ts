@@ -89,7 +89,7 @@ export async function oidcInteractionPages(app: FastifyInstance, opts: { deps: S
       return reply.redirect(await oidc.grantConsent(request, reply), 303);
     }
 
-    const assurance = await sessionAssurance(deps, active);
+    const assurance = sessionAssurance(active);
     const now = deps.clock.now().getTime();
     const freshSinceAsked = mine?.reauthAfter != null && assurance.authenticatedAt >= mine.reauthAfter;
     const wantsFresh = view.reasons.some((r) => FRESH_REASONS.has(r))

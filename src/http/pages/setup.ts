@@ -5,7 +5,6 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { noteSetupFactors, noteSignInFactors } from '../../services/session-factors.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -114,10 +113,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const result = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
-      if (result.issued) {
-        setSessionCookie(reply, deps.config, result.issued.token);
-        await noteSignInFactors(deps, result.issued, 'enrolment');
-      }
+      if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
       const csrf = newCsrf(reply);
       const body = backupCodePanel(result.recoveryCode, 'Two-factor authentication is on. One last step: keep this backup code.', afterSignInPath(request), 'Continue');
       return sendPage(reply, page({ title: 'Save your backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
@@ -156,7 +152,6 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (typeof active === 'string') return reply.redirect(active, 303);
     try {
       const { recoveryCode } = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
-      await noteSetupFactors(deps, active);
       const csrf = newCsrf(reply);
       // Set up because an application asked for two-factor sign-in: back to it from here.
       const toApp = afterSignInPath(request) !== '/';

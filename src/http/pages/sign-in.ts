@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { noteSignInFactors } from '../../services/session-factors.ts';
 import { signInWithPassword } from '../../services/sign-in.ts';
 import { cookieReaches } from '../../domain/forward-auth-policy.ts';
 import { currentSession } from '../guards.ts';
@@ -74,7 +73,6 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
       const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
       if (next === 'done') {
-        await noteSignInFactors(deps, issued, 'password');
         return sendSignInDone(request, reply);
       }
       return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);

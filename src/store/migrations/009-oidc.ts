@@ -5,7 +5,7 @@ import type { Dialect } from '../database.ts';
  * The OpenID provider's storage: its models (sessions, interactions, codes, grants, tokens) in one
  * table keyed by (model, id) with the lookup columns the library and Tessera need pulled out of the
  * JSON; a tombstone per revoked grant; registered clients with sealed secrets; signing keys sealed
- * with the key ring; and how each Tessera session was authenticated (for acr/amr).
+ * with the key ring; the back-channel logout queue.
  * Never edit after it has landed: add a new numbered migration instead.
  */
 export async function up(db: Kysely<any>, _dialect: Dialect): Promise<void> {
@@ -77,13 +77,4 @@ export async function up(db: Kysely<any>, _dialect: Dialect): Promise<void> {
     .addColumn('last_error', 'text')
     .execute();
   await db.schema.createIndex('oidc_backchannel_due').on('oidc_backchannel_queue').columns(['sent_at', 'next_attempt_at']).execute();
-
-  await db.schema
-    .createTable('session_factors')
-    .addColumn('session_hash', 'text', (c) => c.primaryKey())
-    .addColumn('user_id', 'text', (c) => c.notNull())
-    .addColumn('amr', 'text', (c) => c.notNull())
-    .addColumn('authenticated_at', millis, (c) => c.notNull())
-    .execute();
-  await db.schema.createIndex('session_factors_age').on('session_factors').column('authenticated_at').execute();
 }
