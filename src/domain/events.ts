@@ -17,6 +17,8 @@ export const SECURITY_EVENT_TYPES = [
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'password.reset_requested',
+  'password.reset_completed',
   'session.ended',
   'policy.changed',
   'user.created',
@@ -52,6 +54,7 @@ export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<Secu
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'password.reset_completed',
   'account.locked',
   'sign_in.code_replayed',
 ]);

@@ -80,6 +80,29 @@ export const mailTemplates = {
       [`The password of ${ctx.email} was changed. You have been signed out on every other device.`],
       { notMe: 'If you did not change it, someone has taken over your account: contact your organisation admin at once.' },
     ),
+  passwordResetCompleted: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'Your password was reset',
+      [
+        `The password of ${ctx.email} was reset through a link emailed to this address. You have been signed out everywhere.`,
+        'Two-factor authentication is unchanged: the next sign-in still asks for a code from your authenticator app if you use one.',
+      ],
+      { notMe: 'If you did not reset it, someone can read your email: secure your mailbox, then contact your organisation admin at once.' },
+    ),
+  passwordResetRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+    compose(
+      ctx,
+      'Reset your password',
+      [
+        `Someone asked to reset the password of ${ctx.email}. To choose a new password, follow the link below.`,
+        `The link is valid for ${ctx.minutes} minutes and works once. Choosing a new password signs you out everywhere; two-factor authentication stays as it is.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Choose a new password' },
+        notMe: 'If you did not ask for this, ignore this email: your password stays as it is.',
+      },
+    ),
   accountLocked: (ctx: MailContext) =>
     compose(
       ctx,

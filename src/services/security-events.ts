@@ -21,6 +21,7 @@ const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => Mai
   'backup_code.used': mailTemplates.backupCodeUsed,
   'backup_code.regenerated': mailTemplates.backupCodeRegenerated,
   'password.changed': mailTemplates.passwordChanged,
+  'password.reset_completed': mailTemplates.passwordResetCompleted,
   'account.locked': mailTemplates.accountLocked,
   'sign_in.code_replayed': mailTemplates.codeReplayed,
 };

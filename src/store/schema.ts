@@ -81,7 +81,7 @@ export interface LinkTokenTable {
   id: string;
   token_hash: string;
   user_id: string;
-  purpose: 'admin_reset' | 'lost_device';
+  purpose: 'admin_reset' | 'lost_device' | 'password_reset';
   created_at: number;
   expires_at: number;
   used_at: number | null;

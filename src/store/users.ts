@@ -347,3 +347,8 @@ export async function replacePasswordHash(db: Db, userId: string, verified: stri
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
+
+/** A password set through an emailed link, where there is no old password to compare against. */
+export async function setPasswordHash(db: Db, userId: string, passwordHash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, weak_password_hash: 0 }).where('id', '=', userId).execute();
+}

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import type { ReceivedMessage, SmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
+import { linkIn } from './mail-links.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -69,14 +70,7 @@ export function messagesTo(sink: SmtpSink, to: string): ReceivedMessage[] {
 
 /** The reset link in a received message; the text and HTML bodies must carry the same one. */
 export function resetLinkIn(ts: TestServer, message: ReceivedMessage): string {
-  const pattern = /https?:\/\/[^\s"<>]+\/mfa-reset\/([A-Za-z0-9_-]+)/;
-  const inText = pattern.exec(message.text);
-  assert.ok(inText, `no reset link in: ${message.text}`);
-  const inHtml = pattern.exec(message.html);
-  assert.ok(inHtml, 'no reset link in the HTML body');
-  assert.equal(inHtml[0], inText[0]);
-  assert.ok(inText[0].startsWith(`${ts.config.baseUrl}/mfa-reset/`), `link ${inText[0]} is not on ${ts.config.baseUrl}`);
-  return inText[0];
+  return linkIn(message, ts.config.baseUrl, '/mfa-reset/');
 }
 
 export function tokenOf(link: string): string {

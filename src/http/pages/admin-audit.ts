@@ -25,6 +25,8 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
   'password.changed': 'Password changed',
+  'password.reset_requested': 'Password reset requested',
+  'password.reset_completed': 'Password reset by emailed link',
   'session.ended': 'Signed out',
   'policy.changed': '2FA policy changed',
   'user.created': 'Person added',

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, TesseraError } from '../../domain/errors.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../domain/password-policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { type ActiveSession, endSession } from '../../services/sessions.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
@@ -42,6 +43,20 @@ export function passwordField(opts: { invalid?: boolean; autofocus?: boolean; au
   <input id="password" name="password" type="password" autocomplete="${opts.autocomplete ?? 'current-password'}" required maxlength="1024"${
     attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
 </div>`;
+}
+
+/** A new password and its repeat, as every page that sets one asks for them. */
+export function newPasswordFields(opts: { label?: string; autofocus?: boolean; invalid?: boolean } = {}): SafeHtml {
+  return html`<div class="field">
+    <label for="new-password">${opts.label ?? 'New password'}</label>
+    <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="${String(MIN_PASSWORD_LENGTH)}" maxlength="${String(MAX_PASSWORD_LENGTH)}" aria-describedby="new-password-hint"${
+      attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
+    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. A few unrelated words make a strong one.</p>
+  </div>
+  <div class="field">
+    <label for="repeat-password">${opts.label ?? 'New password'} again</label>
+    <input id="repeat-password" name="repeatPassword" type="password" autocomplete="new-password" required maxlength="${String(MAX_PASSWORD_LENGTH)}">
+  </div>`;
 }
 
 /** A constant attribute switched on or off; never carries user input. */

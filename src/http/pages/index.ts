@@ -6,6 +6,7 @@ import { accountPages } from './account.ts';
 import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
+import { passwordResetPages } from './password-reset.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -48,4 +49,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(accountPages, opts);
   await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
+  await app.register(passwordResetPages, opts);
 }
