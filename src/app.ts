@@ -12,6 +12,7 @@ import { adminRoutes } from './http/api/admin.ts';
 import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { passwordResetRoutes } from './http/api/password-resets.ts';
+import { invitationRoutes } from './http/api/invitations.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
@@ -151,6 +152,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
     await api.register(passwordResetRoutes, { deps });
+    await api.register(invitationRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

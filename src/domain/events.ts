@@ -22,6 +22,9 @@ export const SECURITY_EVENT_TYPES = [
   'session.ended',
   'policy.changed',
   'user.created',
+  'user.invited',
+  'user.invitation_resent',
+  'user.invitation_revoked',
   'org.created',
   'keys.rotated',
 ] as const;
@@ -39,7 +42,8 @@ export interface SecurityEvent {
   at: Date;
   orgId: string | null;
   actor: Actor;
-  subject: { userId: string; email: string } | null;
+  /** Whom it concerns; an invited person has an address but no account yet (userId null). */
+  subject: { userId: string | null; email: string } | null;
   ip: string | null;
   userAgent: string | null;
   /** Never a secret, code, token or password: these rows are shown to admins. */

@@ -103,6 +103,19 @@ export const mailTemplates = {
         notMe: 'If you did not ask for this, ignore this email: your password stays as it is.',
       },
     ),
+  invitation: (ctx: MailContext & { url: string; days: number; orgName: string; invitedBy: string }) =>
+    compose(
+      ctx,
+      `You are invited to ${ctx.orgName}`,
+      [
+        `${ctx.invitedBy} invited ${ctx.email} to ${ctx.orgName} on ${ctx.issuer}.`,
+        `To accept, follow the link and choose your password. The link is valid for ${ctx.days} days and works once. Then sign in with your email address and that password.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Accept the invitation' },
+        notMe: 'If you did not expect this invitation, ignore this email: no account is created unless you follow the link.',
+      },
+    ),
   accountLocked: (ctx: MailContext) =>
     compose(
       ctx,

@@ -39,21 +39,35 @@ export async function queueMail(
   now: Date,
   opts: { sealWith?: Keyring } = {},
 ): Promise<void> {
-  const id = newId(random);
-  const seal = (body: string): string => (opts.sealWith ? sealMailBody(opts.sealWith, id, body, random) : body);
-  await enqueueMail(db, {
-    id,
-    to_address: to,
-    subject: content.subject,
-    text_body: seal(content.text),
-    html_body: seal(content.html),
-    created_at: now.getTime(),
-    attempts: 0,
-    next_attempt_at: now.getTime(),
-    sent_at: null,
-    last_error: null,
-    given_up_at: null,
+  await queueMails(db, random, [{ to, content }], now, opts);
+}
+
+/** Several messages in as few statements as the database takes (a list of invitations). */
+export async function queueMails(
+  db: Kysely<Database>,
+  random: RandomSource,
+  messages: { to: string; content: MailContent }[],
+  now: Date,
+  opts: { sealWith?: Keyring } = {},
+): Promise<void> {
+  const rows = messages.map(({ to, content }) => {
+    const id = newId(random);
+    const seal = (body: string): string => (opts.sealWith ? sealMailBody(opts.sealWith, id, body, random) : body);
+    return {
+      id,
+      to_address: to,
+      subject: content.subject,
+      text_body: seal(content.text),
+      html_body: seal(content.html),
+      created_at: now.getTime(),
+      attempts: 0,
+      next_attempt_at: now.getTime(),
+      sent_at: null,
+      last_error: null,
+      given_up_at: null,
+    };
   });
+  await enqueueMail(db, rows);
 }
 
 /**

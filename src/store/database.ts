@@ -71,3 +71,11 @@ export function openDatabase(input: {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(raw) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
+
+/** A unique index refused the row (SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY; PostgreSQL 23505): someone else got there first. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === 'ERR_SQLITE_ERROR') return e.errcode === 2067 || e.errcode === 1555;
+  return e.code === '23505';
+}

@@ -7,6 +7,7 @@ import * as usersByOrgAndEmail from './migrations/003-users-by-org-and-email.ts'
 import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
+import * as invitations from './migrations/010-invitations.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -19,6 +20,7 @@ const STEPS: Record<string, Step> = {
   '004-mail-given-up': mailGivenUp,
   '005-sessions-by-id': sessionsById,
   '006-audit-mfa-changes': auditMfaChanges,
+  '010-invitations': invitations,
 };
 
 export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

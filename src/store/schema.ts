@@ -15,6 +15,7 @@ export interface Database {
   audit_events: AuditEventTable;
   mail_queue: MailQueueTable;
   rate_limits: RateLimitTable;
+  invitations: InvitationTable;
 }
 
 export interface OrgTable {
@@ -123,3 +124,21 @@ export interface RateLimitTable {
   window_start: number;
   hits: number;
 }
+
+export interface InvitationTable {
+  id: string;
+  org_id: string;
+  email: string;
+  role: 'member' | 'admin';
+  licensed: number;
+  /** SHA-256 of the emailed token; replaced by a resend, so only the newest email works. */
+  token_hash: string;
+  /** The inviting admin's email, or `operator:<name>`; kept as text so it outlives the admin. */
+  invited_by: string;
+  created_at: number;
+  sent_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  revoked_at: number | null;
+}
+

@@ -352,3 +352,13 @@ export async function replacePasswordHash(db: Db, userId: string, verified: stri
 export async function setPasswordHash(db: Db, userId: string, passwordHash: string): Promise<void> {
   await db.updateTable('users').set({ password_hash: passwordHash, weak_password_hash: 0 }).where('id', '=', userId).execute();
 }
+
+/** Of `emails`, those that already have an account (in any organisation: an address signs in to one). */
+export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<string>> {
+  const taken = new Set<string>();
+  for (let i = 0; i < emails.length; i += 500) {
+    const rows = await db.selectFrom('users').select('email').where('email', 'in', emails.slice(i, i + 500)).execute();
+    for (const r of rows) taken.add(r.email);
+  }
+  return taken;
+}

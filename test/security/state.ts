@@ -26,6 +26,7 @@ export async function snapshotState(db: Kysely<Database>): Promise<string> {
     audit_events: await db.selectFrom('audit_events').selectAll().orderBy('id').execute(),
     mail_queue: await db.selectFrom('mail_queue').select(['id', 'to_address', 'subject', 'created_at']).orderBy('id').execute(),
     rate_limits: await db.selectFrom('rate_limits').selectAll().orderBy('key').execute(),
+    invitations: await db.selectFrom('invitations').selectAll().orderBy('id').execute(),
   };
   return JSON.stringify(tables);
 }

@@ -30,6 +30,9 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'session.ended': 'Signed out',
   'policy.changed': '2FA policy changed',
   'user.created': 'Person added',
+  'user.invited': 'Person invited',
+  'user.invitation_resent': 'Invitation sent again',
+  'user.invitation_revoked': 'Invitation revoked',
   'org.created': 'Organisation created',
   'keys.rotated': 'Encryption keys rotated',
 };

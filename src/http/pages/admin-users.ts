@@ -181,6 +181,7 @@ ${overviewSection(org, overview)}
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 <section aria-labelledby="people-heading">
 <h2 id="people-heading">People</h2>
+<p><a class="button" href="/admin/invitations" id="add-people">Add people</a></p>
 ${filterNav(overview, filter)}
 ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, { filter, after })}
 ${pager(page, filter, after)}

@@ -7,6 +7,7 @@ import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
 import { passwordResetPages } from './password-reset.ts';
+import { invitationPages } from './invitation.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -50,4 +51,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
   await app.register(passwordResetPages, opts);
+  await app.register(invitationPages, opts);
 }
