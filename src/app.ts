@@ -13,6 +13,8 @@ import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { passwordResetRoutes } from './http/api/password-resets.ts';
 import { invitationRoutes } from './http/api/invitations.ts';
+import { peopleRoutes } from './http/api/people.ts';
+import { mySessionRoutes } from './http/api/my-sessions.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
@@ -153,6 +155,8 @@ async function buildAppWith(deps: ServiceDeps, log: Logger) {
     await api.register(mfaResetRoutes, { deps });
     await api.register(passwordResetRoutes, { deps });
     await api.register(invitationRoutes, { deps });
+    await api.register(peopleRoutes, { deps });
+    await api.register(mySessionRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());

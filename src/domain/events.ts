@@ -25,6 +25,9 @@ export const SECURITY_EVENT_TYPES = [
   'user.invited',
   'user.invitation_resent',
   'user.invitation_revoked',
+  'user.deactivated',
+  'user.reactivated',
+  'user.role_changed',
   'org.created',
   'keys.rotated',
 ] as const;

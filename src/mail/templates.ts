@@ -116,6 +116,34 @@ export const mailTemplates = {
         notMe: 'If you did not expect this invitation, ignore this email: no account is created unless you follow the link.',
       },
     ),
+  accountDeactivated: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was deactivated',
+      [`An admin of ${ctx.orgName} deactivated the account ${ctx.email}. You have been signed out everywhere and cannot sign in until an admin reactivates it.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin.' },
+    ),
+  accountReactivated: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was reactivated',
+      [`An admin of ${ctx.orgName} reactivated the account ${ctx.email}. You can sign in again as before, with your two-factor authentication as it was.`],
+      { notMe: 'If you did not expect this, contact your organisation admin.' },
+    ),
+  roleChanged: (ctx: MailContext & { orgName: string; changes: string[] }) =>
+    compose(
+      ctx,
+      'Your role was changed',
+      [`An admin of ${ctx.orgName} changed the account ${ctx.email}: ${ctx.changes.join('; ')}.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin.' },
+    ),
+  signedOutEverywhere: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'You were signed out everywhere',
+      [`An admin of ${ctx.orgName} signed ${ctx.email} out on every device. Sign in again to continue.`],
+      { notMe: 'If you did not ask for this, your admin may have seen something odd: change your password after signing in.' },
+    ),
   accountLocked: (ctx: MailContext) =>
     compose(
       ctx,

@@ -5,6 +5,7 @@ import { newId } from '../domain/random.ts';
 import { ipBucket, secondsUntilWindowEnds } from '../domain/rate-limit.ts';
 import { generateToken, hashToken, PASSWORD_RESET_LINK_TTL_SECONDS } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
+import { isDeactivated } from '../store/deactivations.ts';
 import { insertLinkToken, markLinkTokenUsed, revokeOpenLinkTokensFor } from '../store/link-tokens.ts';
 import { hitRateLimit } from '../store/rate-limits.ts';
 import { findUserByEmail, findUserById, lockPerson, setPasswordHash, type UserRow } from '../store/users.ts';
@@ -30,9 +31,10 @@ function anonymousEvent(deps: ServiceDeps, ctx: RequestContext, details: Securit
 }
 
 /** Why no link is sent to an address, for the audit log; null when one is. */
-function refusalOf(user: UserRow | null, addressHits: number): string | null {
+function refusalOf(user: UserRow | null, deactivated: boolean, addressHits: number): string | null {
   if (user === null) return 'unknown_address';
   if (user.sso === 1 || user.password_hash === null) return 'sso';
+  if (deactivated) return 'deactivated';
   if (addressHits > PASSWORD_RESET_EMAILS_PER_ADDRESS) return 'address_throttled';
   return null;
 }
@@ -57,13 +59,15 @@ export async function requestPasswordReset(deps: ServiceDeps, ctx: RequestContex
     throw new TesseraError('rate_limited', { retryAfterSeconds: secondsUntilWindowEnds(counts.source, now.getTime(), windowMs) });
   }
   const user = await findUserByEmail(deps.db, email);
+  // Asked for an unknown address too, so both paths make the same queries.
+  const deactivated = await isDeactivated(deps.db, user?.id ?? '');
   const token = generateToken(deps.random);
   const minutes = PASSWORD_RESET_LINK_TTL_SECONDS / 60;
   const content = mailTemplates.passwordResetRequested({
     email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer,
     url: `${deps.config.baseUrl}/password-reset/${token}`, minutes,
   });
-  const refusal = refusalOf(user, counts.address.hits);
+  const refusal = refusalOf(user, deactivated, counts.address.hits);
   const linkRow = {
     id: newId(deps.random),
     token_hash: hashToken(token),
@@ -138,7 +142,8 @@ export async function completePasswordReset(deps: ServiceDeps, ctx: RequestConte
       throw new TesseraError('token_used');
     }
     const fresh = await findUserById(tx, user.id);
-    if (!fresh || fresh.sso === 1) throw new TesseraError('token_invalid');
+    // Deactivation revokes open links; this also covers one that raced it.
+    if (!fresh || fresh.sso === 1 || (await isDeactivated(tx, fresh.id))) throw new TesseraError('token_invalid');
     await setPasswordHash(tx, fresh.id, hash);
     const ended = await endOtherSessions(tx, fresh.id, null);
     await revokeOpenLinkTokensFor(tx, fresh.id, 'password_reset', now);

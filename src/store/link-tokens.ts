@@ -65,3 +65,8 @@ export async function findNewestLinkTokenTime(db: Db, userId: string, purpose: L
     .executeTakeFirst();
   return row?.created_at ?? null;
 }
+
+/** Every open link of the user, whatever it is for: the person was deactivated. */
+export async function revokeAllOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
+  await db.updateTable('link_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
+}

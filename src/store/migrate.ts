@@ -8,6 +8,7 @@ import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as invitations from './migrations/010-invitations.ts';
+import * as userDeactivations from './migrations/011-user-deactivations.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -21,6 +22,7 @@ const STEPS: Record<string, Step> = {
   '005-sessions-by-id': sessionsById,
   '006-audit-mfa-changes': auditMfaChanges,
   '010-invitations': invitations,
+  '011-user-deactivations': userDeactivations,
 };
 
 export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

@@ -16,6 +16,7 @@ export interface Database {
   mail_queue: MailQueueTable;
   rate_limits: RateLimitTable;
   invitations: InvitationTable;
+  user_deactivations: UserDeactivationTable;
 }
 
 export interface OrgTable {
@@ -142,3 +143,9 @@ export interface InvitationTable {
   revoked_at: number | null;
 }
 
+export interface UserDeactivationTable {
+  user_id: string;
+  deactivated_at: number;
+  /** The admin's email, or `operator:<name>`. */
+  deactivated_by: string;
+}

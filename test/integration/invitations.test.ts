@@ -3,25 +3,25 @@
 // 500; an address with an account or an open invitation is not invited twice (the admin sees why); a
 // bad line invites nobody. Resend replaces the link, Revoke kills it. Runs on SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { before, beforeEach, describe, it } from 'node:test';
 import { INVITATION_TTL_SECONDS } from '../../src/domain/tokens.ts';
 import { MAX_INVITATIONS_PER_REQUEST } from '../../src/services/invitations.ts';
-import { auditRows, csrfIn, getPage, mailTo, postForm, signedIn, startLinkedServer, tokenOf } from '../support/admin-flows.ts';
+import { useMailedServer, auditRows, csrfIn, getPage, mailTo, postForm, signedIn, tokenOf } from '../support/admin-flows.ts';
 import { signInPassword } from '../support/flows.ts';
 import { latestMailedToken, linkIn } from '../support/mail-links.ts';
 import { startTestServer, type TestClient, type TestServer } from '../support/server.ts';
-import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
+import type { SmtpSink } from '../support/smtp.ts';
 import { snapshotState } from '../security/state.ts';
 
 const PASSWORD = 'a fresh start at last';
 
 describe('invitations', () => {
+  const mailed = useMailedServer();
   let sink: SmtpSink;
   let ts: TestServer;
   let admin: TestClient;
   before(async () => {
-    sink = await startSmtpSink();
-    ts = await startLinkedServer({ smtpUrl: sink.url });
+    ({ ts, sink } = mailed);
     await ts.createUser({ email: 'boss@acme.test', admin: true });
     // Unlicensed, so no 2FA is asked of this admin: the tests sign in with the password alone.
     await ts.createUser({ email: 'boss@strict.test', admin: true, licensed: false, org: 'Strict', require2fa: true });
@@ -30,10 +30,6 @@ describe('invitations', () => {
   // Afresh for each test: some move the clock past a session's lifetime.
   beforeEach(async () => {
     admin = await signedIn(ts, 'boss@acme.test');
-  });
-  after(async () => {
-    await ts.close();
-    await sink.close();
   });
 
   const db = () => ts.server.runtime.deps.db;

@@ -3,29 +3,25 @@
 // never bypasses 2FA and never lifts a lock; unknown addresses get the same answer and no email; the
 // requests are throttled per address and per source. Runs on SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { PASSWORD_RESET_LINK_TTL_SECONDS } from '../../src/domain/tokens.ts';
 import { PASSWORD_RESET_EMAILS_PER_ADDRESS, PASSWORD_RESET_REQUESTS_PER_SOURCE } from '../../src/services/password-reset.ts';
-import { auditRows, csrfIn, getPage, lockAccount, mailTo, messagesTo, postForm, signedIn, startLinkedServer, tokenOf } from '../support/admin-flows.ts';
+import { useMailedServer, auditRows, csrfIn, getPage, lockAccount, mailTo, messagesTo, postForm, signedIn, tokenOf } from '../support/admin-flows.ts';
 import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { latestMailedToken, linkIn } from '../support/mail-links.ts';
 import { DEFAULT_PASSWORD, type ApiResponse, type TestServer } from '../support/server.ts';
-import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
+import type { SmtpSink } from '../support/smtp.ts';
 import { snapshotState } from '../security/state.ts';
 
 const NEW_PASSWORD = 'purple elephant umbrella';
 
 describe('forgotten password', () => {
+  const mailed = useMailedServer({ env: { TRUST_PROXY: '1' } });
   let sink: SmtpSink;
   let ts: TestServer;
   let source = 0;
   before(async () => {
-    sink = await startSmtpSink();
-    ts = await startLinkedServer({ smtpUrl: sink.url, env: { TRUST_PROXY: '1' } });
-  });
-  after(async () => {
-    await ts.close();
-    await sink.close();
+    ({ ts, sink } = mailed);
   });
 
   const db = () => ts.server.runtime.deps.db;

@@ -27,6 +27,7 @@ export async function snapshotState(db: Kysely<Database>): Promise<string> {
     mail_queue: await db.selectFrom('mail_queue').select(['id', 'to_address', 'subject', 'created_at']).orderBy('id').execute(),
     rate_limits: await db.selectFrom('rate_limits').selectAll().orderBy('key').execute(),
     invitations: await db.selectFrom('invitations').selectAll().orderBy('id').execute(),
+    user_deactivations: await db.selectFrom('user_deactivations').selectAll().orderBy('user_id').execute(),
   };
   return JSON.stringify(tables);
 }

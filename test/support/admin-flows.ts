@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import type { ReceivedMessage, SmtpSink } from './smtp.ts';
+import { after, before } from 'node:test';
+import { type ReceivedMessage, type SmtpSink, startSmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { linkIn } from './mail-links.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
@@ -181,4 +182,21 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
     'content-type': 'application/x-www-form-urlencoded',
     origin: ts.url,
   });
+}
+
+/**
+ * A linked server mailing a real SMTP peer, started before the suite's tests and closed after; call it
+ * at the top of a describe, then read `ts` and `sink` from the result inside hooks and tests.
+ */
+export function useMailedServer(opts: { env?: Record<string, string> } = {}): { ts: TestServer; sink: SmtpSink } {
+  const world = {} as { ts: TestServer; sink: SmtpSink };
+  before(async () => {
+    world.sink = await startSmtpSink();
+    world.ts = await startLinkedServer({ smtpUrl: world.sink.url, env: opts.env });
+  });
+  after(async () => {
+    await world.ts?.close();
+    await world.sink?.close();
+  });
+  return world;
 }

@@ -33,6 +33,9 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.invited': 'Person invited',
   'user.invitation_resent': 'Invitation sent again',
   'user.invitation_revoked': 'Invitation revoked',
+  'user.deactivated': 'Person deactivated',
+  'user.reactivated': 'Person reactivated',
+  'user.role_changed': 'Role or licence changed',
   'org.created': 'Organisation created',
   'keys.rotated': 'Encryption keys rotated',
 };

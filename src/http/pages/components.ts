@@ -109,6 +109,8 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
       if (err.details.field === 'password') return 'Enter your password.';
       if (err.details.field === 'email') return 'Enter your email address.';
       return err.message;
+    case 'account_deactivated':
+      return err.message;
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';
     case 'mfa_required_by_policy':
