@@ -1,5 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
-import { checkNewPassword, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
+import { requireAcceptablePassword } from './password-rules.ts';
 import type { Role } from '../domain/policy.ts';
 import { newId } from '../domain/random.ts';
 import { generateToken, hashToken, INVITATION_TTL_SECONDS, isWellFormedToken } from '../domain/tokens.ts';
@@ -228,10 +228,7 @@ export async function acceptInvitation(deps: ServiceDeps, ctx: RequestContext, t
   const link = await inspectInvitation(deps, token);
   if (link.state !== 'valid') throw new TesseraError(DEAD_CODES[link.state]);
   const { row } = link;
-  const password = input.password;
-  if (typeof password !== 'string') throw new TesseraError('invalid_request', { field: 'password', reason: 'too_short' }, NEW_PASSWORD_EXPLANATIONS.too_short);
-  const check = checkNewPassword(password, row.email);
-  if (!check.ok) throw new TesseraError('invalid_request', { field: 'password', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
+  const password = requireAcceptablePassword(input.password, 'password', { email: row.email, orgName: link.orgName });
   const hash = await deps.passwords.hash(password);
   try {
     await deps.db.transaction().execute(async (tx) => {

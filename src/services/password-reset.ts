@@ -1,6 +1,7 @@
 import { TesseraError } from '../domain/errors.ts';
 import type { SecurityEvent } from '../domain/events.ts';
-import { checkNewPassword, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
+import { findOrgById } from '../store/orgs.ts';
+import { requireAcceptablePassword } from './password-rules.ts';
 import { newId } from '../domain/random.ts';
 import { ipBucket, secondsUntilWindowEnds } from '../domain/rate-limit.ts';
 import { generateToken, hashToken, PASSWORD_RESET_LINK_TTL_SECONDS } from '../domain/tokens.ts';
@@ -127,10 +128,8 @@ export async function completePasswordReset(deps: ServiceDeps, ctx: RequestConte
   const row = requireLiveLink(await readLink(deps.db, token, PURPOSE, deps.clock.now().getTime()));
   const user = await findUserById(deps.db, row.user_id);
   if (!user) throw new TesseraError('token_invalid');
-  const password = input.password;
-  if (typeof password !== 'string') throw new TesseraError('invalid_request', { field: 'password', reason: 'too_short' }, NEW_PASSWORD_EXPLANATIONS.too_short);
-  const check = checkNewPassword(password, user.email);
-  if (!check.ok) throw new TesseraError('invalid_request', { field: 'password', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
+  const org = await findOrgById(deps.db, user.org_id);
+  const password = requireAcceptablePassword(input.password, 'password', { email: user.email, orgName: org?.name ?? null });
   // The slow hash runs before the transaction, which then holds its locks only for the writes.
   const hash = await deps.passwords.hash(password);
   const result = await deps.db.transaction().execute(async (tx) => {

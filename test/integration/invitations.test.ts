@@ -211,6 +211,7 @@ describe('invitations', () => {
     assert.equal(short.status, 400);
     assert.equal(short.body.error.reason, 'too_short');
     assert.equal((await accept(token, 'PICKY@acme.test')).body.error.reason, 'same_as_email');
+    assert.equal((await accept(token, 'iloveyou!!')).body.error.reason, 'common');
     assert.equal((await accept(token)).status, 201);
     await ts.createUser({ email: 'meanwhile@acme.test' });
     const clash = await accept(await tokenFor('meanwhile@acme.test'));

@@ -190,7 +190,7 @@ describe('forgotten password', () => {
     assert.equal((await ask('ivy@acme.test')).status, 202);
     const token = await tokenFor('ivy@acme.test');
     const before = await snapshotState(db());
-    for (const [password, reason] of [['short', 'too_short'], ['IVY@acme.test', 'same_as_email']] as const) {
+    for (const [password, reason] of [['short', 'too_short'], ['IVY@acme.test', 'same_as_email'], ['Password1!', 'common'], ['P@ssw0rd2024', 'common']] as const) {
       const r = await use(token, password);
       assert.equal(r.status, 400);
       assert.equal(r.body.error.code, 'invalid_request');

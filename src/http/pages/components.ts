@@ -51,7 +51,7 @@ export function newPasswordFields(opts: { label?: string; autofocus?: boolean; i
     <label for="new-password">${opts.label ?? 'New password'}</label>
     <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="${String(MIN_PASSWORD_LENGTH)}" maxlength="${String(MAX_PASSWORD_LENGTH)}" aria-describedby="new-password-hint"${
       attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
-    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. A few unrelated words make a strong one.</p>
+    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. Not a common password, your email address or your organisation’s name; a few unrelated words make a strong one.</p>
   </div>
   <div class="field">
     <label for="repeat-password">${opts.label ?? 'New password'} again</label>
