@@ -11,6 +11,10 @@ import { TesseraError } from './domain/errors.ts';
 import { adminRoutes } from './http/api/admin.ts';
 import { meRoutes } from './http/api/me.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
+import { passwordResetRoutes } from './http/api/password-resets.ts';
+import { invitationRoutes } from './http/api/invitations.ts';
+import { peopleRoutes } from './http/api/people.ts';
+import { mySessionRoutes } from './http/api/my-sessions.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
@@ -207,6 +211,10 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     await api.register(meRoutes, { deps });
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
+    await api.register(passwordResetRoutes, { deps });
+    await api.register(invitationRoutes, { deps });
+    await api.register(peopleRoutes, { deps });
+    await api.register(mySessionRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });

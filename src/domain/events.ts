@@ -19,9 +19,17 @@ export const SECURITY_EVENT_TYPES = [
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'password.reset_requested',
+  'password.reset_completed',
   'session.ended',
   'policy.changed',
   'user.created',
+  'user.invited',
+  'user.invitation_resent',
+  'user.invitation_revoked',
+  'user.deactivated',
+  'user.reactivated',
+  'user.role_changed',
   'org.created',
   'keys.rotated',
 ] as const;
@@ -39,7 +47,8 @@ export interface SecurityEvent {
   at: Date;
   orgId: string | null;
   actor: Actor;
-  subject: { userId: string; email: string } | null;
+  /** Whom it concerns; an invited person has an address but no account yet (userId null). */
+  subject: { userId: string | null; email: string } | null;
   ip: string | null;
   userAgent: string | null;
   /** The HTTP request that caused it (its X-Request-Id and log lines' reqId), when one did. */
@@ -56,6 +65,7 @@ export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<Secu
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'password.reset_completed',
   'account.locked',
   'sign_in.code_replayed',
 ]);

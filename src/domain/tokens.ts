@@ -5,6 +5,10 @@ import type { RandomSource } from './random.ts';
 export const TOKEN_BYTES = 32;
 export const RESET_LINK_TTL_SECONDS = 15 * 60;
 export const LOST_DEVICE_LINK_TTL_SECONDS = 60 * 60;
+/** A forgotten-password link: long enough to reach the mailbox and pick a password, short enough to go stale. */
+export const PASSWORD_RESET_LINK_TTL_SECONDS = 30 * 60;
+/** An invitation: a week, as GitLab and Keycloak give, for people who read their email on Mondays. */
+export const INVITATION_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 export function generateToken(random: RandomSource): string {
   return Buffer.from(random.bytes(TOKEN_BYTES)).toString('base64url');

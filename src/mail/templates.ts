@@ -85,6 +85,70 @@ export const mailTemplates = {
       [`The password of ${ctx.email} was changed. You have been signed out on every other device.`],
       { notMe: 'If you did not change it, someone has taken over your account: contact your organisation admin at once.' },
     ),
+  passwordResetCompleted: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'Your password was reset',
+      [
+        `The password of ${ctx.email} was reset through a link emailed to this address. You have been signed out everywhere.`,
+        'Two-factor authentication is unchanged: the next sign-in still asks for a code from your authenticator app if you use one.',
+      ],
+      { notMe: 'If you did not reset it, someone can read your email: secure your mailbox, then contact your organisation admin at once.' },
+    ),
+  passwordResetRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+    compose(
+      ctx,
+      'Reset your password',
+      [
+        `Someone asked to reset the password of ${ctx.email}. To choose a new password, follow the link below.`,
+        `The link is valid for ${ctx.minutes} minutes and works once. Choosing a new password signs you out everywhere; two-factor authentication stays as it is.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Choose a new password' },
+        notMe: 'If you did not ask for this, ignore this email: your password stays as it is.',
+      },
+    ),
+  invitation: (ctx: MailContext & { url: string; days: number; orgName: string; invitedBy: string }) =>
+    compose(
+      ctx,
+      `You are invited to ${ctx.orgName}`,
+      [
+        `${ctx.invitedBy} invited ${ctx.email} to ${ctx.orgName} on ${ctx.issuer}.`,
+        `To accept, follow the link and choose your password. The link is valid for ${ctx.days} days and works once. Then sign in with your email address and that password.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Accept the invitation' },
+        notMe: 'If you did not expect this invitation, ignore this email: no account is created unless you follow the link.',
+      },
+    ),
+  accountDeactivated: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was deactivated',
+      [`An admin of ${ctx.orgName} deactivated the account ${ctx.email}. You have been signed out everywhere and cannot sign in until an admin reactivates it.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin.' },
+    ),
+  accountReactivated: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was reactivated',
+      [`An admin of ${ctx.orgName} reactivated the account ${ctx.email}. You can sign in again as before, with your two-factor authentication as it was.`],
+      { notMe: 'If you did not expect this, contact your organisation admin.' },
+    ),
+  roleChanged: (ctx: MailContext & { orgName: string; changes: string[] }) =>
+    compose(
+      ctx,
+      'Your role was changed',
+      [`An admin of ${ctx.orgName} changed the account ${ctx.email}: ${ctx.changes.join('; ')}.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin.' },
+    ),
+  signedOutEverywhere: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'You were signed out everywhere',
+      [`An admin of ${ctx.orgName} signed ${ctx.email} out on every device. Sign in again to continue.`],
+      { notMe: 'If you did not ask for this, your admin may have seen something odd: change your password after signing in.' },
+    ),
   accountLocked: (ctx: MailContext) =>
     compose(
       ctx,

@@ -87,6 +87,14 @@ export function eventFor(
   };
 }
 
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const MAX_EMAIL_LENGTH = 254;
+
+/** A plausible address (something@domain.tld, no spaces), after normalizeEmail. */
+export function isEmailAddress(email: string): boolean {
+  return email.length <= MAX_EMAIL_LENGTH && EMAIL_PATTERN.test(email);
+}
+
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }

@@ -5,12 +5,10 @@ import type { Edition, Role } from '../domain/policy.ts';
 import { newId } from '../domain/random.ts';
 import { findOrgByName, insertOrg, type OrgRow } from '../store/orgs.ts';
 import { findUserByEmail, insertUser, type UserRow } from '../store/users.ts';
-import { eventFor, normalizeEmail } from './accounts.ts';
+import { eventFor, isEmailAddress, normalizeEmail } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { wipeSecondFactor } from './recovery.ts';
 import { unlockAccount } from './admin.ts';
-
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export async function createOrg(
   deps: ServiceDeps,
@@ -58,9 +56,9 @@ export interface NewUserInput {
 
 export async function createUser(deps: ServiceDeps, ctx: RequestContext, actor: Actor, input: NewUserInput): Promise<UserRow> {
   const email = normalizeEmail(input.email);
-  if (!EMAIL_PATTERN.test(email) || email.length > 254) throw new TesseraError('invalid_request', { field: 'email' }, `"${input.email}" is not an email address.`);
+  if (!isEmailAddress(email)) throw new TesseraError('invalid_request', { field: 'email' }, `"${input.email}" is not an email address.`);
   const recovery = input.recoveryEmail ? normalizeEmail(input.recoveryEmail) : null;
-  if (recovery !== null && !EMAIL_PATTERN.test(recovery)) throw new TesseraError('invalid_request', { field: 'recoveryEmail' }, 'The recovery email is not an email address.');
+  if (recovery !== null && !isEmailAddress(recovery)) throw new TesseraError('invalid_request', { field: 'recoveryEmail' }, 'The recovery email is not an email address.');
   if (!input.sso) {
     if (!input.password) throw new TesseraError('invalid_request', { field: 'password' }, 'A password is required (or --sso).');
     const check = checkNewPassword(input.password, email);

@@ -53,7 +53,7 @@ export function endingProviderSessions(inner: EventSink, deps: Pick<ServiceDeps,
   return {
     async record(db, event) {
       await inner.record(db, event);
-      if (ENDS_PROVIDER_SESSIONS.has(event.type) && event.subject) await endProviderSessions(db, deps.clock.now().getTime(), event.subject.userId);
+      if (ENDS_PROVIDER_SESSIONS.has(event.type) && event.subject?.userId) await endProviderSessions(db, deps.clock.now().getTime(), event.subject.userId);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { constantTimeEqual } from '../domain/constant-time.ts';
 import { TesseraError } from '../domain/errors.ts';
-import { checkNewPassword, MAX_PASSWORD_LENGTH, NEW_PASSWORD_EXPLANATIONS } from '../domain/password-policy.ts';
+import { requireAcceptablePassword } from './password-rules.ts';
 import { sessionExists } from '../store/sessions.ts';
 import { replacePasswordHash } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
@@ -20,10 +20,7 @@ export async function changePassword(
   input: { currentPassword: unknown; newPassword: unknown },
 ): Promise<void> {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
-  const fresh = input.newPassword;
-  if (typeof fresh !== 'string') throw new TesseraError('invalid_request', { field: 'newPassword' }, NEW_PASSWORD_EXPLANATIONS.too_short);
-  const check = checkNewPassword(fresh, active.user.email);
-  if (!check.ok) throw new TesseraError('invalid_request', { field: 'newPassword', reason: check.reason }, NEW_PASSWORD_EXPLANATIONS[check.reason]);
+  const fresh = requireAcceptablePassword(input.newPassword, 'newPassword', { email: active.user.email, orgName: active.org.name });
   await verifyFreshPassword(deps, ctx, active, input.currentPassword);
   if (constantTimeEqual(fresh, input.currentPassword as string)) {
     throw new TesseraError('invalid_request', { field: 'newPassword', reason: 'unchanged' }, 'The new password is the one you have now. Choose another.');

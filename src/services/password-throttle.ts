@@ -10,7 +10,7 @@ export interface PasswordAttempt {
 }
 
 /** Keys hold a hash of the email, not the email: the table is about counts, not people. */
-function accountTag(email: string): string {
+export function accountTag(email: string): string {
   return createHash('sha256').update(`rate:${email}`, 'utf8').digest('hex').slice(0, 32);
 }
 

@@ -2,26 +2,21 @@ import type { Kysely } from 'kysely';
 import type { Actor } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { newId } from '../domain/random.ts';
-import {
-  generateToken,
-  hashToken,
-  isWellFormedToken,
-  LOST_DEVICE_LINK_TTL_SECONDS,
-  RESET_LINK_TTL_SECONDS,
-} from '../domain/tokens.ts';
+import { generateToken, hashToken, LOST_DEVICE_LINK_TTL_SECONDS, RESET_LINK_TTL_SECONDS } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
-import { findLinkTokenByHash, insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
+import { insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
 import { eventFor, userActor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
+import { readLink, requireLiveLink } from './link-state.ts';
 import { deleteSecondFactor } from './factor-change.ts';
 import { queueMail } from './security-events.ts';
 import type { ActiveSession } from './sessions.ts';
 
-export type ResetPurpose = LinkTokenRow['purpose'];
+export type ResetPurpose = Exclude<LinkTokenRow['purpose'], 'password_reset'>;
 
 /** Least time between two lost-device emails for one account. */
 export const LOST_DEVICE_COOLDOWN_SECONDS = 60;
@@ -104,16 +99,16 @@ export type ResetLinkState =
   | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date }
   | { state: 'invalid' | 'used' | 'expired' };
 
+/** The links this module handles; a forgotten-password link is not one of them. */
+const MFA_RESET_PURPOSES: readonly ResetPurpose[] = ['admin_reset', 'lost_device'];
+
 /** What the link's page shows. Looking changes nothing: mail scanners open links too. */
 export async function inspectResetLink(deps: ServiceDeps, token: string): Promise<ResetLinkState> {
-  if (!isWellFormedToken(token)) return { state: 'invalid' };
-  const row = await findLinkTokenByHash(deps.db, hashToken(token));
-  if (!row || row.revoked_at !== null) return { state: 'invalid' };
-  if (row.used_at !== null) return { state: 'used' };
-  if (row.expires_at <= deps.clock.now().getTime()) return { state: 'expired' };
-  const user = await findUserById(deps.db, row.user_id);
+  const link = await readLink(deps.db, token, MFA_RESET_PURPOSES, deps.clock.now().getTime());
+  if (link.state !== 'valid') return link;
+  const user = await findUserById(deps.db, link.row.user_id);
   if (!user) return { state: 'invalid' };
-  return { state: 'valid', purpose: row.purpose, email: user.email, expiresAt: new Date(row.expires_at) };
+  return { state: 'valid', purpose: link.row.purpose as ResetPurpose, email: user.email, expiresAt: new Date(link.row.expires_at) };
 }
 
 /**
@@ -121,13 +116,9 @@ export async function inspectResetLink(deps: ServiceDeps, token: string): Promis
  * reset once; the wipe commits with it or not at all.
  */
 export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string }> {
-  if (!isWellFormedToken(token)) throw new TesseraError('token_invalid');
   const result = await deps.db.transaction().execute(async (tx) => {
-    const row = await findLinkTokenByHash(tx, hashToken(token));
-    if (!row || row.revoked_at !== null) throw new TesseraError('token_invalid');
-    if (row.used_at !== null) throw new TesseraError('token_used');
     const now = deps.clock.now().getTime();
-    if (row.expires_at <= now) throw new TesseraError('token_expired');
+    const row = requireLiveLink(await readLink(tx, token, MFA_RESET_PURPOSES, now));
     if (!(await markLinkTokenUsed(tx, row.id, now))) throw new TesseraError('token_used');
     const user = await findUserById(tx, row.user_id);
     if (!user) throw new TesseraError('token_invalid');

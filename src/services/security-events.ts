@@ -22,6 +22,7 @@ const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => Mai
   'backup_code.used': mailTemplates.backupCodeUsed,
   'backup_code.regenerated': mailTemplates.backupCodeRegenerated,
   'password.changed': mailTemplates.passwordChanged,
+  'password.reset_completed': mailTemplates.passwordResetCompleted,
   'account.locked': mailTemplates.accountLocked,
   'sign_in.code_replayed': mailTemplates.codeReplayed,
 };
@@ -39,21 +40,35 @@ export async function queueMail(
   now: Date,
   opts: { sealWith?: Keyring } = {},
 ): Promise<void> {
-  const id = newId(random);
-  const seal = (body: string): string => (opts.sealWith ? sealMailBody(opts.sealWith, id, body, random) : body);
-  await enqueueMail(db, {
-    id,
-    to_address: to,
-    subject: content.subject,
-    text_body: seal(content.text),
-    html_body: seal(content.html),
-    created_at: now.getTime(),
-    attempts: 0,
-    next_attempt_at: now.getTime(),
-    sent_at: null,
-    last_error: null,
-    given_up_at: null,
+  await queueMails(db, random, [{ to, content }], now, opts);
+}
+
+/** Several messages in as few statements as the database takes (a list of invitations). */
+export async function queueMails(
+  db: Kysely<Database>,
+  random: RandomSource,
+  messages: { to: string; content: MailContent }[],
+  now: Date,
+  opts: { sealWith?: Keyring } = {},
+): Promise<void> {
+  const rows = messages.map(({ to, content }) => {
+    const id = newId(random);
+    const seal = (body: string): string => (opts.sealWith ? sealMailBody(opts.sealWith, id, body, random) : body);
+    return {
+      id,
+      to_address: to,
+      subject: content.subject,
+      text_body: seal(content.text),
+      html_body: seal(content.html),
+      created_at: now.getTime(),
+      attempts: 0,
+      next_attempt_at: now.getTime(),
+      sent_at: null,
+      last_error: null,
+      given_up_at: null,
+    };
   });
+  await enqueueMail(db, rows);
 }
 
 /**
@@ -77,7 +92,7 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
         request_id: event.requestId ?? null,
       });
       const template = NOTIFICATIONS[event.type];
-      if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type) && (await isNotificationDue(db, event, event.subject.userId))) {
+      if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type) && (await isNotificationDue(db, event, event.subject.userId ?? event.subject.email))) {
         const content = template({
           email: event.subject.email,
           at: event.at,
@@ -94,10 +109,10 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
 }
 
 /** Counted in the caller's transaction, so a rolled-back event does not use up the person's one email. */
-async function isNotificationDue(db: Kysely<Database>, event: SecurityEvent, userId: string): Promise<boolean> {
+async function isNotificationDue(db: Kysely<Database>, event: SecurityEvent, who: string): Promise<boolean> {
   const interval = NOTIFICATION_INTERVAL_MS[event.type];
   if (interval === undefined) return true;
-  const window = await hitRateLimit(db, `notify:${event.type}:${userId}`, event.at.getTime(), interval);
+  const window = await hitRateLimit(db, `notify:${event.type}:${who}`, event.at.getTime(), interval);
   return window.hits === 1;
 }
 

@@ -5,6 +5,7 @@ import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
+import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
 import { findTotpCredential } from '../store/totp.ts';
@@ -57,6 +58,8 @@ export async function signInWithPassword(
     throw new TesseraError('invalid_credentials');
   }
   await attempt.succeeded();
+  // Told only to someone with the right password, as a lock is (services/people.ts).
+  if (await isDeactivated(deps.db, user.id)) throw new TesseraError('account_deactivated');
   if (user.locked_at !== null) throw new TesseraError('account_locked');
   const org = await findOrgById(deps.db, user.org_id);
   if (!org) throw new TesseraError('invalid_credentials');

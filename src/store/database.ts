@@ -104,3 +104,11 @@ function sqliteFileProblem(path: string, opened: { dev: number; ino: number }): 
   if ((now.mode & 0o600) !== 0o600) return 'database file is not readable and writable';
   return null;
 }
+
+/** A unique index refused the row (SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY; PostgreSQL 23505): someone else got there first. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code === 'ERR_SQLITE_ERROR') return e.errcode === 2067 || e.errcode === 1555;
+  return e.code === '23505';
+}

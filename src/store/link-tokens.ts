@@ -8,16 +8,33 @@ export async function insertLinkToken(db: Db, row: LinkTokenRow): Promise<void> 
   await db.insertInto('link_tokens').values(row).execute();
 }
 
-export async function findLinkTokenByHash(db: Db, tokenHash: string): Promise<LinkTokenRow | null> {
-  return (await db.selectFrom('link_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()) ?? null;
+/** Only a token of one of `purposes`: a password-reset link must never work as a 2FA-reset link, nor the reverse. */
+export async function findLinkTokenByHash(db: Db, tokenHash: string, purposes: readonly LinkTokenRow['purpose'][]): Promise<LinkTokenRow | null> {
+  return (await db.selectFrom('link_tokens').selectAll().where('token_hash', '=', tokenHash).where('purpose', 'in', purposes).executeTakeFirst()) ?? null;
 }
 
-/** A new request makes older links of the same user useless, whatever they were for. */
+/**
+ * A new 2FA-reset request, or any change of the factor, makes the user's older 2FA-reset links
+ * useless, whoever asked for them. Forgotten-password links are left alone: they reset no factor.
+ */
 export async function revokeOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
   await db
     .updateTable('link_tokens')
     .set({ revoked_at: now })
     .where('user_id', '=', userId)
+    .where('purpose', 'in', ['admin_reset', 'lost_device'])
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .execute();
+}
+
+/** Older open links of one purpose only, so a stranger's forgotten-password request cannot void a 2FA-reset link. */
+export async function revokeOpenLinkTokensFor(db: Db, userId: string, purpose: LinkTokenRow['purpose'], now: number): Promise<void> {
+  await db
+    .updateTable('link_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('purpose', '=', purpose)
     .where('used_at', 'is', null)
     .where('revoked_at', 'is', null)
     .execute();
@@ -47,4 +64,9 @@ export async function findNewestLinkTokenTime(db: Db, userId: string, purpose: L
     .limit(1)
     .executeTakeFirst();
   return row?.created_at ?? null;
+}
+
+/** Every open link of the user, whatever it is for: the person was deactivated. */
+export async function revokeAllOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
+  await db.updateTable('link_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
 }

@@ -4,8 +4,9 @@ import type { Database, MailQueueTable } from './schema.ts';
 export type QueuedMailRow = Selectable<MailQueueTable>;
 type Db = Kysely<Database>;
 
-export async function enqueueMail(db: Db, row: QueuedMailRow): Promise<void> {
-  await db.insertInto('mail_queue').values(row).execute();
+/** In chunks of 200 rows, far below either database's limit on parameters per statement. */
+export async function enqueueMail(db: Db, rows: QueuedMailRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 200) await db.insertInto('mail_queue').values(rows.slice(i, i + 200)).execute();
 }
 
 export async function listDueMail(db: Db, now: number, limit: number): Promise<QueuedMailRow[]> {

@@ -10,7 +10,9 @@ import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as setupPerSession from './migrations/007-setup-per-session.ts';
 import * as operations from './migrations/008-operations.ts';
 import * as oidc from './migrations/009-oidc.ts';
+import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
+import * as userDeactivations from './migrations/013-user-deactivations.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -26,7 +28,9 @@ const STEPS: Record<string, Step> = {
   '007-setup-per-session': setupPerSession,
   '008-operations': operations,
   '009-oidc': oidc,
+  '010-invitations': invitations,
   '011-session-sign-in-method': sessionSignInMethod,
+  '013-user-deactivations': userDeactivations,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

@@ -20,6 +20,8 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   oidc_backchannel_queue: OidcBackchannelTable;
+  invitations: InvitationTable;
+  user_deactivations: UserDeactivationTable;
 }
 
 export interface OrgTable {
@@ -93,7 +95,7 @@ export interface LinkTokenTable {
   id: string;
   token_hash: string;
   user_id: string;
-  purpose: 'admin_reset' | 'lost_device';
+  purpose: 'admin_reset' | 'lost_device' | 'password_reset';
   created_at: number;
   expires_at: number;
   used_at: number | null;
@@ -195,4 +197,28 @@ export interface OidcBackchannelTable {
   sent_at: number | null;
   given_up_at: number | null;
   last_error: string | null;
+}
+
+export interface InvitationTable {
+  id: string;
+  org_id: string;
+  email: string;
+  role: 'member' | 'admin';
+  licensed: number;
+  /** SHA-256 of the emailed token; replaced by a resend, so only the newest email works. */
+  token_hash: string;
+  /** The inviting admin's email, or `operator:<name>`; kept as text so it outlives the admin. */
+  invited_by: string;
+  created_at: number;
+  sent_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface UserDeactivationTable {
+  user_id: string;
+  deactivated_at: number;
+  /** The admin's email, or `operator:<name>`. */
+  deactivated_by: string;
 }

@@ -95,3 +95,13 @@ export async function deleteExpiredSessions(db: Db, idleBefore: number, createdB
     .executeTakeFirst();
   return Number(r.numDeletedRows);
 }
+
+/** Every session of a person, newest activity first (a person has a handful). */
+export async function listUserSessions(db: Db, userId: string): Promise<SessionRow[]> {
+  return db
+    .selectFrom('sessions')
+    .select(['id_hash', 'user_id', 'level', 'next_step', 'created_at', 'last_seen_at', 'password_verified_at', 'ip', 'user_agent', 'sign_in_method', 'authenticated_at'])
+    .where('user_id', '=', userId)
+    .orderBy('last_seen_at', 'desc')
+    .execute();
+}

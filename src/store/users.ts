@@ -224,6 +224,7 @@ export async function unlockUser(db: Db, userId: string): Promise<boolean> {
 export interface UserWithMfa extends UserRow {
   mfa_enabled: boolean;
   reset_pending: boolean;
+  deactivated: boolean;
 }
 
 /** Which people an admin lists. */
@@ -246,7 +247,11 @@ export async function listUsersInOrg(
     .selectFrom('users')
     .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .selectAll('users')
-    .select((eb) => [eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'), resetPending.as('reset_pending')])
+    .select((eb) => [
+      eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'),
+      resetPending.as('reset_pending'),
+      eb.exists(eb.selectFrom('user_deactivations').select('user_deactivations.user_id').whereRef('user_deactivations.user_id', '=', 'users.id')).as('deactivated'),
+    ])
     .where('users.org_id', '=', orgId);
   if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
   if (page.filter === 'disabled') q = q.where('totp_credentials.user_id', 'is', null);
@@ -254,7 +259,7 @@ export async function listUsersInOrg(
   if (page.filter === 'reset_pending') q = q.where(resetPending);
   if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
   const rows = await q.orderBy('users.email').limit(page.limit).execute();
-  return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
+  return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending), deactivated: Boolean(r.deactivated) }));
 }
 
 export interface OrgUserCounts {
@@ -352,4 +357,23 @@ export async function replacePasswordHash(db: Db, userId: string, verified: stri
     .where('password_hash', '=', verified)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
+}
+
+/** A password set through an emailed link, where there is no old password to compare against. */
+export async function setPasswordHash(db: Db, userId: string, passwordHash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, weak_password_hash: 0 }).where('id', '=', userId).execute();
+}
+
+/** Of `emails`, those that already have an account (in any organisation: an address signs in to one). */
+export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<string>> {
+  const taken = new Set<string>();
+  for (let i = 0; i < emails.length; i += 500) {
+    const rows = await db.selectFrom('users').select('email').where('email', 'in', emails.slice(i, i + 500)).execute();
+    for (const r of rows) taken.add(r.email);
+  }
+  return taken;
+}
+
+export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['role'], licensed: number): Promise<void> {
+  await db.updateTable('users').set({ role, licensed }).where('id', '=', userId).execute();
 }

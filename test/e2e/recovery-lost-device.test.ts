@@ -2,10 +2,8 @@
 // code prompt, the email to the recovery address (the link followed exactly as received), the reset, then
 // signing in as normal — with a new QR code where 2FA is required, and without JavaScript too.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { mailTo, resetLinkIn, startLinkedServer } from '../support/admin-flows.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { describe, it } from 'node:test';
+import { mailTo, resetLinkIn } from '../support/admin-flows.ts';
 import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import {
   alertText,
@@ -18,25 +16,13 @@ import {
   scanSetupPage,
   submitPassword,
 } from '../support/pages.ts';
-import type { TestServer } from '../support/server.ts';
-import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
+import { useMailBrowserRig } from '../support/e2e-rig.ts';
 
 describe('lost device, end to end in a real browser', () => {
-  let sink: SmtpSink;
-  let ts: TestServer;
-  let browser: Browser;
-
-  before(async () => {
-    sink = await startSmtpSink();
-    [ts, browser] = await Promise.all([startLinkedServer({ smtpUrl: sink.url }), launchBrowser()]);
-  });
-  after(async () => {
-    await browser?.close();
-    await ts?.close();
-    await sink?.close();
-  });
+  const rig = useMailBrowserRig();
 
   it('2FA required: the link from the recovery mailbox resets it, and the next sign-in shows a new QR code', async () => {
+    const { sink, ts, browser } = rig;
     await ts.createUser({ email: 'lea@strict.test', org: 'Strict', require2fa: true, recoveryEmail: 'lea@home.test' });
     const first = ts.client();
     assert.equal(await signInPassword(first, 'lea@strict.test'), 'enroll');
@@ -88,6 +74,7 @@ describe('lost device, end to end in a real browser', () => {
   });
 
   it('2FA optional, without JavaScript: the reset leaves the person signing in with the password alone', async () => {
+    const { sink, ts, browser } = rig;
     await ts.createUser({ email: 'max@acme.test' });
     await enrolFromProfile(ts, ts.client(), 'max@acme.test');
     const { context, page } = await openPage(browser, { javaScriptEnabled: false });

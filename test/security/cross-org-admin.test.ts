@@ -13,6 +13,7 @@ describe('an admin of another organisation can do nothing to this one', () => {
   let ts: TestServer;
   let evil: TestClient;
   let victimId: string;
+  let invitationId: string;
 
   before(async () => {
     ts = await startTestServer();
@@ -21,6 +22,11 @@ describe('an admin of another organisation can do nothing to this one', () => {
     await enrolFromProfile(ts, ts.client(), 'victim@alpha.test');
     // Lock the victim so unlock has something to do.
     await ts.server.runtime.deps.db.updateTable('users').set({ locked_at: ts.clock.now().getTime(), failed_code_attempts: 5 }).where('id', '=', victimId).execute();
+    const alphaAdmin = ts.client();
+    assert.equal((await alphaAdmin.post('/sessions', { email: 'admin@alpha.test', password: DEFAULT_PASSWORD })).status, 200);
+    const invited = await alphaAdmin.post('/admin/users', { email: 'invitee@alpha.test', role: 'member', licensed: true });
+    assert.equal(invited.status, 202);
+    invitationId = invited.body.invited[0].id;
     await ts.createUser({ email: 'evil@beta.test', org: 'Beta', admin: true });
     evil = ts.client();
     assert.equal((await evil.post('/sessions', { email: 'evil@beta.test', password: DEFAULT_PASSWORD })).status, 200);
@@ -32,7 +38,8 @@ describe('an admin of another organisation can do nothing to this one', () => {
     assert.ok(routes.length >= 2, routes.map((r) => r.url).join(', '));
     const before = await snapshotState(ts.server.runtime.deps.db);
     for (const route of routes) {
-      const path = route.url.replace(':id', victimId);
+      // Invitation routes get one of the other organisation's invitations, the rest one of its people.
+      const path = route.url.replace(':id', route.url.includes('/invitations/') ? invitationId : victimId);
       const isApi = path.startsWith('/api/');
       let r;
       if (isApi) {
@@ -46,7 +53,7 @@ describe('an admin of another organisation can do nothing to this one', () => {
       const missing = await evil.request(route.method, route.url.replace(':id', 'no-such-user'), isApi && route.method !== 'GET' ? {} : undefined, isApi ? {} : { accept: 'text/html' });
       if (isApi) assert.deepEqual(r.body, missing.body, 'indistinguishable from an id that does not exist');
     }
-    assert.equal(await snapshotState(ts.server.runtime.deps.db), before, 'no reset link, no unlock, no email, no audit row');
+    assert.equal(await snapshotState(ts.server.runtime.deps.db), before, 'no reset link, no unlock, no resent or revoked invitation, no email, no audit row');
   });
 
   it('lists, overview, audit and pages of the other admin never mention this organisation', async () => {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PASSWORD_FAILURES_PER_ACCOUNT_AND_IP } from '../../src/domain/rate-limit.ts';
+import { PASSWORD_RESET_EMAILS_PER_ADDRESS } from '../../src/services/password-reset.ts';
 import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { DEFAULT_PASSWORD, startTestServer, type ApiResponse, type TestServer } from '../support/server.ts';
 
@@ -17,6 +18,29 @@ function shape(r: ApiResponse): unknown {
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2;
+}
+
+
+/**
+ * Medians of `SAMPLES` timed requests for known and unknown addresses, interleaved (order swapped every
+ * other round) so drift hits both; each round from its own source address. Both paths are warmed up first.
+ */
+async function medianTimes(known: string[], time: (email: string, ip: string) => Promise<number>): Promise<{ unknown: number; known: number }> {
+  await time('warm@nowhere.test', '198.51.100.250');
+  await time(known[0]!, '198.51.100.251');
+  const unknownMs: number[] = [];
+  const knownMs: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const ip = `198.51.${100 + (i % 50)}.${i}`;
+    if (i % 2 === 0) {
+      unknownMs.push(await time(`ghost${i}@nowhere.test`, ip));
+      knownMs.push(await time(known[i]!, ip));
+    } else {
+      knownMs.push(await time(known[i]!, ip));
+      unknownMs.push(await time(`ghost${i}@nowhere.test`, ip));
+    }
+  }
+  return { unknown: median(unknownMs), known: median(knownMs) };
 }
 
 describe('the password step does not reveal which emails have accounts', () => {
@@ -72,23 +96,8 @@ describe('the password step does not reveal which emails have accounts', () => {
       assert.equal(r.status, 401);
       return ms;
     };
-    // Warm up both paths (the dummy hash is made on first use), then interleave so drift hits both.
-    await timeOne('warm@nowhere.test', '198.51.100.250');
-    await timeOne(known[0]!, '198.51.100.251');
-    const unknownMs: number[] = [];
-    const knownMs: number[] = [];
-    for (let i = 0; i < SAMPLES; i++) {
-      const ip = `198.51.${100 + (i % 50)}.${i}`;
-      if (i % 2 === 0) {
-        unknownMs.push(await timeOne(`ghost${i}@nowhere.test`, ip));
-        knownMs.push(await timeOne(known[i]!, ip));
-      } else {
-        knownMs.push(await timeOne(known[i]!, ip));
-        unknownMs.push(await timeOne(`ghost${i}@nowhere.test`, ip));
-      }
-    }
-    const u = median(unknownMs);
-    const k = median(knownMs);
+    // The dummy hash is made on first use: the warm-up covers it.
+    const { unknown: u, known: k } = await medianTimes(known, timeOne);
     // Both verify one argon2id hash (~17 ms here); a missing hash step would show as a difference of that size.
     const allowed = Math.max(8, 0.4 * Math.max(u, k));
     assert.ok(Math.abs(u - k) < allowed, `median unknown ${u.toFixed(1)} ms vs known ${k.toFixed(1)} ms (allowed ±${allowed.toFixed(1)})`);
@@ -122,5 +131,52 @@ describe('the password step does not reveal which emails have accounts', () => {
     await attempt('ghost-sso@nowhere.test', 'x', '203.0.113.22');
     const ghostMs = performance.now() - t1;
     assert.ok(ssoMs > 5 && ghostMs > 5, `${ssoMs.toFixed(1)} ms / ${ghostMs.toFixed(1)} ms`);
+  });
+});
+
+describe('"forgot your password?" does not reveal which emails have accounts', () => {
+  let ts: TestServer;
+  before(async () => {
+    ts = await startTestServer({ env: { TRUST_PROXY: '1' } });
+  });
+  after(() => ts.close());
+
+  const ask = (email: string, ip: string) => ts.client().post('/password-resets', { email }, { 'x-forwarded-for': ip });
+  const mailCount = async () => Number((await ts.server.runtime.deps.db.selectFrom('mail_queue').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+
+  it('answers known, unknown, SSO, locked-out and throttled addresses identically, and mails only the known one', async () => {
+    await ts.createUser({ email: 'known@acme.test' });
+    await ts.createUser({ email: 'sso@acme.test', sso: true });
+    await ts.createUser({ email: 'busy@acme.test' });
+    for (let i = 0; i < PASSWORD_RESET_EMAILS_PER_ADDRESS; i++) await ask('busy@acme.test', `192.0.2.${100 + i}`);
+    const mailsBefore = await mailCount();
+    const answers = [
+      await ask('nobody@acme.test', '192.0.2.1'),
+      await ask('known@acme.test', '192.0.2.2'),
+      await ask('KNOWN@acme.test ', '192.0.2.3'),
+      await ask('sso@acme.test', '192.0.2.4'),
+      await ask('busy@acme.test', '192.0.2.5'),
+    ];
+    for (const a of answers) assert.deepEqual(shape(a), shape(answers[0]!));
+    assert.equal(answers[0]!.status, 202);
+    assert.equal(await mailCount(), mailsBefore + 2, 'two emails, both to known@acme.test');
+  });
+
+  it('takes no notably different time for unknown and known addresses', async (t) => {
+    const known = Array.from({ length: SAMPLES }, (_, i) => `reset${i}@acme.test`);
+    for (const email of known) await ts.createUser({ email });
+    const timeOne = async (email: string, ip: string): Promise<number> => {
+      const t0 = performance.now();
+      const r = await ask(email, ip);
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 202);
+      return ms;
+    };
+    const { unknown: u, known: k } = await medianTimes(known, timeOne);
+    t.diagnostic(`median unknown ${u.toFixed(2)} ms, known ${k.toFixed(2)} ms over ${SAMPLES} each`);
+    // Neither path hashes a password; both count, look up, build the email and commit one transaction.
+    // The known one writes three more rows in it (link, email, and takes the person's row lock).
+    const allowed = Math.max(3, 0.3 * Math.max(u, k));
+    assert.ok(Math.abs(u - k) < allowed, `median unknown ${u.toFixed(1)} ms vs known ${k.toFixed(1)} ms (allowed ±${allowed.toFixed(1)})`);
   });
 });

@@ -31,6 +31,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/recovery-code': { password: DEFAULT_PASSWORD, code: '123456' },
   'POST /api/v1/me/password': { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' },
   'PATCH /api/v1/admin/org': { require2fa: true },
+  'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
+  'PATCH /api/v1/admin/users/:id': { role: 'member' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */

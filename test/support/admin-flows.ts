@@ -5,9 +5,11 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
+import { after, before } from 'node:test';
 import type { DestinationStream } from 'pino';
-import type { ReceivedMessage, SmtpSink } from './smtp.ts';
+import { type ReceivedMessage, type SmtpSink, startSmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
+import { linkIn } from './mail-links.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,14 +73,7 @@ export function messagesTo(sink: SmtpSink, to: string): ReceivedMessage[] {
 
 /** The reset link in a received message; the text and HTML bodies must carry the same one. */
 export function resetLinkIn(ts: TestServer, message: ReceivedMessage): string {
-  const pattern = /https?:\/\/[^\s"<>]+\/mfa-reset\/([A-Za-z0-9_-]+)/;
-  const inText = pattern.exec(message.text);
-  assert.ok(inText, `no reset link in: ${message.text}`);
-  const inHtml = pattern.exec(message.html);
-  assert.ok(inHtml, 'no reset link in the HTML body');
-  assert.equal(inHtml[0], inText[0]);
-  assert.ok(inText[0].startsWith(`${ts.config.baseUrl}/mfa-reset/`), `link ${inText[0]} is not on ${ts.config.baseUrl}`);
-  return inText[0];
+  return linkIn(message, ts.config.baseUrl, '/mfa-reset/');
 }
 
 export function tokenOf(link: string): string {
@@ -193,4 +188,21 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
     'content-type': 'application/x-www-form-urlencoded',
     origin: ts.url,
   });
+}
+
+/**
+ * A linked server mailing a real SMTP peer, started before the suite's tests and closed after; call it
+ * at the top of a describe, then read `ts` and `sink` from the result inside hooks and tests.
+ */
+export function useMailedServer(opts: { env?: Record<string, string> } = {}): { ts: TestServer; sink: SmtpSink } {
+  const world = {} as { ts: TestServer; sink: SmtpSink };
+  before(async () => {
+    world.sink = await startSmtpSink();
+    world.ts = await startLinkedServer({ smtpUrl: world.sink.url, env: opts.env });
+  });
+  after(async () => {
+    await world.ts?.close();
+    await world.sink?.close();
+  });
+  return world;
 }

@@ -76,6 +76,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
           role: u.role,
           licensed: u.licensed === 1,
           sso: u.sso === 1,
+          deactivated: u.deactivated,
           mfa: {
             available: availability.available,
             unavailableReason: availability.available ? null : availability.reason,

@@ -131,6 +131,11 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   <p>Change it whenever you think someone else may know it.</p>
   <div class="actions"><a class="button secondary" href="/account/password" id="change-password">Change password</a></div>
 </section>
+<section class="card" aria-labelledby="sessions-heading">
+  <h2 id="sessions-heading">Where you are signed in</h2>
+  <p>See every browser signed in to your account, and sign out the ones you do not recognise.</p>
+  <div class="actions"><a class="button secondary" href="/account/sessions" id="sessions">Your sessions</a></div>
+</section>
 <p><a href="/">Back to home</a></p>`;
     return sendPage(reply, page({ title: 'Security', notice, ...chrome(active, csrf) }, body));
   });

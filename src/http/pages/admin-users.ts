@@ -16,6 +16,8 @@ import {
   type UsersPage,
 } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
+import { signOutPersonEverywhere } from '../../services/session-list.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
@@ -47,6 +49,10 @@ const DONE: Record<string, (email: string | null) => string> = {
   unlock: (email) => `${email ?? 'The account'} is unlocked.`,
   'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
   policy: () => 'The 2FA policy is saved.',
+  deactivated: (email) => `${email ?? 'The person'} is deactivated and was signed out everywhere.`,
+  reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
+  'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
+  role: (email) => `The role or licence of ${email ?? 'the person'} is changed; they were emailed.`,
 };
 
 export interface UsersPageOptions {
@@ -129,7 +135,24 @@ function viewFields(view: ListView): SafeHtml {
   return html`<input type="hidden" name="state" value="${view.filter}">${view.after === null ? '' : html`<input type="hidden" name="after" value="${view.after}">`}`;
 }
 
-function actionsCell(u: UserWithMfa, csrf: string, view: ListView): SafeHtml {
+/** One small form per action, posting back to the list's view. */
+function actionForm(u: UserWithMfa, csrf: string, view: ListView, action: string, label: string, opts: { field?: [string, string]; className?: string } = {}): SafeHtml {
+  return html`<form method="post" action="/admin/users/${u.id}/${action}" class="inline">${csrfField(csrf)}${viewFields(view)}${
+    opts.field ? html`<input type="hidden" name="${opts.field[0]}" value="${opts.field[1]}">` : ''}<button type="submit" class="${opts.className ?? 'secondary small'}" aria-label="${label} (${u.email})">${label}</button></form>`;
+}
+
+/** Role, licence and deactivation; an admin does not deactivate themselves. */
+function peopleActions(u: UserWithMfa, csrf: string, view: ListView, selfId: string): SafeHtml {
+  const role = u.role === 'admin' ? actionForm(u, csrf, view, 'role', 'Make member', { field: ['role', 'member'] }) : actionForm(u, csrf, view, 'role', 'Make admin', { field: ['role', 'admin'] });
+  const licence = u.licensed === 1 ? actionForm(u, csrf, view, 'licence', 'Remove licence', { field: ['licensed', 'no'] }) : actionForm(u, csrf, view, 'licence', 'Give licence', { field: ['licensed', 'yes'] });
+  const active = u.deactivated
+    ? actionForm(u, csrf, view, 'reactivate', 'Reactivate', { className: 'small' })
+    : u.id === selfId ? '' : actionForm(u, csrf, view, 'deactivate', 'Deactivate', { className: 'danger small' });
+  const signOut = u.deactivated ? '' : actionForm(u, csrf, view, 'sign-out', 'Sign out everywhere');
+  return html`${role}${licence}${signOut}${active}`;
+}
+
+function actionsCell(u: UserWithMfa, csrf: string, view: ListView, selfId: string): SafeHtml {
   const locked = u.locked_at !== null;
   // Reset only where there is something to reset; the service refuses the rest anyway.
   const reset = u.mfa_enabled || locked
@@ -138,20 +161,20 @@ function actionsCell(u: UserWithMfa, csrf: string, view: ListView): SafeHtml {
   const unlock = locked
     ? html`<form method="post" action="/admin/users/${u.id}/unlock" class="inline">${csrfField(csrf)}${viewFields(view)}<button type="submit" class="small" aria-label="Unlock ${u.email}">Unlock</button></form>`
     : '';
-  return html`<div class="row-actions">${reset}${unlock}</div>`;
+  return html`<div class="row-actions">${reset}${unlock}${peopleActions(u, csrf, view, selfId)}</div>`;
 }
 
-function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, view: ListView): SafeHtml {
+function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, view: ListView, selfId: string): SafeHtml {
   const filter = view.filter;
   if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
-  <th scope="row" class="email">${u.email}</th>
+  <th scope="row" class="email">${u.email}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
   <td data-label="Role">${u.role === 'admin' ? 'Admin' : 'Member'}</td>
   <td data-label="Licence">${u.licensed === 1 ? 'Yes' : 'No'}</td>
   <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>
   <td data-label="2FA">${mfaCell(org, u)}</td>
   <td data-label="Locked">${u.locked_at !== null ? html`<span class="badge locked">Locked</span>` : 'No'}</td>
-  <td class="cell-actions">${actionsCell(u, csrf, view)}</td>
+  <td class="cell-actions">${actionsCell(u, csrf, view, selfId)}</td>
 </tr>`);
   return html`<div class="table-scroll">
 <table class="users" id="users">
@@ -181,8 +204,9 @@ ${overviewSection(org, overview)}
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 <section aria-labelledby="people-heading">
 <h2 id="people-heading">People</h2>
+<p><a class="button" href="/admin/invitations" id="add-people">Add people</a></p>
 ${filterNav(overview, filter)}
-${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, { filter, after })}
+${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, { filter, after }, ctx.admin.user.id)}
 ${pager(page, filter, after)}
 </section>`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
@@ -224,6 +248,28 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
       return sendUsersPage(deps, request, reply, ctx, { status: 409, error: err.message });
     }
     return reply.redirect(`/admin/users?done=reset&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
+  });
+
+  // Offboarding and roles: an answer the admin must read (the last admin, yourself) is shown on the list.
+  const peopleAction = (path: string, done: string, act: (request: FastifyRequest, ctx: AdminContext, id: string) => Promise<unknown>) =>
+    app.post(path, { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+      const ctx = await enterAdmin(request, reply);
+      const id = userIdOf(request);
+      try {
+        await act(request, ctx, id);
+      } catch (err) {
+        if (!(err instanceof TesseraError) || !['last_admin', 'conflict', 'invalid_request'].includes(err.code)) throw err;
+        return sendUsersPage(deps, request, reply, ctx, { status: err.status, error: err.message });
+      }
+      return reply.redirect(`/admin/users?done=${done}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
+    });
+  peopleAction('/admin/users/:id/deactivate', 'deactivated', (request, ctx, id) => deactivatePerson(deps, requestContext(request), ctx.admin, id));
+  peopleAction('/admin/users/:id/sign-out', 'signed-out', (request, ctx, id) => signOutPersonEverywhere(deps, requestContext(request), ctx.admin, id));
+  peopleAction('/admin/users/:id/reactivate', 'reactivated', (request, ctx, id) => reactivatePerson(deps, requestContext(request), ctx.admin, id));
+  peopleAction('/admin/users/:id/role', 'role', (request, ctx, id) => changeRoleAndLicence(deps, requestContext(request), ctx.admin, id, { role: (request.body as { role?: unknown }).role }));
+  peopleAction('/admin/users/:id/licence', 'role', (request, ctx, id) => {
+    const value = (request.body as { licensed?: unknown }).licensed;
+    return changeRoleAndLicence(deps, requestContext(request), ctx.admin, id, { licensed: value === 'yes' ? true : value === 'no' ? false : value });
   });
 
   app.post('/admin/users/:id/unlock', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, TesseraError } from '../../domain/errors.ts';
-import { MAX_PASSWORD_INPUT_LENGTH } from '../../domain/password-policy.ts';
+import { MAX_PASSWORD_INPUT_LENGTH, MIN_PASSWORD_LENGTH } from '../../domain/password-policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { type ActiveSession, endSession } from '../../services/sessions.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
@@ -43,6 +43,20 @@ export function passwordField(opts: { invalid?: boolean; autofocus?: boolean; au
   <input id="password" name="password" type="password" autocomplete="${opts.autocomplete ?? 'current-password'}" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}"${
     attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
 </div>`;
+}
+
+/** A new password and its repeat, as every page that sets one asks for them. */
+export function newPasswordFields(opts: { label?: string; autofocus?: boolean; invalid?: boolean } = {}): SafeHtml {
+  return html`<div class="field">
+    <label for="new-password">${opts.label ?? 'New password'}</label>
+    <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="${String(MIN_PASSWORD_LENGTH)}" maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}" aria-describedby="new-password-hint"${
+      attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
+    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. Not a common password, your email address or your organisation’s name; a few unrelated words make a strong one.</p>
+  </div>
+  <div class="field">
+    <label for="repeat-password">${opts.label ?? 'New password'} again</label>
+    <input id="repeat-password" name="repeatPassword" type="password" autocomplete="new-password" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}">
+  </div>`;
 }
 
 /** A constant attribute switched on or off; never carries user input. */
@@ -94,6 +108,8 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
       if (err.details.field === 'code') return err.message === ERRORS.invalid_request.message ? 'Enter the 6-digit code from your authenticator app.' : err.message;
       if (err.details.field === 'password') return 'Enter your password.';
       if (err.details.field === 'email') return 'Enter your email address.';
+      return err.message;
+    case 'account_deactivated':
       return err.message;
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';

@@ -6,6 +6,9 @@ import { accountPages } from './account.ts';
 import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
+import { passwordResetPages } from './password-reset.ts';
+import { invitationPages } from './invitation.ts';
+import { sessionPages } from './sessions.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -48,4 +51,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(accountPages, opts);
   await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
+  await app.register(passwordResetPages, opts);
+  await app.register(invitationPages, opts);
+  await app.register(sessionPages, opts);
 }

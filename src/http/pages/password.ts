@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
-import { MAX_PASSWORD_INPUT_LENGTH, MIN_PASSWORD_LENGTH } from '../../domain/password-policy.ts';
+import { MAX_PASSWORD_INPUT_LENGTH } from '../../domain/password-policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { changePassword } from '../../services/password-change.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
-import { chrome, describeFormError, formBody, newCsrf } from './components.ts';
+import { chrome, describeFormError, formBody, newCsrf, newPasswordFields } from './components.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
@@ -21,15 +21,7 @@ function sendPasswordForm(reply: FastifyReply, active: ActiveSession, error: str
     <label for="current-password">Current password</label>
     <input id="current-password" name="currentPassword" type="password" autocomplete="current-password" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}" autofocus>
   </div>
-  <div class="field">
-    <label for="new-password">New password</label>
-    <input id="new-password" name="newPassword" type="password" autocomplete="new-password" required minlength="${String(MIN_PASSWORD_LENGTH)}" maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}" aria-describedby="new-password-hint">
-    <p class="hint" id="new-password-hint">At least ${String(MIN_PASSWORD_LENGTH)} characters. A few unrelated words make a strong one.</p>
-  </div>
-  <div class="field">
-    <label for="repeat-password">New password again</label>
-    <input id="repeat-password" name="repeatPassword" type="password" autocomplete="new-password" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}">
-  </div>
+  ${newPasswordFields()}
   <button type="submit">Change password</button>
 </form>
 <p><a href="/account/security">Cancel</a></p>`;

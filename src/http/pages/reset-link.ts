@@ -1,61 +1,37 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { confirmResetLink, inspectResetLink, type ResetLinkState } from '../../services/recovery.ts';
+import { type DeadLinkState, deadLinkStateOf } from '../../services/link-state.ts';
+import { confirmResetLink, inspectResetLink } from '../../services/recovery.ts';
 import { requestContext } from '../request-context.ts';
 import { newCsrf, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { formatUtc, hideToken, sendDeadLinkPage, tokenOf } from './link-pages.ts';
 
 /**
  * The page behind an emailed reset link. Opening it changes nothing (mail scanners and link
  * previews fetch links too); only the Confirm button's POST resets.
  */
 
-type DeadState = Exclude<ResetLinkState['state'], 'valid'>;
-
-const DEAD: Record<DeadState, { status: number; title: string; text: string }> = {
+const DEAD: Record<DeadLinkState, { title: string; text: string }> = {
   invalid: {
-    status: 404,
     title: 'This link is not valid',
     text: 'The address may be incomplete, or a newer reset email has replaced it: only the most recent link works. Check that you opened the whole link from the newest email.',
   },
   used: {
-    status: 409,
     title: 'This link has already been used',
     text: 'Each reset link works once. If the reset went through, two-factor authentication is already off: sign in with your password.',
   },
   expired: {
-    status: 410,
     title: 'This link has expired',
     text: 'For your safety reset links stop working after a short time. Nothing was changed.',
   },
 };
 
-/** The URL holds the token: no request from this page may carry it in a Referer, not even to us. */
-function hideToken(reply: FastifyReply): void {
-  reply.header('referrer-policy', 'no-referrer');
-}
-
-function sendDeadLink(reply: FastifyReply, state: DeadState): FastifyReply {
-  hideToken(reply);
-  const dead = DEAD[state];
-  const body = html`<h1>${dead.title}</h1>
-<div class="alert error" role="alert">${dead.text}</div>
-<p>To get a new link, sign in and select <strong>Lost your mobile device?</strong> on the code page, or ask your
-organisation admin (or support) to reset two-factor authentication for you again.</p>
-<p><a class="button" href="/login">Go to sign in</a></p>`;
-  return sendPage(reply, page({ title: dead.title, csrfToken: newCsrf(reply) }, body), dead.status);
-}
-
-function formatUtc(at: Date): string {
-  const iso = at.toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-}
-
-function tokenOf(params: unknown): string {
-  const token = (params as { token?: unknown }).token;
-  return typeof token === 'string' ? token : '';
+function sendDeadLink(reply: FastifyReply, state: DeadLinkState): FastifyReply {
+  return sendDeadLinkPage(reply, state, DEAD, html`<p>To get a new link, sign in and select <strong>Lost your mobile device?</strong> on the code page, or ask your
+organisation admin (or support) to reset two-factor authentication for you again.</p>`);
 }
 
 export async function resetLinkPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
@@ -99,12 +75,9 @@ after the password so you can set up your authenticator app again.</p>
 <p><a class="button" href="/login" id="sign-in-again">Sign in again</a></p>`;
       return sendPage(reply, page({ title: '2FA has been reset', csrfToken: newCsrf(reply), notice: '2FA has been reset, sign in again.' }, body));
     } catch (err) {
-      if (err instanceof TesseraError) {
-        if (err.code === 'token_invalid') return sendDeadLink(reply, 'invalid');
-        if (err.code === 'token_used') return sendDeadLink(reply, 'used');
-        if (err.code === 'token_expired') return sendDeadLink(reply, 'expired');
-        if (err.code === 'account_locked') return sendLockedPage(reply, newCsrf(reply));
-      }
+      const dead = deadLinkStateOf(err);
+      if (dead) return sendDeadLink(reply, dead);
+      if (err instanceof TesseraError && err.code === 'account_locked') return sendLockedPage(reply, newCsrf(reply));
       throw err;
     }
   });

@@ -31,6 +31,7 @@ ${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong
   ${passwordField({ autofocus: Boolean(opts.email), invalid: Boolean(opts.error) })}
   <button type="submit">Sign in</button>
 </form>
+<p><a href="/login/forgot">Forgot your password?</a></p>
 <p class="muted">After your password you may be asked for a code from your authenticator app.</p>`;
   return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice }, body), opts.status ?? 200);
 }
