@@ -19,7 +19,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
-import { isAllowedHost, isProbePath } from './http/host-check.ts';
+import { answersAnyHost, isAllowedHost } from './http/host-check.ts';
 import { healthRoutes } from './http/health.ts';
 import { requestIdGenerator } from './http/request-id.ts';
 import { shedPasswordStepsUnderOverload } from './http/overload.ts';
@@ -176,9 +176,8 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
-    // After the headers, so the refusal carries them too. The probes are exempt: an orchestrator
-    // calls them by the pod's address, and they reveal nothing a rebinding page could use.
-    if (!isProbePath(request.url) && !isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
+    // After the headers, so the refusal carries them too.
+    if (!answersAnyHost(request.url) && !isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
     done();
   });
   // The OpenID provider answers /oidc/* itself, before Fastify routes: no body parser, CSRF token

@@ -26,8 +26,14 @@ export function isAllowedHost(host: string | undefined, baseUrl: string): boolea
   return name === base || (isLoopbackName(base) && isLoopbackName(name));
 }
 
-/** Liveness and readiness probes, answered whatever Host they carry. */
-export function isProbePath(url: string): boolean {
-  const path = url.split('?', 1)[0];
-  return path === '/healthz' || path === '/readyz';
+/**
+ * Paths machines call by whatever address reaches the server (an orchestrator's probes by the pod's
+ * address, a metrics scraper, a reverse proxy's forward-auth sub-request to an internal name), so
+ * they are answered whatever Host they carry. None of them changes state, and a rebinding page
+ * gains nothing from them: a browser sends Tessera's cookie only to Tessera's own name.
+ */
+const ANY_HOST_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/auth/verify', '/auth/jwks']);
+
+export function answersAnyHost(url: string): boolean {
+  return ANY_HOST_PATHS.has(url.split('?', 1)[0]!);
 }

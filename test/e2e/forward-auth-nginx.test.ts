@@ -25,7 +25,7 @@ describe('a protected app behind nginx, in a real browser', () => {
     const port = await nginxPort();
     // Both host names resolve to loopback in this browser only, as DNS would point them at the proxy.
     [ts, browser] = await Promise.all([
-      startTestServer({ env: { ...NGINX_TESSERA_ENV, BASE_URL: `http://auth.example.test:${port}` } }),
+      startTestServer({ env: { ...NGINX_TESSERA_ENV, BASE_URL: `http://auth.example.test:${port}` }, clientHost: 'auth.example.test' }),
       launchBrowser(['--host-resolver-rules=MAP *.example.test 127.0.0.1']),
     ]);
     nginx = await startNginx({ tesseraUrl: ts.url, port });

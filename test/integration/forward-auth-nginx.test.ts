@@ -41,7 +41,7 @@ describe('forward-auth behind a real nginx', () => {
   before(async () => {
     assert.match(nginxBuild(), /--with-http_auth_request_module/, 'Debian nginx with auth_request');
     const port = await nginxPort();
-    ts = await startTestServer({ env: { ...NGINX_TESSERA_ENV, BASE_URL: `http://auth.example.test:${port}`, PASSWORD_FAILURES_PER_IP: '100000' } });
+    ts = await startTestServer({ env: { ...NGINX_TESSERA_ENV, BASE_URL: `http://auth.example.test:${port}`, PASSWORD_FAILURES_PER_IP: '100000' }, clientHost: 'auth.example.test' });
     nginx = await startNginx({ tesseraUrl: ts.url, port });
     userId = await ts.createUser({ email: 'ann@acme.test' });
     ({ secret } = await enrolFromProfile(ts, ts.client(), 'ann@acme.test'));

@@ -49,6 +49,15 @@ describe('a deployment on its public name (BASE_URL https://id.acme.test)', () =
     }
   });
 
+  it('answers the machine-to-machine paths by any name: probes, and the forward-auth sub-request (which reads no cookie a rebound page could send)', async () => {
+    const internal = ts.client({ host: 'tessera.internal:9091' });
+    assert.equal((await internal.request('GET', '/healthz')).status, 200);
+    assert.equal((await internal.request('GET', '/auth/jwks')).status, 200);
+    // No session: the proxy is told to send the person to sign in, not refused for the name.
+    assert.notEqual((await internal.request('GET', '/auth/verify', undefined, { 'x-original-url': 'https://app.acme.test/', 'x-original-method': 'GET' })).status, 421);
+    assert.equal((await internal.request('GET', '/login', undefined, { accept: 'text/html' })).status, 421);
+  });
+
   it('the cross-site check compares Origin with BASE_URL, not with the Host header', async () => {
     const own = ts.client({ host: 'id.acme.test' });
     const body = { email: 'ann@acme.test', password: DEFAULT_PASSWORD };

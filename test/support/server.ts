@@ -62,7 +62,15 @@ function postgresDatabaseFor(serverUrl: string, dataDir: string | undefined): Pr
 
 /** TEST_DATABASE_URL in the environment of the test run selects PostgreSQL for every test server. */
 export async function startTestServer(
-  opts: { env?: Record<string, string>; transport?: MailTransport; dataDir?: string; start?: number; logTo?: DestinationStream } = {},
+  opts: {
+    env?: Record<string, string>;
+    transport?: MailTransport;
+    dataDir?: string;
+    start?: number;
+    logTo?: DestinationStream;
+    /** The Host header clients send by default: BASE_URL's name, when that is not a loopback one. */
+    clientHost?: string;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
   const pgUrl = process.env.TEST_DATABASE_URL ? await postgresDatabaseFor(process.env.TEST_DATABASE_URL, opts.dataDir) : null;
@@ -106,7 +114,7 @@ export async function startTestServer(
       await server.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
-    client: (clientOpts) => new TestClient(url, clientOpts),
+    client: (clientOpts) => new TestClient(url, { host: clientOpts?.host ?? opts.clientHost }),
     async createUser(input) {
       const spec: UserSpec = {
         org: 'Acme', edition: 'enterprise', require2fa: false, password: DEFAULT_PASSWORD,
