@@ -156,6 +156,30 @@ describe('OIDC conformance rows', () => {
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
   });
 
+  it('acr_values asking for mfa steps a password-only session up: the code is asked for, and the new ID token says mfa', async () => {
+    await ts.createUser({ email: 'sid@acme.test' });
+    const browser = ts.client();
+    const first = await signIn('sid@acme.test', {}, browser);
+    assert.equal((await redeem(rp, first.req, first.callback.url)).claims()!.acr, ACR_PWD);
+    const setup = await browser.post('/me/totp/setup', { password: DEFAULT_PASSWORD });
+    assert.equal((await browser.post('/me/totp/confirm', { code: appCode(ts, setup.body.secret) })).status, 200);
+    // A session that proved only the password while the person has 2FA: today only one signed in
+    // before sessions recorded their method (migration 011) is left like that.
+    const me = (await browser.get('/me')).body;
+    await ts.server.runtime.deps.db.updateTable('sessions').set({ sign_in_method: null }).where('user_id', '=', me.id).execute();
+    ts.clock.advance(30_000);
+    const req = await authorizationRequest(rp, { acr_values: ACR_MFA });
+    const login = await follow(ts, browser, req.url.toString());
+    assert.equal(login.url.pathname, '/login', 'asked to sign in again');
+    assert.match(login.body, /sid@acme\.test/);
+    const codePage = await submitForm(ts, browser, login, '/login', { email: 'sid@acme.test', password: DEFAULT_PASSWORD });
+    assert.equal(codePage.url.pathname, '/login/code');
+    const callback = await submitForm(ts, browser, codePage, '/login/code', { code: appCode(ts, setup.body.secret) });
+    const claims = (await redeem(rp, req, callback.url)).claims()!;
+    assert.equal(claims.acr, ACR_MFA);
+    assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
+  });
+
   it('acr_values for mfa from a person who has 2FA available but not set up: set-up, then back with mfa', async () => {
     await ts.createUser({ email: 'una@acme.test' });
     const browser = ts.client();
