@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import type { ReceivedMessage, SmtpSink } from './smtp.ts';
+import { after, before } from 'node:test';
+import { type ReceivedMessage, type SmtpSink, startSmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { startTestServer, type TestClient, type TestServer } from './server.ts';
 
@@ -187,4 +188,31 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
     'content-type': 'application/x-www-form-urlencoded',
     origin: ts.url,
   });
+}
+
+/**
+ * Registers before/after hooks that start a real SMTP peer and a linked server sending to it, and
+ * stop both; read `ts` and `sink` inside the tests.
+ */
+export function useMailedServer(opts: { env?: Record<string, string> } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
+  let ts: TestServer | undefined;
+  let sink: SmtpSink | undefined;
+  before(async () => {
+    sink = await startSmtpSink();
+    ts = await startLinkedServer({ smtpUrl: sink.url, env: opts.env });
+  });
+  after(async () => {
+    await ts?.close();
+    await sink?.close();
+  });
+  return {
+    get ts() {
+      assert.ok(ts, 'the server starts in before()');
+      return ts;
+    },
+    get sink() {
+      assert.ok(sink, 'the SMTP peer starts in before()');
+      return sink;
+    },
+  };
 }

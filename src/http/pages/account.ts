@@ -3,6 +3,8 @@ import { TesseraError } from '../../domain/errors.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
 import { describeMfaState, type MfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
+import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
@@ -10,12 +12,14 @@ import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
 
 const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
+  replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
 };
 
 function statusSection(mfa: MfaState): SafeHtml {
@@ -28,10 +32,11 @@ function statusSection(mfa: MfaState): SafeHtml {
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
 <div class="actions">
+  ${mfa.available ? html`<a class="button secondary" href="/account/security/replace" id="replace">Replace authenticator app</a>` : ''}
   <a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a>
   ${mfa.required ? '' : html`<a class="button danger" href="/account/security/remove" id="remove">Remove</a>`}
 </div>
-${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed.</p>` : ''}
+${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed. Moving to a new phone? Choose <strong>Replace authenticator app</strong>.</p>` : ''}
 ${mfa.available ? '' : html`<p class="muted" id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']} The app you set up still protects your account until you remove it.</p>`}`;
   }
   return html`<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
@@ -57,6 +62,15 @@ will stop working, and you will be signed out on every other device.</p>`,
   action: '/account/security/remove',
   button: 'Remove two-factor authentication',
   danger: true,
+};
+
+const REPLACE_FORM: ReauthForm = {
+  title: 'Replace authenticator app',
+  intro: html`<p>Moving to a new phone? You will add a new key to the app on the new phone and confirm it with a code from
+there. Until then your current app keeps working; afterwards its codes stop working and you are signed out on every other
+device. Your backup code stays the same.</p>`,
+  action: '/account/security/replace',
+  button: 'Continue',
 };
 
 const REGENERATE_FORM: ReauthForm = {
@@ -172,6 +186,48 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
     const active = activeSession(request);
     await cancelTotpRemoval(deps, active);
     return reply.redirect('/account/security', 303);
+  });
+
+  /** Replacing the app: the re-auth form, then (this session's own) new key until a code from it arrives. */
+  app.get('/account/security/replace', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireEnabled(deps, request, false);
+    if (!active) return reply.redirect('/account/security', 303);
+    const pending = await resumeTotpSetup(deps, active);
+    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null);
+  });
+
+  app.post('/account/security/replace', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = activeSession(request);
+    const form = formBody(request);
+    try {
+      await beginAppReplacement(deps, requestContext(request), active, { password: form.password, code: form.code });
+      return reply.redirect('/account/security/replace', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status);
+    }
+  });
+
+  app.post('/account/security/replace/confirm', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = activeSession(request);
+    try {
+      await confirmAppReplacement(deps, requestContext(request), active, formBody(request).code);
+      return reply.redirect('/account/security?done=replaced', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'setup');
+      if (message === null) throw err;
+      const pending = err instanceof TesseraError && err.code === 'no_pending_setup' ? null : await resumeTotpSetup(deps, active);
+      if (!pending) {
+        const why = err instanceof TesseraError && err.details.reason === 'too_many_codes'
+          ? `${message} Enter your password and a code from your current app to get one.`
+          : 'That new key has expired. Enter your password and a code from your current app to start again.';
+        return sendReauthForm(reply, active, REPLACE_FORM, why, 409);
+      }
+      return sendSetupPage(reply, 'replace', active, pending, message, (err as TesseraError).status);
+    }
   });
 
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {

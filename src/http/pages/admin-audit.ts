@@ -22,6 +22,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'mfa.enabled': '2FA turned on',
   'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
+  'mfa.replaced': 'Authenticator app replaced',
   'mfa.reset_requested': '2FA reset requested',
   'mfa.reset_completed': '2FA reset',
   'backup_code.used': 'Backup code used',

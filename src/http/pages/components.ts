@@ -97,7 +97,7 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';
     case 'mfa_required_by_policy':
-      return 'Your organisation requires two-factor authentication, so it cannot be removed. Ask your admin if you need to move it to a new phone.';
+      return 'Your organisation requires two-factor authentication, so it cannot be removed. Moving to a new phone? Choose Replace authenticator app on your security page.';
     case 'rate_limited':
     case 'mfa_unavailable':
     case 'mfa_not_enabled':

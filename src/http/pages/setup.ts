@@ -9,13 +9,20 @@ import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
-import { html, trusted } from './html.ts';
+import { html, type SafeHtml, trusted } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
 
-type Mode = 'forced' | 'profile';
-const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup' };
+/** `replace`: moving an existing 2FA to a new app (account.ts), the same page with other words. */
+export type SetupMode = 'forced' | 'profile' | 'replace';
+type Mode = SetupMode;
+const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup', replace: '/account/security/replace/confirm' };
+const HEADING: Record<Mode, string> = {
+  forced: 'Set up two-factor authentication',
+  profile: 'Set up two-factor authentication',
+  replace: 'Replace your authenticator app',
+};
 
 function qrMarkup(svg: string): string {
   // The library's SVG carries no text alternative; the secret key below is the textual equivalent.
@@ -27,12 +34,21 @@ function issuerOf(setup: TotpSetup): string {
   return new URL(setup.otpauthUri).searchParams.get('issuer') ?? 'Tessera';
 }
 
-function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
+function leadParagraph(mode: Mode, active: ActiveSession): SafeHtml {
+  switch (mode) {
+    case 'forced':
+      return html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`;
+    case 'profile':
+      return html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`;
+    case 'replace':
+      return html`<p class="lead">Add this new key to the authenticator app on your new phone. Your current app keeps working until you enter a code from the new one.</p>`;
+  }
+}
+
+export function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
   const csrf = newCsrf(reply);
-  const body = html`<h1>Set up two-factor authentication</h1>
-${mode === 'forced'
-    ? html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`
-    : html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`}
+  const body = html`<h1>${HEADING[mode]}</h1>
+${leadParagraph(mode, active)}
 <ol class="steps">
   <li>
     <h2>Install an authenticator app</h2>
@@ -50,20 +66,20 @@ ${mode === 'forced'
     </div>
   </li>
   <li>
-    <h2>Enter the code from the app</h2>
+    <h2>Enter the code from ${mode === 'replace' ? 'the new app' : 'the app'}</h2>
     <form method="post" action="${ACTION[mode]}" class="stack" data-once>
       ${csrfField(csrf)}
       ${codeField({ invalid: Boolean(error), autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
-      <button type="submit">Verify and turn on</button>
+      <button type="submit">${mode === 'replace' ? 'Verify and replace' : 'Verify and turn on'}</button>
     </form>
   </li>
 </ol>
 ${mode === 'forced'
     ? html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`
-    : html`<p><a href="/account/security">Cancel</a></p>`}`;
+    : html`<p><a href="/account/security">${mode === 'replace' ? 'Cancel and keep the current app' : 'Cancel'}</a></p>`}`;
   // No autofocus here: focusing the code field would scroll the QR code out of view and, on a
   // phone, open the keyboard over the instructions.
-  return sendPage(reply, page({ title: 'Set up two-factor authentication', error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: HEADING[mode], error, ...chrome(active, csrf) }, body), status);
 }
 
 function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
