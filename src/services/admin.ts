@@ -1,7 +1,7 @@
 import { DAY_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
-import { listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
+import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
@@ -195,12 +195,12 @@ export async function updatePolicy(
 export async function listOrgAudit(
   deps: ServiceDeps,
   admin: Account,
-  page: { beforeId: number | null; limit?: number },
+  page: { beforeId: number | null; limit?: number; filter?: AuditEventFilter },
 ): Promise<{ events: AuditEventRow[]; nextBefore: number | null }> {
   requireAdmin(admin);
   const limit = Math.min(Math.max(page.limit ?? AUDIT_PAGE_SIZE, 1), 200);
   // One row more than asked says whether an older page exists, so the last page links nowhere.
-  const rows = await listAuditEvents(deps.db, { orgId: admin.org.id, beforeId: page.beforeId, limit: limit + 1 });
+  const rows = await listAuditEvents(deps.db, { ...page.filter, orgId: admin.org.id, beforeId: page.beforeId, limit: limit + 1 });
   const events = rows.slice(0, limit);
   const last = events.at(-1);
   return { events, nextBefore: rows.length > limit && last ? last.id : null };

@@ -162,7 +162,7 @@ describe('admin pages', () => {
     const rowCount = (p: string) => [...p.matchAll(/<tr data-event-id="(\d+)">/g)].map((m) => Number(m[1]));
     const page1 = rowCount(first.body);
     assert.equal(page1.length, 50);
-    assert.match(text(first.body), /Account unlocked account\.unlocked admin@a\.test bob@a\.test 127\.0\.0\.1/);
+    assert.match(text(first.body), /Account unlocked account\.unlocked bob@a\.test admin@a\.test 127\.0\.0\.1/);
     const older = /<a href="(\/admin\/audit\?before=\d+)" rel="next" id="older">Older events<\/a>/.exec(first.body);
     assert.ok(older);
     const second = await getPage(ts, admin, older[1]!);
