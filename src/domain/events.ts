@@ -16,6 +16,7 @@ export const SECURITY_EVENT_TYPES = [
   'mfa.disabled',
   'mfa.replaced',
   'mfa.reset_requested',
+  'mfa.reset_cancelled',
   'mfa.reset_completed',
   'backup_code.used',
   'backup_code.regenerated',

@@ -33,12 +33,14 @@ export interface UsersPage {
   users: UserWithMfa[];
   /** Where the next page starts (the last email of this one), or null on the last page. */
   next: string | null;
+  /** Where the previous page ends (the first email of this one), or null on the first page. */
+  previous: string | null;
 }
 
 export async function listOrgUsers(
   deps: ServiceDeps,
   admin: Account,
-  opts: { filter?: UserFilter; after?: string | null; limit?: number } = {},
+  opts: { filter?: UserFilter; after?: string | null; before?: string | null; emailPrefix?: string | null; limit?: number } = {},
 ): Promise<UsersPage> {
   requireAdmin(admin);
   const limit = opts.limit ?? USERS_PAGE_SIZE;
@@ -47,10 +49,17 @@ export async function listOrgUsers(
   const rows = await listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime(), {
     filter: opts.filter ?? 'all',
     afterEmail: opts.after ?? null,
+    beforeEmail: opts.before ?? null,
+    emailPrefix: opts.emailPrefix?.trim().toLowerCase() || null,
     limit: limit + 1,
   });
+  // Backwards, the extra row is the first one (it says an earlier page exists); forwards, the last.
+  if (opts.before) {
+    const users = rows.length > limit ? rows.slice(1) : rows;
+    return { users, next: users.at(-1)?.email ?? null, previous: rows.length > limit ? users[0]!.email : null };
+  }
   const users = rows.slice(0, limit);
-  return { users, next: rows.length > limit ? users.at(-1)!.email : null };
+  return { users, next: rows.length > limit ? users.at(-1)!.email : null, previous: opts.after ? (users[0]?.email ?? null) : null };
 }
 
 /** The states an admin filters the user list by. */

@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditEventTable, Database } from './schema.ts';
+import { likePrefix } from './like.ts';
 import { preparedQuery } from './prepared.ts';
 
 export type AuditEventRow = Selectable<AuditEventTable>;
@@ -30,11 +31,6 @@ export interface AuditEventFilter {
   type?: string;
   fromAt?: number;
   toAt?: number;
-}
-
-/** `%` and `_` in what an admin typed are letters, not wildcards. */
-function likePrefix(prefix: string): string {
-  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** Newest first; `beforeId` pages backwards through history. */

@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import { likePrefix } from './like.ts';
 
 export type UserRow = Selectable<UserTable>;
 type Db = Kysely<Database>;
@@ -231,7 +232,7 @@ export async function listUsersInOrg(
   db: Db,
   orgId: string,
   now: number,
-  page: { filter: UserListFilter; afterEmail: string | null; limit: number },
+  page: { filter: UserListFilter; afterEmail: string | null; limit: number; emailPrefix?: string | null; beforeEmail?: string | null },
 ): Promise<UserWithMfa[]> {
   const resetPending = sql<SqlBool>`exists (select 1 from link_tokens where link_tokens.user_id = users.id
     and link_tokens.purpose = 'admin_reset' and link_tokens.used_at is null and link_tokens.revoked_at is null
@@ -247,7 +248,11 @@ export async function listUsersInOrg(
   if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
   if (page.filter === 'reset_pending') q = q.where(resetPending);
   if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
-  const rows = await q.orderBy('users.email').limit(page.limit).execute();
+  if (page.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(page.emailPrefix)} escape '\\'`);
+  // Paging backwards reads the page before `beforeEmail` from the end, then puts it in order again.
+  if (page.beforeEmail) q = q.where('users.email', '<', page.beforeEmail);
+  const ordered = await q.orderBy('users.email', page.beforeEmail ? 'desc' : 'asc').limit(page.limit).execute();
+  const rows = page.beforeEmail ? ordered.reverse() : ordered;
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending) }));
 }
 

@@ -10,6 +10,7 @@ import { launchBrowser } from '../support/browser.ts';
 import { appCode, signInPassword } from '../support/flows.ts';
 import {
   assertAccessible,
+  assertFocused,
   currentCode,
   enterCode,
   openPage,
@@ -75,7 +76,13 @@ describe('admin pages in a real browser', () => {
     assert.match(await rowText(admin.page, 'mia@acme.test'), /Member Yes No On No Reset 2FA/);
     await assertAccessible(admin.page);
 
-    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Reset 2FA for mia@acme.test' }).click()]);
+    // Reset asks first, naming the person and the time limit; Cancel has the focus.
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('link', { name: 'Reset 2FA for mia@acme.test' }).click()]);
+    assert.equal(await admin.page.getByRole('heading', { level: 1 }).textContent(), 'Reset 2FA for mia@acme.test?');
+    assert.match((await admin.page.locator('main').textContent()) ?? '', /They must confirm within\s+15 minutes/);
+    await assertFocused(admin.page, 'keep');
+    await assertAccessible(admin.page);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Email the reset link' }).click()]);
     assert.match((await admin.page.locator('[role="status"]').textContent()) ?? '', /A reset link was emailed to mia@acme\.test\. It is valid for 15 minutes/);
     assert.match(await rowText(admin.page, 'mia@acme.test'), /On Reset pending/);
     assert.equal(await admin.page.locator('#stat-resets').textContent(), '1');
@@ -123,7 +130,8 @@ describe('admin pages in a real browser', () => {
     const admin = await openPage(browser);
     await signInWithApp(admin.page, ts, 'ada@acme.test', secrets.ada!);
     await admin.page.goto(`${ts.url}/admin/users`);
-    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Reset 2FA for ned@acme.test' }).click()]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('link', { name: 'Reset 2FA for ned@acme.test' }).click()]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Email the reset link' }).click()]);
     const link = resetLinkIn(ts, await mailTo(ts, sink, 'ned@acme.test', 'Confirm the reset'));
     ts.clock.advance(15 * MINUTE_MS);
 

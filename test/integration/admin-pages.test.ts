@@ -18,7 +18,7 @@ import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } f
 function tableRows(page: string): Map<string, string> {
   const rows = new Map<string, string>();
   for (const m of page.matchAll(/<tr data-user-id="[^"]+">([\s\S]*?)<\/tr>/g)) {
-    const email = /<th scope="row" class="email">([^<]+)<\/th>/.exec(m[1]!)![1]!;
+    const email = /<th scope="row" class="email"><a href="\/admin\/users\/[^"]+">([^<]+)<\/a>/.exec(m[1]!)![1]!;
     rows.set(email, m[1]!);
   }
   return rows;

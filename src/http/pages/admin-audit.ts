@@ -27,6 +27,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'mfa.disabled': '2FA turned off',
   'mfa.replaced': 'Authenticator app replaced',
   'mfa.reset_requested': '2FA reset requested',
+  'mfa.reset_cancelled': '2FA reset withdrawn',
   'mfa.reset_completed': '2FA reset',
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
@@ -64,6 +65,20 @@ function eventRow(e: AuditEventRow): SafeHtml {
     : html`<details><summary>${device}</summary><span class="ua mono small">${e.user_agent}</span></details>`}</td>
   <td class="small details" data-label="Details">${describeDetails(e.details)}</td>
 </tr>`;
+}
+
+/** The log's table, also on a person's page; its scroll container is a named, focusable region. */
+export function auditTable(events: AuditEventRow[], caption: string): SafeHtml {
+  return html`<div class="table-scroll" role="region" aria-labelledby="audit-caption" tabindex="0">
+<table class="audit" id="audit">
+<caption id="audit-caption">${caption}</caption>
+<colgroup><col class="c-time"><col class="c-event"><col class="c-person"><col class="c-by"><col class="c-ip"><col class="c-device"><col class="c-details"></colgroup>
+<thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Person</th><th scope="col">By (when not the person)</th><th scope="col">IP address</th><th scope="col">Device</th><th scope="col">Details</th></tr></thead>
+<tbody>
+${events.map(eventRow)}
+</tbody>
+</table>
+</div>`;
 }
 
 function parseBefore(raw: unknown): number | null {
@@ -122,16 +137,7 @@ ${filterForm(query, field)}`;
     const { events, nextBefore } = await listOrgAudit(deps, ctx.admin, { beforeId: before, limit: AUDIT_PAGE_SIZE, filter });
     const table = events.length === 0
       ? html`<p id="no-events">No ${before === null ? '' : 'older '}events${filtered ? ' match these filters' : ''}.</p>`
-      : html`<div class="table-scroll" role="region" aria-labelledby="audit-caption" tabindex="0">
-<table class="audit" id="audit">
-<caption id="audit-caption">Security events, newest first</caption>
-<colgroup><col class="c-time"><col class="c-event"><col class="c-person"><col class="c-by"><col class="c-ip"><col class="c-device"><col class="c-details"></colgroup>
-<thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Person</th><th scope="col">By (when not the person)</th><th scope="col">IP address</th><th scope="col">Device</th><th scope="col">Details</th></tr></thead>
-<tbody>
-${events.map(eventRow)}
-</tbody>
-</table>
-</div>`;
+      : auditTable(events, 'Security events, newest first');
     const pager = html`<nav class="pager" aria-label="Audit log pages">
 ${before !== null ? html`<a href="/admin/audit${auditFilterQueryString(query)}" id="newest">Newest events</a>` : ''}
 ${nextBefore !== null ? html`<a href="/admin/audit${auditFilterQueryString(query, { before: String(nextBefore) })}" rel="next" id="older">Older events</a>` : ''}

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServiceDeps } from '../../services/context.ts';
 import { adminAuditPages } from './admin-audit.ts';
+import { adminPersonPages } from './admin-person.ts';
 import { adminPolicyPages } from './admin-policy.ts';
 import { adminUsersPages, sendUsersPage } from './admin-users.ts';
 
@@ -12,4 +13,5 @@ export async function adminPageRoutes(app: FastifyInstance, opts: { deps: Servic
   await app.register(adminUsersPages, opts);
   await app.register(adminPolicyPages, { ...opts, sendUsersPage });
   await app.register(adminAuditPages, opts);
+  await app.register(adminPersonPages, opts);
 }
