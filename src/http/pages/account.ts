@@ -95,7 +95,10 @@ ${form.intro}
   return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
 }
 
-/** The question the article describes, asked once the password and code were right. */
+/**
+ * The question the article describes, asked once the password and code were right. The focus starts
+ * on "No, keep it": Enter pressed out of habit must not remove the second factor.
+ */
 function sendRemovalQuestion(reply: FastifyReply, active: ActiveSession): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>Remove two-factor authentication?</h1>
@@ -105,11 +108,11 @@ working, and you will be signed out on every other device. You can set it up aga
 <div class="actions">
   <form method="post" action="/account/security/remove/confirm" class="inline">
     ${csrfField(csrf)}
-    <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
+    <button type="submit" class="danger" id="confirm-remove">Yes, remove two-factor authentication</button>
   </form>
   <form method="post" action="/account/security/remove/cancel" class="inline">
     ${csrfField(csrf)}
-    <button type="submit" class="secondary" id="keep">No, keep it</button>
+    <button type="submit" class="secondary" id="keep" autofocus>No, keep it</button>
   </form>
 </div>
 <p class="muted">This question stays open for ${REMOVAL_CONFIRM_SECONDS / 60} minutes.</p>`;
