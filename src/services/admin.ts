@@ -52,6 +52,7 @@ export async function listOrgUsers(
     beforeEmail: opts.before ?? null,
     emailPrefix: opts.emailPrefix?.trim().toLowerCase() || null,
     limit: limit + 1,
+    mfaOffered: admin.org.edition === 'enterprise',
   });
   // Backwards, the extra row is the first one (it says an earlier page exists); forwards, the last.
   if (opts.before) {
@@ -63,7 +64,7 @@ export async function listOrgUsers(
 }
 
 /** The states an admin filters the user list by. */
-export const USER_FILTERS = ['all', 'enabled', 'disabled', 'locked', 'reset_pending'] as const satisfies readonly UserListFilter[];
+export const USER_FILTERS = ['all', 'enabled', 'disabled', 'unavailable', 'locked', 'reset_pending'] as const satisfies readonly UserListFilter[];
 export type UserFilter = (typeof USER_FILTERS)[number];
 
 export function parseUserFilter(value: unknown): UserFilter {
@@ -110,6 +111,10 @@ export interface OrgOverview {
   total: number;
   eligible: number;
   enabled: number;
+  /** Could use 2FA and have none. */
+  off: number;
+  /** Have none and cannot have it (SSO, no licence, standard edition). */
+  unavailable: number;
   locked: number;
   resetsPending: number;
   /** 2FA users at the end of each of the last 30 days, from the audit log. */
@@ -138,6 +143,8 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
     total: counts.total,
     eligible: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsers : 0,
     enabled: enabledNow,
+    off: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0,
+    unavailable: counts.total - enabledNow - (admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0),
     locked: counts.locked,
     resetsPending: counts.resetsPending,
     adoption,

@@ -78,7 +78,12 @@ describe('admin pages', () => {
   it('filters by state through the query string, and refuses an unknown state', async () => {
     const emails = async (q: string) => [...tableRows((await getPage(ts, admin, `/admin/users${q}`)).body).keys()];
     assert.deepEqual(await emails('?state=enabled'), ['ann@a.test', 'bob@a.test']);
-    assert.deepEqual(await emails('?state=disabled'), ['admin@a.test', 'sso@a.test']);
+    // SSO users cannot have 2FA: "not available", not "off", and the counts say the same as the lists.
+    assert.deepEqual(await emails('?state=disabled'), ['admin@a.test']);
+    assert.deepEqual(await emails('?state=unavailable'), ['sso@a.test']);
+    const page = (await getPage(ts, admin, '/admin/users')).body;
+    assert.match(page, />2FA off \(1\)</);
+    assert.match(page, />Not available \(1\)</);
     assert.deepEqual(await emails('?state=locked'), ['bob@a.test']);
     assert.deepEqual(await emails('?state=reset_pending'), []);
     const current = (await getPage(ts, admin, '/admin/users?state=locked')).body;

@@ -32,6 +32,7 @@ const FILTER_LABELS: Record<UserFilter, string> = {
   all: 'All',
   enabled: '2FA on',
   disabled: '2FA off',
+  unavailable: 'Not available',
   locked: 'Locked',
   reset_pending: 'Reset pending',
 };
@@ -83,7 +84,8 @@ function filterCounts(overview: OrgOverview): Record<UserFilter, number> {
   return {
     all: overview.total,
     enabled: overview.enabled,
-    disabled: overview.total - overview.enabled,
+    disabled: overview.off,
+    unavailable: overview.unavailable,
     locked: overview.locked,
     reset_pending: overview.resetsPending,
   };
