@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TesseraError } from '../../domain/errors.ts';
+import { TesseraError } from '../../domain/errors.ts';
 import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
@@ -14,13 +14,37 @@ import { csrfField, page, sendPage } from './layout.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
 
+function signOutForm(csrf: string): SafeHtml {
+  return html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Sign out</button></form>`;
+}
+
 function cancelForm(csrf: string): SafeHtml {
   return html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
 }
 
-function sendCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
+/**
+ * From the second wrong code in a row the prompt points at the usual causes: a phone clock that has
+ * drifted (codes are time-based) and the other way in, the backup code.
+ */
+function wrongCodeHelp(err: unknown, maxAttempts: number): SafeHtml | '' {
+  const left = err instanceof TesseraError && err.code === 'invalid_code' ? err.details.attemptsLeft : undefined;
+  if (typeof left !== 'number' || left > maxAttempts - 2) return '';
+  return html`<div class="hint-box" id="code-help"><p><strong>Still not working?</strong> Codes depend on the time: check that your phone sets
+its date and time automatically, then try the newest code. Or <a href="/login/backup-code">use your backup code</a>.</p></div>`;
+}
+
+function sendCodePrompt(
+  reply: FastifyReply,
+  ctx: { active: ActiveSession; issuer: string; help?: SafeHtml | '' },
+  csrf: string,
+  error: string | null,
+  status = 200,
+): FastifyReply {
+  const email = ctx.active.user.email;
   const body = html`<h1>Enter your code</h1>
-<p>Open the authenticator app on your phone and enter the 6-digit code it shows for this account.</p>
+<p>Signed in as <strong id="code-account">${email}</strong>. Open the authenticator app on your phone and enter the 6-digit code
+it shows for <strong>${ctx.issuer} (${email})</strong>.</p>
+${ctx.help ?? ''}
 <form method="post" action="/login/code" class="stack" data-once>
   ${csrfField(csrf)}
   ${codeField({ autofocus: true, autosubmit: true, invalid: Boolean(error) })}
@@ -35,9 +59,9 @@ function sendCodePrompt(reply: FastifyReply, csrf: string, error: string | null,
       <p class="hint">We will email your recovery address a link that resets two-factor authentication.</p>
     </li>
   </ul>
-  <p>${cancelForm(csrf)}</p>
+  <p>Not you? ${signOutForm(csrf)}</p>
 </section>`;
-  return sendPage(reply, page({ title: 'Enter your code', csrfToken: csrf, error }, body), status);
+  return sendPage(reply, page({ title: error ? 'Error: Enter your code' : 'Enter your code', csrfToken: csrf, error }, body), status);
 }
 
 function sendBackupCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
@@ -70,7 +94,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    return sendCodePrompt(reply, newCsrf(reply), null);
+    return sendCodePrompt(reply, { active, issuer: deps.config.issuer }, newCsrf(reply), null);
   });
 
   app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
@@ -84,7 +108,8 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'code');
       if (message === null) throw err;
-      return sendCodePrompt(reply, newCsrf(reply), message, (err as TesseraError).status);
+      const help = wrongCodeHelp(err, deps.config.maxCodeAttempts);
+      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help }, newCsrf(reply), message, (err as TesseraError).status);
     }
   });
 
