@@ -8,6 +8,7 @@ import * as mailGivenUp from './migrations/004-mail-given-up.ts';
 import * as sessionsById from './migrations/005-sessions-by-id.ts';
 import * as auditMfaChanges from './migrations/006-audit-mfa-changes.ts';
 import * as setupPerSession from './migrations/007-setup-per-session.ts';
+import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -21,6 +22,8 @@ const STEPS: Record<string, Step> = {
   '005-sessions-by-id': sessionsById,
   '006-audit-mfa-changes': auditMfaChanges,
   '007-setup-per-session': setupPerSession,
+  // 008–011 are taken by work landing beside this one.
+  '012-audit-by-person': auditByPerson,
 };
 
 export function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {

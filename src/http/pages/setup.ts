@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
+import { beginTotpSetup, confirmTotpSetup, PENDING_ENROLMENT_TTL_MS, type TotpSetup } from '../../services/enrolment.ts';
+import { followsUnfinishedSetup } from '../../services/setup-history.ts';
+import { PARTIAL_SESSION_TTL_MS } from '../../services/sessions.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
@@ -45,10 +47,39 @@ function leadParagraph(mode: Mode, active: ActiveSession): SafeHtml {
   }
 }
 
-export function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
+/**
+ * How long the key on screen stays good. Forced set-up lives inside the half-finished sign-in, which
+ * ends PARTIAL_SESSION_TTL_MS after the password; after that the person signs in again and gets a new key.
+ */
+function timeLimit(mode: Mode, active: ActiveSession): SafeHtml {
+  if (mode !== 'forced') {
+    return html`<p class="muted" id="setup-limit">Finish within ${PENDING_ENROLMENT_TTL_MS / 60_000} minutes of starting; after that this key is replaced by a new one.</p>`;
+  }
+  const by = active.session.created_at + PARTIAL_SESSION_TTL_MS;
+  return html`<p class="muted" id="setup-limit">Finish by <time datetime="${new Date(by).toISOString()}">${new Date(by).toISOString().slice(11, 16)} UTC</time>
+(${PARTIAL_SESSION_TTL_MS / 60_000} minutes after your password). After that you sign in again and get a new key.</p>`;
+}
+
+/** Said plainly when the key on screen replaces one shown earlier, whose app entry will never work. */
+function newKeyNotice(active: ActiveSession): SafeHtml {
+  return html`<div class="alert notice" id="new-key" role="status"><strong>This is a new key.</strong> If you added an earlier key to your app,
+delete the earlier entry for ${active.user.email} from your app: it will not work.</div>`;
+}
+
+export function sendSetupPage(
+  reply: FastifyReply,
+  mode: Mode,
+  active: ActiveSession,
+  setup: TotpSetup,
+  error: string | null,
+  status = 200,
+  opts: { newKey?: boolean } = {},
+): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>${HEADING[mode]}</h1>
+${opts.newKey ? newKeyNotice(active) : ''}
 ${leadParagraph(mode, active)}
+${timeLimit(mode, active)}
 <ol class="steps">
   <li>
     <h2>Install an authenticator app</h2>
@@ -119,8 +150,10 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
   app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
     const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    const setup = (await resumeTotpSetup(deps, active)) ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
-    return sendSetupPage(reply, 'forced', active, setup, null);
+    const resumed = await resumeTotpSetup(deps, active);
+    if (resumed) return sendSetupPage(reply, 'forced', active, resumed, null);
+    const setup = await beginTotpSetup(deps, requestContext(request), active, undefined);
+    return sendSetupPage(reply, 'forced', active, setup, null, 200, { newKey: await followsUnfinishedSetup(deps, active) });
   });
 
   app.post('/login/setup', { preHandler: app.csrfProtection, config: { level: 'enrolling' } }, async (request, reply) => {
@@ -138,7 +171,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       const resumed = await resumeTotpSetup(deps, active);
       const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
       const shown = resumed || tooManyCodes(err) ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
-      return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status);
+      return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status, { newKey: !resumed });
     }
   });
 
