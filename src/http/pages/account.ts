@@ -9,7 +9,7 @@ import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerate
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
-import { backupCodePanel, chrome, codeField, describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { sendSetupPage } from './setup.ts';
@@ -80,15 +80,26 @@ const REGENERATE_FORM: ReauthForm = {
   button: 'Create a new backup code',
 };
 
-function sendReauthForm(reply: FastifyReply, active: ActiveSession, form: ReauthForm, error: string | null, status = 200): FastifyReply {
+/**
+ * The password + code form. An error goes under the field it is about (`field`, from fieldOfError),
+ * which takes the focus: the code field, not the password, when the code was wrong.
+ */
+function sendReauthForm(
+  reply: FastifyReply,
+  active: ActiveSession,
+  form: ReauthForm,
+  error: string | null,
+  status = 200,
+  field: 'password' | 'code' | null = null,
+): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
 <p>To confirm it is you, enter your password and a current code from your authenticator app.</p>
 <form method="post" action="${form.action}" class="stack" data-once>
   ${csrfField(csrf)}
-  ${passwordField({ autofocus: true })}
-  ${codeField({ label: '6-digit code from your app' })}
+  ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
+  ${codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
   <button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
@@ -168,7 +179,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status);
+      return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status, fieldOfError(err));
     }
   });
 
@@ -209,7 +220,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status);
+      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err));
     }
   });
 
@@ -251,7 +262,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status);
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err));
     }
   });
 }

@@ -131,7 +131,7 @@ export async function adminAuditPages(app: FastifyInstance, opts: { deps: Servic
       const body = html`<h1>Audit log</h1>
 <p class="field-error" id="filter-error">${err.message}</p>
 ${filterForm(query, field)}`;
-      return sendAdminPage(reply, ctx, { title: 'Error: Audit log', section: 'audit', body, error: err.message, status: err.status });
+      return sendAdminPage(reply, ctx, { title: 'Audit log', section: 'audit', body, error: err.message, status: err.status });
     }
     const filtered = Object.values(filter).some((v) => v !== undefined);
     const { events, nextBefore } = await listOrgAudit(deps, ctx.admin, { beforeId: before, limit: AUDIT_PAGE_SIZE, filter });

@@ -61,7 +61,7 @@ ${ctx.help ?? ''}
   </ul>
   <p>Not you? ${signOutForm(csrf)}</p>
 </section>`;
-  return sendPage(reply, page({ title: error ? 'Error: Enter your code' : 'Enter your code', csrfToken: csrf, error }, body), status);
+  return sendPage(reply, page({ title: 'Enter your code', csrfToken: csrf, error }, body), status);
 }
 
 function sendBackupCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {

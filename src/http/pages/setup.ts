@@ -100,7 +100,7 @@ ${timeLimit(mode, active)}
     <h2>Enter the code from ${mode === 'replace' ? 'the new app' : 'the app'}</h2>
     <form method="post" action="${ACTION[mode]}" class="stack" data-once>
       ${csrfField(csrf)}
-      ${codeField({ invalid: Boolean(error), autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
+      ${codeField({ error, autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
       <button type="submit">${mode === 'replace' ? 'Verify and replace' : 'Verify and turn on'}</button>
     </form>
   </li>
@@ -108,8 +108,9 @@ ${timeLimit(mode, active)}
 ${mode === 'forced'
     ? html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`
     : html`<p><a href="/account/security">${mode === 'replace' ? 'Cancel and keep the current app' : 'Cancel'}</a></p>`}`;
-  // No autofocus here: focusing the code field would scroll the QR code out of view and, on a
-  // phone, open the keyboard over the instructions.
+  // No autofocus on a first view: focusing the code field would scroll the QR code out of view and,
+  // on a phone, open the keyboard over the instructions. After a wrong code the error sits under the
+  // field and the field takes the focus (codeField), since the key is already in the app.
   return sendPage(reply, page({ title: HEADING[mode], error, ...chrome(active, csrf) }, body), status);
 }
 
@@ -119,7 +120,7 @@ function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: s
 <p>To set up two-factor authentication, enter your password again.</p>
 <form method="post" action="/account/security/setup/password" class="stack" data-once>
   ${csrfField(csrf)}
-  ${passwordField({ autofocus: true, invalid: Boolean(error) })}
+  ${passwordField({ autofocus: true, error })}
   <button type="submit">Continue</button>
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
