@@ -115,6 +115,7 @@ export interface OrgOverview {
   off: number;
   /** Have none and cannot have it (SSO, no licence, standard edition). */
   unavailable: number;
+  adminsWithout: number;
   locked: number;
   resetsPending: number;
   /** 2FA users at the end of each of the last 30 days, from the audit log. */
@@ -143,6 +144,7 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
     total: counts.total,
     eligible: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsers : 0,
     enabled: enabledNow,
+    adminsWithout: admin.org.edition === 'enterprise' ? counts.adminsWithout : 0,
     off: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0,
     unavailable: counts.total - enabledNow - (admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0),
     locked: counts.locked,

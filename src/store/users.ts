@@ -274,6 +274,8 @@ export interface OrgUserCounts {
   licensedPasswordUsers: number;
   /** Of those, the ones without an app: "2FA off" (everyone else without one cannot have it). */
   licensedPasswordUsersWithout: number;
+  /** Admins without an app: one stolen password away from every account's 2FA. */
+  adminsWithout: number;
   enabled: number;
   locked: number;
   resetsPending: number;
@@ -302,7 +304,7 @@ export async function countUsersInOrg(
   now: number,
   sliceSize: number | null = db.getExecutor().adapter instanceof PostgresAdapter ? null : COUNT_SLICE_SIZE,
 ): Promise<OrgUserCounts> {
-  const counts = { total: 0, licensedPasswordUsers: 0, licensedPasswordUsersWithout: 0, enabled: 0, locked: 0 };
+  const counts = { total: 0, licensedPasswordUsers: 0, licensedPasswordUsersWithout: 0, adminsWithout: 0, enabled: 0, locked: 0 };
   let after = '';
   for (;;) {
     const slice = await db
@@ -314,6 +316,7 @@ export async function countUsersInOrg(
             'users.email',
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('off'),
+            eb.case().when(eb.and([eb('users.role', '=', 'admin'), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('admin_off'),
             'totp_credentials.user_id as enabled',
             'users.locked_at',
           ])
@@ -326,6 +329,7 @@ export async function countUsersInOrg(
         eb.fn.countAll<number>().as('total'),
         eb.fn.sum<number>('slice.eligible').as('eligible'),
         eb.fn.sum<number>('slice.off').as('off'),
+        eb.fn.sum<number>('slice.admin_off').as('admin_off'),
         eb.fn.count<number>('slice.enabled').as('enabled'),
         eb.fn.count<number>('slice.locked_at').as('locked'),
         eb.fn.max('slice.email').as('last'),
@@ -336,6 +340,7 @@ export async function countUsersInOrg(
     counts.total += total;
     counts.licensedPasswordUsers += Number(slice.eligible ?? 0);
     counts.licensedPasswordUsersWithout += Number(slice.off ?? 0);
+    counts.adminsWithout += Number(slice.admin_off ?? 0);
     counts.enabled += Number(slice.enabled);
     counts.locked += Number(slice.locked);
     if (sliceSize === null || total < sliceSize || slice.last === null) break;

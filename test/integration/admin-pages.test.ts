@@ -58,6 +58,9 @@ describe('admin pages', () => {
     const page = r.body;
     assert.match(page, /<dd id="stat-enabled">2 <span class="of">of 3 who can use it<\/span><\/dd>/);
     assert.match(page, /<dd id="stat-locked">1<\/dd>/);
+    // admin@a.test signs in with a password alone: counted, and warned on their own security page.
+    assert.match(page, /<dd id="stat-admins-without" class="warn">1<\/dd>/);
+    assert.match((await getPage(ts, admin, '/account/security')).body, /id="admin-without-2fa"/);
     assert.match(page, /<dd id="stat-resets">0<\/dd>/);
     assert.match(page, /<svg class="adoption-chart"[^>]*>[\s\S]*<polyline class="adoption-line" points="[\d., ]+"><\/polyline>/);
     assert.match(text(page), /People with 2FA over the last 30 days: 0 on \d{4}-\d\d-\d\d, 2 of 3 today/);

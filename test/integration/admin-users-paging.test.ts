@@ -61,7 +61,7 @@ describe('admin: the list of people, page by page', () => {
     const now = ts.clock.now().getTime();
     const whole = await countUsersInOrg(db, org.id, now, 10_000);
     // The admin and the two with an app sign in with a password; the SSO members do not.
-    assert.deepEqual(whole, { total: all.length, licensedPasswordUsers: 3, licensedPasswordUsersWithout: 1, enabled: 2, locked: 0, resetsPending: 0 });
+    assert.deepEqual(whole, { total: all.length, licensedPasswordUsers: 3, licensedPasswordUsersWithout: 1, adminsWithout: 1, enabled: 2, locked: 0, resetsPending: 0 });
     for (const slice of [1, 7, all.length, all.length - 1, null]) assert.deepEqual(await countUsersInOrg(db, org.id, now, slice), whole, `slices of ${slice}`);
     // A chain of callbacks that each wait for the event loop's next turn: they run only between slices.
     let turns = 0;

@@ -22,7 +22,7 @@ const NOTICES: Record<string, string> = {
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
 };
 
-function statusSection(mfa: MfaState): SafeHtml {
+function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
   // Someone who set 2FA up and has since lost the right to it (licence, edition) keeps their app,
   // so they must still see it and be able to remove it.
   if (!mfa.available && !mfa.enabled) {
@@ -39,7 +39,9 @@ function statusSection(mfa: MfaState): SafeHtml {
 ${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed. Moving to a new phone? Choose <strong>Replace authenticator app</strong>.</p>` : ''}
 ${mfa.available ? '' : html`<p class="muted" id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']} The app you set up still protects your account until you remove it.</p>`}`;
   }
-  return html`<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
+  return html`${isAdmin ? html`<div class="alert warning" id="admin-without-2fa"><strong>You are an admin without two-factor authentication.</strong>
+Anyone with your password could reset other people's 2FA and change your organisation's policy. Set it up now.</div>` : ''}
+<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
     ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
@@ -152,7 +154,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <p>Signed in as <strong>${active.user.email}</strong>.</p>
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
-  ${statusSection(mfa)}
+  ${statusSection(mfa, active.user.role === 'admin')}
 </section>
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>

@@ -71,6 +71,7 @@ function overviewSection(org: OrgRow, overview: OrgOverview): SafeHtml {
 <h2 id="overview-heading">Overview</h2>
 <dl class="stats">
   <div><dt>2FA on</dt><dd id="stat-enabled">${overview.enabled} <span class="of">of ${overview.eligible} who can use it</span></dd></div>
+  ${org.edition === 'enterprise' ? html`<div><dt>Admins without 2FA</dt><dd id="stat-admins-without"${overview.adminsWithout > 0 ? html` class="warn"` : ''}>${overview.adminsWithout}</dd></div>` : ''}
   <div><dt>Locked</dt><dd id="stat-locked">${overview.locked}</dd></div>
   <div><dt>Resets pending</dt><dd id="stat-resets">${overview.resetsPending}</dd></div>
   <div><dt>People</dt><dd id="stat-total">${overview.total}</dd></div>
