@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
+import { maskEmail } from '../../domain/mask-email.ts';
 import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
@@ -140,16 +141,33 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.post('/login/lost-device', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    await requestLostDeviceReset(deps, requestContext(request), active);
-    return reply.redirect('/login/lost-device', 303);
+    // Pressed again within the cool-down: the email already sent is the answer, so the same
+    // "Check your email" page, saying when another can be sent, rather than an error page.
+    let again: number | null = null;
+    try {
+      await requestLostDeviceReset(deps, requestContext(request), active);
+    } catch (err) {
+      if (!(err instanceof TesseraError) || err.code !== 'rate_limited') throw err;
+      again = typeof err.details.retryAfterSeconds === 'number' ? err.details.retryAfterSeconds : 60;
+    }
+    // Answered here rather than behind a redirect: only this half-signed-in person (who knows the
+    // password) sees which address, masked, the link went to.
+    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again);
   });
 
   // Static text: it names no address, so it is safe for anyone who lands on it.
-  app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => {
-    const csrf = newCsrf(reply);
-    const body = html`<h1>Check your email</h1>
-<p>We have sent a link to reset two-factor authentication to your recovery email address
-(or to your sign-in address if you have no recovery address).</p>
+  app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => sendCheckEmailPage(reply, null, null));
+}
+
+function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null): FastifyReply {
+  const csrf = newCsrf(reply);
+  const sentTo = maskedTo
+    ? html`<p>We have sent a link to reset two-factor authentication to <strong id="sent-to">${maskedTo}</strong>.</p>`
+    : html`<p>We have sent a link to reset two-factor authentication to your recovery email address
+(or to your sign-in address if you have no recovery address).</p>`;
+  const body = html`<h1>Check your email</h1>
+${sentTo}
+${againInSeconds === null ? '' : html`<p id="send-again">The email was sent moments ago, so no second one was sent. You can ask for another in ${againInSeconds} seconds.</p>`}
 <ol>
   <li>Open the email from Tessera and select <strong>Reset two-factor authentication</strong>. The link works once and expires in ${LOST_DEVICE_LINK_TTL_SECONDS / 60} minutes.</li>
   <li>Confirm the reset on the page that opens.</li>
@@ -158,6 +176,5 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
 <p>No email after a few minutes? Check your spam folder, or ask your organisation admin to reset two-factor authentication for you.</p>
 <p>Found your backup code after all? <a href="/login/backup-code">Use your backup code</a>.</p>
 <p><a href="/login">Back to sign in</a></p>`;
-    return sendPage(reply, page({ title: 'Check your email', csrfToken: csrf, notice: 'Email sent.' }, body));
-  });
+  return sendPage(reply, page({ title: 'Check your email', csrfToken: csrf, notice: againInSeconds === null ? 'Email sent.' : null }, body));
 }
