@@ -131,13 +131,21 @@ describe('admin pages', () => {
 
   it('the policy form turns "Require 2FA for everyone" on with a grace period, and refuses a bad one', async () => {
     const page = (await getPage(ts, admin, '/admin/users')).body;
-    const csrf = csrfIn(page);
+    let csrf = csrfIn(page);
     const bad = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: 'ten' });
     assert.equal(bad.status, 400);
     assert.match(bad.body, /The policy was not changed\. Enter the grace period as a whole number of days from 0 to 90\./);
     assert.match(bad.body, /id="graceDays"[^>]*value="ten"[^>]*aria-invalid="true"/);
     assert.equal((await admin.get('/admin/org')).body.require2fa, false);
     assert.equal((await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '91' })).status, 400);
+
+    // An admin without 2FA cannot require it of everyone (as GitHub); set up, they can.
+    const unprotected = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '5' });
+    assert.equal(unprotected.status, 409);
+    assert.match(text(unprotected.body), /The policy was not changed\. Set up two-factor authentication for your own account first/);
+    assert.equal((await admin.get('/admin/org')).body.require2fa, false);
+    await enrolFromProfile(ts, admin, 'admin@a.test');
+    csrf = csrfIn((await getPage(ts, admin, '/admin/users')).body);
 
     const on = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '5' });
     assert.equal(on.status, 303);
