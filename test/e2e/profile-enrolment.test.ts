@@ -86,7 +86,7 @@ describe('2FA from the profile, in a real browser', () => {
     assert.equal(await field.getAttribute('autocomplete'), 'one-time-code');
     assert.equal(await field.getAttribute('inputmode'), 'numeric');
 
-    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copy key' }).click();
     await page.getByText('Copied').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'Copy puts the bare secret on the clipboard');
 

@@ -31,6 +31,9 @@ function qrMarkup(svg: string): string {
   return svg.replace('<svg ', '<svg role="img" aria-label="QR code to add this account to your authenticator app" ');
 }
 
+// The key's groups of four are spaced by CSS, not by spaces, so selecting and copying it by hand
+// (without the script's Copy key button) gives the key as the app wants it.
+
 /** The name the app will show, as the otpauth URI carries it (ISSUER). */
 function issuerOf(setup: TotpSetup): string {
   return new URL(setup.otpauthUri).searchParams.get('issuer') ?? 'Tessera';
@@ -92,8 +95,8 @@ ${timeLimit(mode, active)}
     <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
     <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
     <div class="secret">
-      <code id="secret-key" class="secret-key">${setup.secretGroups}</code>
-      ${copyButton(setup.secret, 'Copy')}
+      <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
+      ${copyButton(setup.secret, 'Copy key')}
     </div>
   </li>
   <li>
