@@ -14,7 +14,9 @@ export const SECURITY_EVENT_TYPES = [
   'mfa.enabled',
   'mfa.setup_code_failed',
   'mfa.disabled',
+  'mfa.replaced',
   'mfa.reset_requested',
+  'mfa.reset_cancelled',
   'mfa.reset_completed',
   'backup_code.used',
   'backup_code.regenerated',
@@ -61,6 +63,7 @@ export interface SecurityEvent {
 export const NOTIFIED_EVENT_TYPES: ReadonlySet<SecurityEventType> = new Set<SecurityEventType>([
   'mfa.enabled',
   'mfa.disabled',
+  'mfa.replaced',
   'mfa.reset_completed',
   'backup_code.used',
   'backup_code.regenerated',

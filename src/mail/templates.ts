@@ -66,6 +66,15 @@ export const mailTemplates = {
     compose(ctx, 'Two-factor authentication turned off', [
       `Two-factor authentication was turned off for ${ctx.email}. Your account is now protected by your password alone.`,
     ]),
+  mfaReplaced: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'Your authenticator app was replaced',
+      [
+        `The authenticator app for ${ctx.email} was replaced by a new one. Codes from the previous app no longer work; your backup code is unchanged. You have been signed out on every other device.`,
+      ],
+      { notMe: `If you did not do this, someone has your password and a code: contact your organisation admin at once to reset two-factor authentication and change your password at ${ctx.baseUrl}/account/password.` },
+    ),
   mfaResetCompleted: (ctx: MailContext) =>
     compose(ctx, 'Two-factor authentication was reset', [
       `Two-factor authentication was reset for ${ctx.email}${ctx.byOperator ? ' by support' : ''}. Your authenticator app and backup code no longer work for this account. Sign in with your password; if your organisation requires two-factor authentication you will be asked to set it up again.`,

@@ -1,8 +1,9 @@
 import { DAY_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
-import { listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
+import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
+import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
@@ -33,12 +34,14 @@ export interface UsersPage {
   users: UserWithMfa[];
   /** Where the next page starts (the last email of this one), or null on the last page. */
   next: string | null;
+  /** Where the previous page ends (the first email of this one), or null on the first page. */
+  previous: string | null;
 }
 
 export async function listOrgUsers(
   deps: ServiceDeps,
   admin: Account,
-  opts: { filter?: UserFilter; after?: string | null; limit?: number } = {},
+  opts: { filter?: UserFilter; after?: string | null; before?: string | null; emailPrefix?: string | null; limit?: number } = {},
 ): Promise<UsersPage> {
   requireAdmin(admin);
   const limit = opts.limit ?? USERS_PAGE_SIZE;
@@ -47,14 +50,22 @@ export async function listOrgUsers(
   const rows = await listUsersInOrg(deps.db, admin.org.id, deps.clock.now().getTime(), {
     filter: opts.filter ?? 'all',
     afterEmail: opts.after ?? null,
+    beforeEmail: opts.before ?? null,
+    emailPrefix: opts.emailPrefix?.trim().toLowerCase() || null,
     limit: limit + 1,
+    mfaOffered: admin.org.edition === 'enterprise',
   });
+  // Backwards, the extra row is the first one (it says an earlier page exists); forwards, the last.
+  if (opts.before) {
+    const users = rows.length > limit ? rows.slice(1) : rows;
+    return { users, next: users.at(-1)?.email ?? null, previous: rows.length > limit ? users[0]!.email : null };
+  }
   const users = rows.slice(0, limit);
-  return { users, next: rows.length > limit ? users.at(-1)!.email : null };
+  return { users, next: rows.length > limit ? users.at(-1)!.email : null, previous: opts.after ? (users[0]?.email ?? null) : null };
 }
 
 /** The states an admin filters the user list by. */
-export const USER_FILTERS = ['all', 'enabled', 'disabled', 'locked', 'reset_pending'] as const satisfies readonly UserListFilter[];
+export const USER_FILTERS = ['all', 'enabled', 'disabled', 'unavailable', 'locked', 'reset_pending'] as const satisfies readonly UserListFilter[];
 export type UserFilter = (typeof USER_FILTERS)[number];
 
 export function parseUserFilter(value: unknown): UserFilter {
@@ -101,6 +112,11 @@ export interface OrgOverview {
   total: number;
   eligible: number;
   enabled: number;
+  /** Could use 2FA and have none. */
+  off: number;
+  /** Have none and cannot have it (SSO, no licence, standard edition). */
+  unavailable: number;
+  adminsWithout: number;
   locked: number;
   resetsPending: number;
   /** 2FA users at the end of each of the last 30 days, from the audit log. */
@@ -129,6 +145,9 @@ export async function describeOrgOverview(deps: ServiceDeps, admin: Account): Pr
     total: counts.total,
     eligible: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsers : 0,
     enabled: enabledNow,
+    adminsWithout: admin.org.edition === 'enterprise' ? counts.adminsWithout : 0,
+    off: admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0,
+    unavailable: counts.total - enabledNow - (admin.org.edition === 'enterprise' ? counts.licensedPasswordUsersWithout : 0),
     locked: counts.locked,
     resetsPending: counts.resetsPending,
     adoption,
@@ -177,6 +196,10 @@ export async function updatePolicy(
     throw new TesseraError('mfa_unavailable', { reason: 'standard_edition' }, 'Two-factor authentication is available on the Enterprise edition only.');
   }
   const wasRequired = admin.org.require_2fa === 1;
+  // As GitHub does: an admin who would sign in with a password alone cannot require more of everyone else.
+  if (input.require2fa && !wasRequired && !(await findTotpCredential(deps.db, admin.user.id))) {
+    throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_mfa' }, 'Set up two-factor authentication for your own account first (Security), then require it for everyone.');
+  }
   if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);
   const now = deps.clock.now().getTime();
   const since = input.require2fa ? (wasRequired ? admin.org.require_2fa_since ?? now : now) : null;
@@ -195,12 +218,12 @@ export async function updatePolicy(
 export async function listOrgAudit(
   deps: ServiceDeps,
   admin: Account,
-  page: { beforeId: number | null; limit?: number },
+  page: { beforeId: number | null; limit?: number; filter?: AuditEventFilter },
 ): Promise<{ events: AuditEventRow[]; nextBefore: number | null }> {
   requireAdmin(admin);
   const limit = Math.min(Math.max(page.limit ?? AUDIT_PAGE_SIZE, 1), 200);
   // One row more than asked says whether an older page exists, so the last page links nowhere.
-  const rows = await listAuditEvents(deps.db, { orgId: admin.org.id, beforeId: page.beforeId, limit: limit + 1 });
+  const rows = await listAuditEvents(deps.db, { ...page.filter, orgId: admin.org.id, beforeId: page.beforeId, limit: limit + 1 });
   const events = rows.slice(0, limit);
   const last = events.at(-1);
   return { events, nextBefore: rows.length > limit && last ? last.id : null };

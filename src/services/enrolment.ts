@@ -1,9 +1,11 @@
+import type { Kysely } from 'kysely';
 import { HOUR_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { describeMfaAvailability, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
+import type { Database } from '../store/schema.ts';
 import {
   discardPendingEnrolment,
   findPendingEnrolment,
@@ -39,7 +41,7 @@ export interface TotpSetup {
   qrSvg: string;
 }
 
-function requireAvailable(active: ActiveSession): void {
+export function requireAvailable(active: ActiveSession): void {
   const availability = describeMfaAvailability(orgPolicy(active.org), userStanding(active.user));
   if (!availability.available) {
     throw new TesseraError('mfa_unavailable', { reason: availability.reason }, UNAVAILABLE_EXPLANATIONS[availability.reason]);
@@ -72,10 +74,18 @@ export async function beginTotpSetup(
   }
   if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
   const secret = generateTotpSecret(deps.random);
+  await savePendingSecret(deps, deps.db, active, secret);
+  return presentTotpSetup(deps, active.user.email, secret);
+}
+
+/**
+ * Seals a new secret and keeps it as this session's set-up (or app replacement) in progress. Keyed
+ * by this session: no other session of the person (one holding a leaked password) can see, replace
+ * or confirm it, and it goes when this session ends.
+ */
+export async function savePendingSecret(deps: ServiceDeps, db: Kysely<Database>, active: ActiveSession, secret: string): Promise<void> {
   const sealed = sealSecret(deps.keys.keyring(), secret, totpSecretBinding(active.user.id), deps.random);
-  // Keyed by this session: no other session of the person (one holding a leaked password) can see,
-  // replace or confirm it, and it goes when this session ends.
-  await savePendingEnrolment(deps.db, {
+  await savePendingEnrolment(db, {
     session_id_hash: active.session.id_hash,
     user_id: active.user.id,
     key_id: sealed.keyId,
@@ -83,7 +93,6 @@ export async function beginTotpSetup(
     created_at: deps.clock.now().getTime(),
     failed_codes: 0,
   });
-  return presentTotpSetup(deps, active.user.email, secret);
 }
 
 /** Everything the set-up page shows for a secret: the key in groups, the otpauth URI and its QR code. */
@@ -159,7 +168,7 @@ export async function confirmTotpSetup(
  * A wrong code at set-up spends one of the secret's attempts and is audited; the last one throws
  * the secret away. Returns the error to throw, after the count has committed.
  */
-async function countWrongSetupCode(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession, createdAt: number): Promise<TesseraError> {
+export async function countWrongSetupCode(deps: ServiceDeps, ctx: RequestContext, active: ActiveSession, createdAt: number): Promise<TesseraError> {
   const left = await deps.db.transaction().execute(async (tx) => {
     if (!(await spendSetupCodeAttempt(tx, active.session.id_hash, createdAt, MAX_SETUP_CODE_ATTEMPTS))) return null;
     const row = await findPendingEnrolment(tx, active.session.id_hash);

@@ -3,7 +3,7 @@ import { deleteBackupCode } from '../store/backup-codes.ts';
 import { revokeOpenLinkTokens } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 import { clearRemovalConfirmations, type SessionRow } from '../store/sessions.ts';
-import { deletePendingEnrolments, deleteTotpCredential } from '../store/totp.ts';
+import { deletePendingEnrolments, deleteTotpCredential, replaceTotpCredential } from '../store/totp.ts';
 import { lockPerson } from '../store/users.ts';
 import { endOtherSessions } from './sessions.ts';
 
@@ -30,4 +30,26 @@ export async function deleteSecondFactor(db: Kysely<Database>, userId: string, n
   await endOtherSessions(db, userId, keep);
   await closeRequestsAgainstFactor(db, userId, now);
   return hadTotp;
+}
+
+/**
+ * Puts a new app in place of the current one (moving to a new phone): the secret is swapped in one
+ * statement, so 2FA is never off, which is why policy allows it. The backup code stays (it is not on
+ * the phone); other set-ups, other sessions and open requests go as for any factor change. Says
+ * whether there was an app to replace; the caller's transaction holds it all.
+ */
+export async function replaceSecondFactor(
+  db: Kysely<Database>,
+  userId: string,
+  next: { key_id: string; secret_ciphertext: string; last_used_step: number },
+  now: number,
+  keep: SessionRow,
+): Promise<{ replaced: boolean; endedSessions: number }> {
+  // The person's row first, in the same order as every code check (see deleteSecondFactor).
+  await lockPerson(db, userId);
+  if (!(await replaceTotpCredential(db, userId, { ...next, confirmed_at: now }))) return { replaced: false, endedSessions: 0 };
+  await deletePendingEnrolments(db, userId);
+  const endedSessions = await endOtherSessions(db, userId, keep);
+  await closeRequestsAgainstFactor(db, userId, now);
+  return { replaced: true, endedSessions };
 }

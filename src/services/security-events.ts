@@ -18,6 +18,7 @@ export interface EventSink {
 const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => MailContent>> = {
   'mfa.enabled': mailTemplates.mfaEnabled,
   'mfa.disabled': mailTemplates.mfaDisabled,
+  'mfa.replaced': mailTemplates.mfaReplaced,
   'mfa.reset_completed': mailTemplates.mfaResetCompleted,
   'backup_code.used': mailTemplates.backupCodeUsed,
   'backup_code.regenerated': mailTemplates.backupCodeRegenerated,

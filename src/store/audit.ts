@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditEventTable, Database } from './schema.ts';
+import { likePrefix } from './like.ts';
 import { preparedQuery } from './prepared.ts';
 
 export type AuditEventRow = Selectable<AuditEventTable>;
@@ -24,15 +25,28 @@ export async function appendAuditEvent(db: Db, row: Omit<AuditEventRow, 'id'>): 
   await insertEvent(db, row);
 }
 
+/** What an admin narrows the log to: whose events (email prefix), which type, which time range (ms, `to` exclusive). */
+export interface AuditEventFilter {
+  subjectUserId?: string;
+  subjectEmailPrefix?: string;
+  type?: string;
+  fromAt?: number;
+  toAt?: number;
+}
+
 /** Newest first; `beforeId` pages backwards through history. */
 export async function listAuditEvents(
   db: Db,
-  filter: { orgId: string | null; beforeId: number | null; limit: number; subjectUserId?: string },
+  filter: { orgId: string | null; beforeId: number | null; limit: number } & AuditEventFilter,
 ): Promise<AuditEventRow[]> {
   let q = db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(filter.limit);
   if (filter.orgId !== null) q = q.where('org_id', '=', filter.orgId);
   if (filter.beforeId !== null) q = q.where('id', '<', filter.beforeId);
   if (filter.subjectUserId) q = q.where('subject_user_id', '=', filter.subjectUserId);
+  if (filter.subjectEmailPrefix) q = q.where(sql<boolean>`subject_email like ${likePrefix(filter.subjectEmailPrefix)} escape '\\'`);
+  if (filter.type) q = q.where('type', '=', filter.type);
+  if (filter.fromAt !== undefined) q = q.where('at', '>=', filter.fromAt);
+  if (filter.toAt !== undefined) q = q.where('at', '<', filter.toAt);
   return q.execute();
 }
 

@@ -70,3 +70,36 @@ export async function findNewestLinkTokenTime(db: Db, userId: string, purpose: L
 export async function revokeAllOpenLinkTokens(db: Db, userId: string, now: number): Promise<void> {
   await db.updateTable('link_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).where('revoked_at', 'is', null).execute();
 }
+
+/**
+ * The newest admin reset link neither followed nor withdrawn: `open` while the person can still
+ * follow it, `lapsed` once it expired unused. When it was sent and when it lapses (or lapsed).
+ */
+export async function findAdminReset(db: Db, userId: string, now: number, state: 'open' | 'lapsed'): Promise<{ created_at: number; expires_at: number } | null> {
+  const row = await db
+    .selectFrom('link_tokens')
+    .select(['created_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .where('purpose', '=', 'admin_reset')
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', state === 'open' ? '>' : '<=', now)
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Withdraws the admin's open reset links in one conditional UPDATE; says how many were open. */
+export async function revokeOpenAdminResets(db: Db, userId: string, now: number): Promise<number> {
+  const r = await db
+    .updateTable('link_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('purpose', '=', 'admin_reset')
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}

@@ -12,6 +12,7 @@ import * as operations from './migrations/008-operations.ts';
 import * as oidc from './migrations/009-oidc.ts';
 import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
+import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
 import type { Database } from './schema.ts';
 
@@ -30,6 +31,7 @@ const STEPS: Record<string, Step> = {
   '009-oidc': oidc,
   '010-invitations': invitations,
   '011-session-sign-in-method': sessionSignInMethod,
+  '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
 };
 

@@ -151,3 +151,16 @@ export async function countTotpSecretsNotUnder(db: Db, keyId: string): Promise<{
   const e = await db.selectFrom('totp_enrolments').select((eb) => eb.fn.countAll<number>().as('n')).where('key_id', '!=', keyId).executeTakeFirstOrThrow();
   return { credentials: Number(c.n), enrolments: Number(e.n) };
 }
+
+/**
+ * Puts a new app's secret in place of the person's current one, in one statement: there is never a
+ * moment without an app. False when the person has no app any more (removed or reset meanwhile).
+ */
+export async function replaceTotpCredential(
+  db: Db,
+  userId: string,
+  next: { key_id: string; secret_ciphertext: string; last_used_step: number; confirmed_at: number },
+): Promise<boolean> {
+  const r = await db.updateTable('totp_credentials').set(next).where('user_id', '=', userId).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}

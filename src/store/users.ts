@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import { likePrefix } from './like.ts';
 
 export type UserRow = Selectable<UserTable>;
 type Db = Kysely<Database>;
@@ -228,7 +229,7 @@ export interface UserWithMfa extends UserRow {
 }
 
 /** Which people an admin lists. */
-export type UserListFilter = 'all' | 'enabled' | 'disabled' | 'locked' | 'reset_pending';
+export type UserListFilter = 'all' | 'enabled' | 'disabled' | 'unavailable' | 'locked' | 'reset_pending';
 
 /**
  * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
@@ -238,7 +239,15 @@ export async function listUsersInOrg(
   db: Db,
   orgId: string,
   now: number,
-  page: { filter: UserListFilter; afterEmail: string | null; limit: number },
+  page: {
+    filter: UserListFilter;
+    afterEmail: string | null;
+    limit: number;
+    emailPrefix?: string | null;
+    beforeEmail?: string | null;
+    /** False on the standard edition: nobody there can have 2FA, so nobody's is "off". */
+    mfaOffered?: boolean;
+  },
 ): Promise<UserWithMfa[]> {
   const resetPending = sql<SqlBool>`exists (select 1 from link_tokens where link_tokens.user_id = users.id
     and link_tokens.purpose = 'admin_reset' and link_tokens.used_at is null and link_tokens.revoked_at is null
@@ -254,11 +263,19 @@ export async function listUsersInOrg(
     ])
     .where('users.org_id', '=', orgId);
   if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
-  if (page.filter === 'disabled') q = q.where('totp_credentials.user_id', 'is', null);
+  // "Off" is for people who could turn it on; the rest without an app are "not available", as counted above.
+  const offered = page.mfaOffered ?? true;
+  if (page.filter === 'disabled' || page.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
+  if (page.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
+  if (page.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
   if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
   if (page.filter === 'reset_pending') q = q.where(resetPending);
   if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
-  const rows = await q.orderBy('users.email').limit(page.limit).execute();
+  if (page.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(page.emailPrefix)} escape '\\'`);
+  // Paging backwards reads the page before `beforeEmail` from the end, then puts it in order again.
+  if (page.beforeEmail) q = q.where('users.email', '<', page.beforeEmail);
+  const ordered = await q.orderBy('users.email', page.beforeEmail ? 'desc' : 'asc').limit(page.limit).execute();
+  const rows = page.beforeEmail ? ordered.reverse() : ordered;
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending), deactivated: Boolean(r.deactivated) }));
 }
 
@@ -266,6 +283,10 @@ export interface OrgUserCounts {
   total: number;
   /** Licensed and signing in with a password: the people 2FA can be for. */
   licensedPasswordUsers: number;
+  /** Of those, the ones without an app: "2FA off" (everyone else without one cannot have it). */
+  licensedPasswordUsersWithout: number;
+  /** Admins without an app: one stolen password away from every account's 2FA. */
+  adminsWithout: number;
   enabled: number;
   locked: number;
   resetsPending: number;
@@ -294,7 +315,7 @@ export async function countUsersInOrg(
   now: number,
   sliceSize: number | null = db.getExecutor().adapter instanceof PostgresAdapter ? null : COUNT_SLICE_SIZE,
 ): Promise<OrgUserCounts> {
-  const counts = { total: 0, licensedPasswordUsers: 0, enabled: 0, locked: 0 };
+  const counts = { total: 0, licensedPasswordUsers: 0, licensedPasswordUsersWithout: 0, adminsWithout: 0, enabled: 0, locked: 0 };
   let after = '';
   for (;;) {
     const slice = await db
@@ -305,6 +326,8 @@ export async function countUsersInOrg(
           .select((eb) => [
             'users.email',
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
+            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('off'),
+            eb.case().when(eb.and([eb('users.role', '=', 'admin'), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('admin_off'),
             'totp_credentials.user_id as enabled',
             'users.locked_at',
           ])
@@ -316,6 +339,8 @@ export async function countUsersInOrg(
       .select((eb) => [
         eb.fn.countAll<number>().as('total'),
         eb.fn.sum<number>('slice.eligible').as('eligible'),
+        eb.fn.sum<number>('slice.off').as('off'),
+        eb.fn.sum<number>('slice.admin_off').as('admin_off'),
         eb.fn.count<number>('slice.enabled').as('enabled'),
         eb.fn.count<number>('slice.locked_at').as('locked'),
         eb.fn.max('slice.email').as('last'),
@@ -325,6 +350,8 @@ export async function countUsersInOrg(
     const total = Number(slice.total);
     counts.total += total;
     counts.licensedPasswordUsers += Number(slice.eligible ?? 0);
+    counts.licensedPasswordUsersWithout += Number(slice.off ?? 0);
+    counts.adminsWithout += Number(slice.admin_off ?? 0);
     counts.enabled += Number(slice.enabled);
     counts.locked += Number(slice.locked);
     if (sliceSize === null || total < sliceSize || slice.last === null) break;

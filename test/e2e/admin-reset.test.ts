@@ -7,9 +7,10 @@ import type { Browser, Page } from 'playwright-core';
 import { MINUTE_MS } from '../../src/domain/clock.ts';
 import { lockAccount, mailTo, resetLinkIn, startLinkedServer } from '../support/admin-flows.ts';
 import { launchBrowser } from '../support/browser.ts';
-import { appCode, signInPassword } from '../support/flows.ts';
+import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import {
   assertAccessible,
+  assertFocused,
   currentCode,
   enterCode,
   openPage,
@@ -75,7 +76,13 @@ describe('admin pages in a real browser', () => {
     assert.match(await rowText(admin.page, 'mia@acme.test'), /Member Yes No On No Reset 2FA/);
     await assertAccessible(admin.page);
 
-    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Reset 2FA for mia@acme.test' }).click()]);
+    // Reset asks first, naming the person and the time limit; Cancel has the focus.
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('link', { name: 'Reset 2FA for mia@acme.test' }).click()]);
+    assert.equal(await admin.page.getByRole('heading', { level: 1 }).textContent(), 'Reset 2FA for mia@acme.test?');
+    assert.match((await admin.page.locator('main').textContent()) ?? '', /They must confirm within\s+15 minutes/);
+    await assertFocused(admin.page, 'keep');
+    await assertAccessible(admin.page);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Email the reset link' }).click()]);
     assert.match((await admin.page.locator('[role="status"]').textContent()) ?? '', /A reset link was emailed to mia@acme\.test\. It is valid for 15 minutes/);
     assert.match(await rowText(admin.page, 'mia@acme.test'), /On Reset pending/);
     assert.equal(await admin.page.locator('#stat-resets').textContent(), '1');
@@ -111,9 +118,10 @@ describe('admin pages in a real browser', () => {
     assert.doesNotMatch(await rowText(admin.page, 'mia@acme.test'), /Reset pending/);
     await admin.page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Audit log' }).click();
     const audit = ((await admin.page.locator('#audit tbody').textContent()) ?? '').replace(/\s+/g, ' ');
-    assert.match(audit, /2FA turned on mfa\.enabled mia@acme\.test mia@acme\.test/);
-    assert.match(audit, /2FA reset mfa\.reset_completed mia@acme\.test mia@acme\.test/);
-    assert.match(audit, /2FA reset requested mfa\.reset_requested ada@acme\.test mia@acme\.test 127\.0\.0\.1/);
+    // Person first; "By" only when someone else did it.
+    assert.match(audit, /2FA turned on mfa\.enabled mia@acme\.test 127\.0\.0\.1/);
+    assert.match(audit, /2FA reset mfa\.reset_completed mia@acme\.test 127\.0\.0\.1/);
+    assert.match(audit, /2FA reset requested mfa\.reset_requested mia@acme\.test ada@acme\.test 127\.0\.0\.1/);
     await assertAccessible(admin.page);
     await Promise.all([admin.context.close(), mia.context.close()]);
   });
@@ -122,7 +130,8 @@ describe('admin pages in a real browser', () => {
     const admin = await openPage(browser);
     await signInWithApp(admin.page, ts, 'ada@acme.test', secrets.ada!);
     await admin.page.goto(`${ts.url}/admin/users`);
-    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Reset 2FA for ned@acme.test' }).click()]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('link', { name: 'Reset 2FA for ned@acme.test' }).click()]);
+    await Promise.all([admin.page.waitForNavigation(), admin.page.getByRole('button', { name: 'Email the reset link' }).click()]);
     const link = resetLinkIn(ts, await mailTo(ts, sink, 'ned@acme.test', 'Confirm the reset'));
     ts.clock.advance(15 * MINUTE_MS);
 
@@ -157,8 +166,10 @@ describe('admin pages in a real browser', () => {
   it('"Require 2FA for everyone" with a grace period, switched on and off from the page', async () => {
     await ts.createUser({ email: 'olga@open.test', org: 'Open', admin: true });
     await ts.createUser({ email: 'pat@open.test', org: 'Open' });
+    // Only an admin with 2FA of their own may require it of everyone (issue 17, as GitHub).
+    const { secret: olgaSecret } = await enrolFromProfile(ts, ts.client(), 'olga@open.test');
     const admin = await openPage(browser);
-    await submitPassword(admin.page, ts, 'olga@open.test');
+    await signInWithApp(admin.page, ts, 'olga@open.test', olgaSecret);
     await admin.page.goto(`${ts.url}/admin/users`);
     assert.match((await admin.page.locator('#policy-status').textContent()) ?? '', /Optional/);
     await admin.page.getByLabel('Require 2FA for everyone').check();

@@ -70,7 +70,7 @@ describe('forced set-up and lockout, in a real browser', () => {
     const { context, page } = await openPage(browser, { javaScriptEnabled: false });
     await submitPassword(page, ts, 'cy@required.test');
     assert.equal(new URL(page.url()).pathname, '/login/setup');
-    assert.equal(await page.getByRole('button', { name: 'Copy' }).count(), 0, 'no copy button that would do nothing');
+    assert.equal(await page.getByRole('button', { name: 'Copy key' }).count(), 0, 'no copy button that would do nothing');
     const { secret } = await scanSetupPage(page);
     await enterCode(page, currentCode(ts, secret), { javaScript: false, button: 'Verify and turn on' });
     await readBackupCode(page);

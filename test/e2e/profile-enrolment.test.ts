@@ -86,7 +86,7 @@ describe('2FA from the profile, in a real browser', () => {
     assert.equal(await field.getAttribute('autocomplete'), 'one-time-code');
     assert.equal(await field.getAttribute('inputmode'), 'numeric');
 
-    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copy key' }).click();
     await page.getByText('Copied').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret, 'Copy puts the bare secret on the clipboard');
 
@@ -194,6 +194,7 @@ describe('2FA from the profile, in a real browser', () => {
     // The code was right: now the question, and nothing is removed until it is answered.
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Remove two-factor authentication?');
     assert.ok(!ts.events.some((e) => e.type === 'mfa.disabled'), 'still on while the question is open');
+    await assertFocused(page, 'keep');
     await assertAccessible(page);
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Yes, remove two-factor authentication' }).click()]);
     assert.equal(new URL(page.url()).pathname, '/account/security');

@@ -37,6 +37,16 @@ describe('lost device, end to end in a real browser', () => {
     assert.equal(new URL(page.url()).pathname, '/login/code');
     await Promise.all([page.waitForURL(/\/login\/lost-device$/), page.getByRole('button', { name: 'Lost your mobile device?' }).click()]);
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Check your email');
+    assert.equal(await page.locator('#sent-to').textContent(), 'l•••@home.test', 'names the (masked) address it used');
+
+    // Pressed again at once: the same page, saying when another can be sent; no error, no second email.
+    await page.goBack();
+    await Promise.all([page.waitForURL(/\/login\/lost-device$/), page.getByRole('button', { name: 'Lost your mobile device?' }).click()]);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Check your email');
+    assert.match((await page.locator('#send-again').textContent()) ?? '', /You can ask for another in \d+ seconds/);
+    assert.equal(await page.locator('.alert.error').count(), 0);
+    await assertAccessible(page);
+    assert.equal(ts.events.filter((e) => e.type === 'mfa.reset_requested' && e.subject?.email === 'lea@strict.test').length, 1);
 
     const mail = await mailTo(ts, sink, 'lea@home.test', 'Reset two-factor authentication');
     const link = resetLinkIn(ts, mail);

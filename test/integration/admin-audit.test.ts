@@ -15,6 +15,7 @@ interface AuditEvent {
   subject: string | null;
   ip: string | null;
   userAgent: string | null;
+  device: string | null;
   details: Record<string, unknown>;
 }
 
@@ -47,7 +48,7 @@ describe('audit log', () => {
     assert.equal(enabled.length, 1, 'one row per event');
     assert.deepEqual({ ...enabled[0], id: 0 }, {
       id: 0, at: enabledAt, type: 'mfa.enabled', actor: 'ann@acme.test', subject: 'ann@acme.test',
-      ip: '127.0.0.1', userAgent: UA, details: { via: 'profile' },
+      ip: '127.0.0.1', userAgent: UA, device: 'AuditTest', details: { via: 'profile' },
     });
     const failed = events.find((e) => e.type === 'sign_in.password_failed');
     assert.equal(failed?.subject, 'ann@acme.test');

@@ -18,7 +18,7 @@ import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } f
 function tableRows(page: string): Map<string, string> {
   const rows = new Map<string, string>();
   for (const m of page.matchAll(/<tr data-user-id="[^"]+">([\s\S]*?)<\/tr>/g)) {
-    const email = /<th scope="row" class="email">([^<]+)<\/th>/.exec(m[1]!)![1]!;
+    const email = /<th scope="row" class="email"><a href="\/admin\/users\/[^"]+">([^<]+)<\/a>/.exec(m[1]!)![1]!;
     rows.set(email, m[1]!);
   }
   return rows;
@@ -58,6 +58,9 @@ describe('admin pages', () => {
     const page = r.body;
     assert.match(page, /<dd id="stat-enabled">2 <span class="of">of 3 who can use it<\/span><\/dd>/);
     assert.match(page, /<dd id="stat-locked">1<\/dd>/);
+    // admin@a.test signs in with a password alone: counted, and warned on their own security page.
+    assert.match(page, /<dd id="stat-admins-without" class="warn">1<\/dd>/);
+    assert.match((await getPage(ts, admin, '/account/security')).body, /id="admin-without-2fa"/);
     assert.match(page, /<dd id="stat-resets">0<\/dd>/);
     assert.match(page, /<svg class="adoption-chart"[^>]*>[\s\S]*<polyline class="adoption-line" points="[\d., ]+"><\/polyline>/);
     assert.match(text(page), /People with 2FA over the last 30 days: 0 on \d{4}-\d\d-\d\d, 2 of 3 today/);
@@ -78,7 +81,12 @@ describe('admin pages', () => {
   it('filters by state through the query string, and refuses an unknown state', async () => {
     const emails = async (q: string) => [...tableRows((await getPage(ts, admin, `/admin/users${q}`)).body).keys()];
     assert.deepEqual(await emails('?state=enabled'), ['ann@a.test', 'bob@a.test']);
-    assert.deepEqual(await emails('?state=disabled'), ['admin@a.test', 'sso@a.test']);
+    // SSO users cannot have 2FA: "not available", not "off", and the counts say the same as the lists.
+    assert.deepEqual(await emails('?state=disabled'), ['admin@a.test']);
+    assert.deepEqual(await emails('?state=unavailable'), ['sso@a.test']);
+    const page = (await getPage(ts, admin, '/admin/users')).body;
+    assert.match(page, />2FA off \(1\)</);
+    assert.match(page, />Not available \(1\)</);
     assert.deepEqual(await emails('?state=locked'), ['bob@a.test']);
     assert.deepEqual(await emails('?state=reset_pending'), []);
     const current = (await getPage(ts, admin, '/admin/users?state=locked')).body;
@@ -123,13 +131,21 @@ describe('admin pages', () => {
 
   it('the policy form turns "Require 2FA for everyone" on with a grace period, and refuses a bad one', async () => {
     const page = (await getPage(ts, admin, '/admin/users')).body;
-    const csrf = csrfIn(page);
+    let csrf = csrfIn(page);
     const bad = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: 'ten' });
     assert.equal(bad.status, 400);
     assert.match(bad.body, /The policy was not changed\. Enter the grace period as a whole number of days from 0 to 90\./);
     assert.match(bad.body, /id="graceDays"[^>]*value="ten"[^>]*aria-invalid="true"/);
     assert.equal((await admin.get('/admin/org')).body.require2fa, false);
     assert.equal((await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '91' })).status, 400);
+
+    // An admin without 2FA cannot require it of everyone (as GitHub); set up, they can.
+    const unprotected = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '5' });
+    assert.equal(unprotected.status, 409);
+    assert.match(text(unprotected.body), /The policy was not changed\. Set up two-factor authentication for your own account first/);
+    assert.equal((await admin.get('/admin/org')).body.require2fa, false);
+    await enrolFromProfile(ts, admin, 'admin@a.test');
+    csrf = csrfIn((await getPage(ts, admin, '/admin/users')).body);
 
     const on = await postForm(ts, admin, '/admin/policy', { _csrf: csrf, require2fa: 'on', graceDays: '5' });
     assert.equal(on.status, 303);
@@ -162,7 +178,7 @@ describe('admin pages', () => {
     const rowCount = (p: string) => [...p.matchAll(/<tr data-event-id="(\d+)">/g)].map((m) => Number(m[1]));
     const page1 = rowCount(first.body);
     assert.equal(page1.length, 50);
-    assert.match(text(first.body), /Account unlocked account\.unlocked admin@a\.test bob@a\.test 127\.0\.0\.1/);
+    assert.match(text(first.body), /Account unlocked account\.unlocked bob@a\.test admin@a\.test 127\.0\.0\.1/);
     const older = /<a href="(\/admin\/audit\?before=\d+)" rel="next" id="older">Older events<\/a>/.exec(first.body);
     assert.ok(older);
     const second = await getPage(ts, admin, older[1]!);

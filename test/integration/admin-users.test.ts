@@ -94,7 +94,9 @@ describe('admin: users of the organisation', () => {
   it('filters the list by state', async () => {
     const list = async (state: string) => emails((await adminA.get(`/admin/users?state=${state}`)).body.users);
     assert.deepEqual(await list('enabled'), ['ann@a.test', 'bob@a.test']);
-    assert.deepEqual(await list('disabled'), ['admin@a.test', 'cat@a.test', 'dan@a.test']);
+    // "Off" is for those who could turn it on; no licence or SSO is "not available".
+    assert.deepEqual(await list('disabled'), ['admin@a.test']);
+    assert.deepEqual(await list('unavailable'), ['cat@a.test', 'dan@a.test']);
     assert.deepEqual(await list('locked'), ['bob@a.test']);
     assert.deepEqual(await list('reset_pending'), ['ann@a.test']);
     assert.equal((await list('all')).length, 5);

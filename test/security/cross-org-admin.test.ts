@@ -44,6 +44,9 @@ describe('an admin of another organisation can do nothing to this one', () => {
       let r;
       if (isApi) {
         r = await evil.request(route.method, path, route.method === 'GET' ? undefined : {}, {});
+      } else if (route.method === 'GET') {
+        // A person's page and the reset question: looking is refused as firmly as acting.
+        r = await evil.request('GET', path, undefined, { accept: 'text/html' });
       } else {
         const page = await evil.request('GET', '/admin/users', undefined, { accept: 'text/html' });
         const csrf = /name="_csrf" value="([^"]+)"/.exec(String(page.body))?.[1] ?? '';

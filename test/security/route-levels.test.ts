@@ -29,6 +29,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/totp/confirm': { code: '123456' },
   'DELETE /api/v1/me/totp': { password: DEFAULT_PASSWORD, code: '123456' },
   'POST /api/v1/me/recovery-code': { password: DEFAULT_PASSWORD, code: '123456' },
+  'POST /api/v1/me/totp/replace': { password: DEFAULT_PASSWORD, code: '123456' },
+  'POST /api/v1/me/totp/replace/confirm': { code: '123456' },
   'POST /api/v1/me/password': { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' },
   'PATCH /api/v1/admin/org': { require2fa: true },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },

@@ -191,18 +191,28 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
 }
 
 /**
- * A linked server mailing a real SMTP peer, started before the suite's tests and closed after; call it
- * at the top of a describe, then read `ts` and `sink` from the result inside hooks and tests.
+ * Registers before/after hooks that start a real SMTP peer and a linked server sending to it, and
+ * stop both; read `ts` and `sink` inside the tests.
  */
-export function useMailedServer(opts: { env?: Record<string, string> } = {}): { ts: TestServer; sink: SmtpSink } {
-  const world = {} as { ts: TestServer; sink: SmtpSink };
+export function useMailedServer(opts: { env?: Record<string, string> } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
+  let ts: TestServer | undefined;
+  let sink: SmtpSink | undefined;
   before(async () => {
-    world.sink = await startSmtpSink();
-    world.ts = await startLinkedServer({ smtpUrl: world.sink.url, env: opts.env });
+    sink = await startSmtpSink();
+    ts = await startLinkedServer({ smtpUrl: sink.url, env: opts.env });
   });
   after(async () => {
-    await world.ts?.close();
-    await world.sink?.close();
+    await ts?.close();
+    await sink?.close();
   });
-  return world;
+  return {
+    get ts() {
+      assert.ok(ts, 'the server starts in before()');
+      return ts;
+    },
+    get sink() {
+      assert.ok(sink, 'the SMTP peer starts in before()');
+      return sink;
+    },
+  };
 }

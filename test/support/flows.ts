@@ -45,8 +45,8 @@ export async function pageCsrfToken(ts: TestServer, client: TestClient): Promise
 
 /** The secret key a server-rendered set-up page shows, spaces taken out; null on a page without one. */
 export function secretKeyOnPage(page: string): string | null {
-  const m = /id="secret-key"[^>]*>([A-Z2-7 ]+)</.exec(page);
-  return m ? m[1]!.replaceAll(' ', '') : null;
+  const m = /id="secret-key"[^>]*>([\s\S]*?)<\/code>/.exec(page);
+  return m ? m[1]!.replace(/<[^>]+>|\s/g, '') : null;
 }
 
 /** A code that is surely wrong right now: the right one, plus one. */

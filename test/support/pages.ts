@@ -66,6 +66,7 @@ export interface ScannedSetup {
   /** What zbarimg read from the QR code as rendered on screen. */
   qrUri: string;
   secret: string;
+  /** The key's groups of four, joined with spaces as they appear on screen. */
   shownKey: string;
   linkHref: string;
 }
@@ -74,7 +75,9 @@ export interface ScannedSetup {
 export async function scanSetupPage(page: Page): Promise<ScannedSetup> {
   const png = await page.locator('#qr').screenshot({ type: 'png' });
   const qrUri = await decodeQrPng(png);
-  const shownKey = ((await page.locator('#secret-key').textContent()) ?? '').trim();
+  // The groups as a person sees them (spaced by CSS); what a selection copies is the text, without spaces.
+  const shownKey = (await page.locator('#secret-key span').allTextContents()).join(' ');
+  assert.equal(await page.locator('#secret-key').textContent(), shownKey.replace(/ /g, ''), 'a selected key copies without spaces');
   const linkHref = (await page.locator('#otpauth-link').getAttribute('href')) ?? '';
   const secret = new URL(qrUri).searchParams.get('secret') ?? '';
   assert.ok(secret.length >= 16, `QR carries a secret: ${qrUri}`);

@@ -19,6 +19,8 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
+import { summarizeUserAgent } from '../../domain/user-agent-summary.ts';
+import { type AuditFilterQuery, parseAuditFilter } from '../../services/audit-log.ts';
 
 const userIdParams = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 64 } }, required: ['id'] } as const;
 
@@ -141,17 +143,28 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
   app.get('/admin/audit', {
     schema: {
       tags,
-      summary: 'Security events of the organisation, newest first; page with ?before=<id>',
-      querystring: { type: 'object', properties: { before: { type: 'string', pattern: '^[0-9]{1,15}$' }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } }, additionalProperties: false },
+      summary: 'Security events of the organisation, newest first; page with ?before=<id>; filter by person (email prefix), type, from and to (UTC days, both included)',
+      querystring: {
+        type: 'object',
+        properties: {
+          before: { type: 'string', pattern: '^[0-9]{1,15}$' },
+          limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
+          person: { type: 'string', maxLength: 320 },
+          type: { type: 'string', maxLength: 64 },
+          from: { type: 'string', maxLength: 10 },
+          to: { type: 'string', maxLength: 10 },
+        },
+        additionalProperties: false,
+      },
       response: errors(400, 401, 403),
     },
     config: { level: 'admin' },
   }, async (request) => {
     const admin = activeSession(request);
-    const q = request.query as { before?: string; limit?: string };
+    const q = request.query as { before?: string; limit?: string } & AuditFilterQuery;
     const limit = q.limit ? Number(q.limit) : undefined;
     if (limit !== undefined && (limit < 1 || limit > 200)) throw new TesseraError('invalid_request', { field: 'limit' });
-    const page = await listOrgAudit(deps, admin, { beforeId: q.before ? Number(q.before) : null, limit });
+    const page = await listOrgAudit(deps, admin, { beforeId: q.before ? Number(q.before) : null, limit, filter: parseAuditFilter(q) });
     return {
       events: page.events.map((e) => ({
         id: e.id,
@@ -161,6 +174,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
         subject: e.subject_email,
         ip: e.ip,
         userAgent: e.user_agent,
+        device: summarizeUserAgent(e.user_agent),
         details: JSON.parse(e.details) as unknown,
       })),
       nextBefore: page.nextBefore,

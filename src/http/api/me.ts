@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
@@ -8,6 +9,13 @@ import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { body, codeString, errors, nextStep, passwordString } from './schemas.ts';
+
+/** A new secret as the app needs it: set-up and replacement both answer with it. */
+const setupResponse = {
+  type: 'object',
+  properties: { secret: { type: 'string' }, secretGroups: { type: 'string' }, otpauthUri: { type: 'string' }, qrSvg: { type: 'string' } },
+  required: ['secret', 'otpauthUri', 'qrSvg'],
+} as const;
 
 export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
@@ -60,11 +68,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
       summary: 'Start 2FA set-up: a fresh secret, otpauth URI and QR code (password needed except in forced set-up)',
       body: { type: 'object', properties: { password: passwordString }, additionalProperties: false },
       response: {
-        200: {
-          type: 'object',
-          properties: { secret: { type: 'string' }, secretGroups: { type: 'string' }, otpauthUri: { type: 'string' }, qrSvg: { type: 'string' } },
-          required: ['secret', 'otpauthUri', 'qrSvg'],
-        },
+        200: setupResponse,
         ...errors(400, 401, 403, 409),
       },
     },
@@ -90,6 +94,33 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     const result = await confirmTotpSetup(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
     return { recoveryCode: result.recoveryCode, next: 'done' };
+  });
+
+  app.post('/me/totp/replace', {
+    schema: {
+      tags,
+      summary: 'Move 2FA to a new authenticator app (password and a code from the current app): a new secret, otpauth URI and QR code',
+      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      response: { 200: setupResponse, ...errors(400, 401, 403, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = activeSession(request);
+    return beginAppReplacement(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+  });
+
+  app.post('/me/totp/replace/confirm', {
+    schema: {
+      tags,
+      summary: 'Finish the move with a code from the new app: the new secret replaces the old one; other sessions end',
+      body: body({ code: codeString }, ['code']),
+      response: { 204: { type: 'null' }, ...errors(400, 401, 403, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request, reply) => {
+    const active = activeSession(request);
+    await confirmAppReplacement(deps, requestContext(request), active, (request.body as { code: unknown }).code);
+    return reply.status(204).send();
   });
 
   app.delete('/me/totp', {

@@ -3,22 +3,26 @@ import { TesseraError } from '../../domain/errors.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
 import { describeMfaState, type MfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
+import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
-import { backupCodePanel, chrome, codeField, describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
 
 const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
+  replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
 };
 
-function statusSection(mfa: MfaState): SafeHtml {
+function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
   // Someone who set 2FA up and has since lost the right to it (licence, edition) keeps their app,
   // so they must still see it and be able to remove it.
   if (!mfa.available && !mfa.enabled) {
@@ -28,13 +32,16 @@ function statusSection(mfa: MfaState): SafeHtml {
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
 <div class="actions">
+  ${mfa.available ? html`<a class="button secondary" href="/account/security/replace" id="replace">Replace authenticator app</a>` : ''}
   <a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a>
   ${mfa.required ? '' : html`<a class="button danger" href="/account/security/remove" id="remove">Remove</a>`}
 </div>
-${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed.</p>` : ''}
+${mfa.required ? html`<p class="muted" id="required-note">Your organisation requires two-factor authentication, so it cannot be removed. Moving to a new phone? Choose <strong>Replace authenticator app</strong>.</p>` : ''}
 ${mfa.available ? '' : html`<p class="muted" id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']} The app you set up still protects your account until you remove it.</p>`}`;
   }
-  return html`<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
+  return html`${isAdmin ? html`<div class="alert warning" id="admin-without-2fa"><strong>You are an admin without two-factor authentication.</strong>
+Anyone with your password could reset other people's 2FA and change your organisation's policy. Set it up now.</div>` : ''}
+<p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
     ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
@@ -59,6 +66,15 @@ will stop working, and you will be signed out on every other device.</p>`,
   danger: true,
 };
 
+const REPLACE_FORM: ReauthForm = {
+  title: 'Replace authenticator app',
+  intro: html`<p>Moving to a new phone? You will add a new key to the app on the new phone and confirm it with a code from
+there. Until then your current app keeps working; afterwards its codes stop working and you are signed out on every other
+device. Your backup code stays the same.</p>`,
+  action: '/account/security/replace',
+  button: 'Continue',
+};
+
 const REGENERATE_FORM: ReauthForm = {
   title: 'Regenerate backup code',
   intro: html`<p>You will get a new backup code, and the one you have now will stop working.</p>`,
@@ -66,22 +82,36 @@ const REGENERATE_FORM: ReauthForm = {
   button: 'Create a new backup code',
 };
 
-function sendReauthForm(reply: FastifyReply, active: ActiveSession, form: ReauthForm, error: string | null, status = 200): FastifyReply {
+/**
+ * The password + code form. An error goes under the field it is about (`field`, from fieldOfError),
+ * which takes the focus: the code field, not the password, when the code was wrong.
+ */
+function sendReauthForm(
+  reply: FastifyReply,
+  active: ActiveSession,
+  form: ReauthForm,
+  error: string | null,
+  status = 200,
+  field: 'password' | 'code' | null = null,
+): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
 <p>To confirm it is you, enter your password and a current code from your authenticator app.</p>
 <form method="post" action="${form.action}" class="stack" data-once>
   ${csrfField(csrf)}
-  ${passwordField({ autofocus: true })}
-  ${codeField({ label: '6-digit code from your app' })}
+  ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
+  ${codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
   <button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
   return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
 }
 
-/** The question the article describes, asked once the password and code were right. */
+/**
+ * The question the article describes, asked once the password and code were right. The focus starts
+ * on "No, keep it": Enter pressed out of habit must not remove the second factor.
+ */
 function sendRemovalQuestion(reply: FastifyReply, active: ActiveSession): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>Remove two-factor authentication?</h1>
@@ -91,11 +121,11 @@ working, and you will be signed out on every other device. You can set it up aga
 <div class="actions">
   <form method="post" action="/account/security/remove/confirm" class="inline">
     ${csrfField(csrf)}
-    <button type="submit" class="danger" id="confirm-remove" autofocus>Yes, remove two-factor authentication</button>
+    <button type="submit" class="danger" id="confirm-remove">Yes, remove two-factor authentication</button>
   </form>
   <form method="post" action="/account/security/remove/cancel" class="inline">
     ${csrfField(csrf)}
-    <button type="submit" class="secondary" id="keep">No, keep it</button>
+    <button type="submit" class="secondary" id="keep" autofocus>No, keep it</button>
   </form>
 </div>
 <p class="muted">This question stays open for ${REMOVAL_CONFIRM_SECONDS / 60} minutes.</p>`;
@@ -124,7 +154,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <p>Signed in as <strong>${active.user.email}</strong>.</p>
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
-  ${statusSection(mfa)}
+  ${statusSection(mfa, active.user.role === 'admin')}
 </section>
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
@@ -156,7 +186,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status);
+      return sendReauthForm(reply, active, REMOVE_FORM, message, (err as TesseraError).status, fieldOfError(err));
     }
   });
 
@@ -179,6 +209,48 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
     return reply.redirect('/account/security', 303);
   });
 
+  /** Replacing the app: the re-auth form, then (this session's own) new key until a code from it arrives. */
+  app.get('/account/security/replace', { config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = await requireEnabled(deps, request, false);
+    if (!active) return reply.redirect('/account/security', 303);
+    const pending = await resumeTotpSetup(deps, active);
+    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null);
+  });
+
+  app.post('/account/security/replace', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = activeSession(request);
+    const form = formBody(request);
+    try {
+      await beginAppReplacement(deps, requestContext(request), active, { password: form.password, code: form.code });
+      return reply.redirect('/account/security/replace', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'reauth');
+      if (message === null) throw err;
+      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err));
+    }
+  });
+
+  app.post('/account/security/replace/confirm', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
+    const active = activeSession(request);
+    try {
+      await confirmAppReplacement(deps, requestContext(request), active, formBody(request).code);
+      return reply.redirect('/account/security?done=replaced', 303);
+    } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
+      const message = describeFormError(err, 'setup');
+      if (message === null) throw err;
+      const pending = err instanceof TesseraError && err.code === 'no_pending_setup' ? null : await resumeTotpSetup(deps, active);
+      if (!pending) {
+        const why = err instanceof TesseraError && err.details.reason === 'too_many_codes'
+          ? `${message} Enter your password and a code from your current app to get one.`
+          : 'That new key has expired. Enter your password and a code from your current app to start again.';
+        return sendReauthForm(reply, active, REPLACE_FORM, why, 409);
+      }
+      return sendSetupPage(reply, 'replace', active, pending, message, (err as TesseraError).status);
+    }
+  });
+
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
@@ -197,7 +269,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status);
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err));
     }
   });
 }

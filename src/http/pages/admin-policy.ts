@@ -69,7 +69,7 @@ ${describeStatus(policy)}
 </section>`;
 }
 
-const REFUSALS: ReadonlySet<string> = new Set(['invalid_request', 'mfa_unavailable', 'invalid_credentials', 'rate_limited']);
+const REFUSALS: ReadonlySet<string> = new Set(['invalid_request', 'mfa_unavailable', 'mfa_not_enabled', 'invalid_credentials', 'rate_limited']);
 
 function parseGraceDays(raw: unknown): number | null {
   if (raw === undefined || raw === '') return 0;

@@ -25,6 +25,7 @@ import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from
 import { adoptionChart } from './admin-chart.ts';
 import { policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
+import { formBody } from './components.ts';
 import { csrfField } from './layout.ts';
 
 /** /admin/users: the overview first, then everyone in the organisation, with Reset 2FA and Unlock. */
@@ -33,6 +34,7 @@ const FILTER_LABELS: Record<UserFilter, string> = {
   all: 'All',
   enabled: '2FA on',
   disabled: '2FA off',
+  unavailable: 'Not available',
   locked: 'Locked',
   reset_pending: 'Reset pending',
 };
@@ -75,6 +77,7 @@ function overviewSection(org: OrgRow, overview: OrgOverview): SafeHtml {
 <h2 id="overview-heading">Overview</h2>
 <dl class="stats">
   <div><dt>2FA on</dt><dd id="stat-enabled">${overview.enabled} <span class="of">of ${overview.eligible} who can use it</span></dd></div>
+  ${org.edition === 'enterprise' ? html`<div><dt>Admins without 2FA</dt><dd id="stat-admins-without"${overview.adminsWithout > 0 ? html` class="warn"` : ''}>${overview.adminsWithout}</dd></div>` : ''}
   <div><dt>Locked</dt><dd id="stat-locked">${overview.locked}</dd></div>
   <div><dt>Resets pending</dt><dd id="stat-resets">${overview.resetsPending}</dd></div>
   <div><dt>People</dt><dd id="stat-total">${overview.total}</dd></div>
@@ -88,7 +91,8 @@ function filterCounts(overview: OrgOverview): Record<UserFilter, number> {
   return {
     all: overview.total,
     enabled: overview.enabled,
-    disabled: overview.total - overview.enabled,
+    disabled: overview.off,
+    unavailable: overview.unavailable,
     locked: overview.locked,
     reset_pending: overview.resetsPending,
   };
@@ -109,12 +113,32 @@ function parseAfter(value: unknown): string | null {
   return typeof value === 'string' && value.length > 0 && value.length <= 320 ? value : null;
 }
 
-/** Keyset paging by email: "next" starts after the last email shown; "first page" starts over. */
-function pager(page: UsersPage, filter: UserFilter, after: string | null): SafeHtml {
-  const base = filter === 'all' ? '/admin/users?' : `/admin/users?state=${filter}&`;
-  const next = page.next === null ? '' : html`<a class="button secondary" id="next-page" href="${base}after=${encodeURIComponent(page.next)}">Next ${USERS_PAGE_SIZE} people</a>`;
-  const first = after === null ? '' : html`<a href="${base.slice(0, -1)}" id="first-page">Back to the first page</a>`;
-  return next === '' && first === '' ? html`` : html`<nav class="actions" aria-label="Pages of people">${first}${next}</nav>`;
+/** The list's address with its filter and search, and where a page starts or ends. */
+function listHref(view: ListView, at: Record<string, string> = {}): string {
+  const params = new URLSearchParams();
+  if (view.filter !== 'all') params.set('state', view.filter);
+  if (view.search) params.set('q', view.search);
+  for (const [k, v] of Object.entries(at)) params.set(k, v);
+  const s = params.toString();
+  return s ? `/admin/users?${s}` : '/admin/users';
+}
+
+/** Keyset paging by email: "Next" starts after the last email shown, "Previous" ends before the first. */
+function pager(page: UsersPage, view: ListView): SafeHtml {
+  const previous = page.previous === null ? '' : html`<a class="button secondary" id="previous-page" href="${listHref(view, { before: page.previous })}" rel="prev">Previous</a>`;
+  const next = page.next === null ? '' : html`<a class="button secondary" id="next-page" href="${listHref(view, { after: page.next })}" rel="next">Next</a>`;
+  const first = view.after === null && view.before === null ? '' : html`<a href="${listHref(view)}" id="first-page">First page</a>`;
+  return previous === '' && next === '' && first === '' ? html`` : html`<nav class="actions" aria-label="Pages of people">${first}${previous}${next}</nav>`;
+}
+
+/** Search by the start of an email address; a GET form, so it works without JavaScript and can be linked. */
+function searchForm(view: ListView): SafeHtml {
+  return html`<form method="get" action="/admin/users" class="search" role="search" aria-label="People">
+  ${view.filter === 'all' ? '' : html`<input type="hidden" name="state" value="${view.filter}">`}
+  <div class="field"><label for="people-search">Find people by email</label>
+  <div class="inline-field"><input id="people-search" name="q" type="search" value="${view.search ?? ''}" placeholder="mia@ or mia" autocomplete="off" spellcheck="false" maxlength="320">
+  <button type="submit" class="secondary">Search</button>${view.search ? html` <a href="${listHref({ ...view, search: null })}" id="clear-search">Clear</a>` : ''}</div></div>
+</form>`;
 }
 
 function mfaCell(org: OrgRow, u: UserWithMfa): SafeHtml {
@@ -129,6 +153,10 @@ function mfaCell(org: OrgRow, u: UserWithMfa): SafeHtml {
 interface ListView {
   filter: UserFilter;
   after: string | null;
+  before?: string | null;
+  search?: string | null;
+  /** The admin looking: no Reset on their own row (their own 2FA is changed from their security page). */
+  selfId?: string;
 }
 
 function viewFields(view: ListView): SafeHtml {
@@ -154,21 +182,27 @@ function peopleActions(u: UserWithMfa, csrf: string, view: ListView, selfId: str
 
 function actionsCell(u: UserWithMfa, csrf: string, view: ListView, selfId: string): SafeHtml {
   const locked = u.locked_at !== null;
-  // Reset only where there is something to reset; the service refuses the rest anyway.
-  const reset = u.mfa_enabled || locked
-    ? html`<form method="post" action="/admin/users/${u.id}/reset-2fa" class="inline">${csrfField(csrf)}${viewFields(view)}<button type="submit" class="secondary small" aria-label="Reset 2FA for ${u.email}">Reset 2FA</button></form>`
-    : '';
+  // Reset only where there is something to reset, and never on the admin's own row; it asks first
+  // (a page of its own, so it works without JavaScript). A pending one is resent or cancelled from the person's page.
+  const reset = u.id === view.selfId || !(u.mfa_enabled || locked)
+    ? ''
+    : u.reset_pending
+      ? html`<a class="button secondary small" href="/admin/users/${u.id}" aria-label="Resend or cancel the reset for ${u.email}">Resend or cancel</a>`
+      : html`<a class="button secondary small" href="/admin/users/${u.id}/reset-2fa" aria-label="Reset 2FA for ${u.email}">Reset 2FA</a>`;
   const unlock = locked
     ? html`<form method="post" action="/admin/users/${u.id}/unlock" class="inline">${csrfField(csrf)}${viewFields(view)}<button type="submit" class="small" aria-label="Unlock ${u.email}">Unlock</button></form>`
     : '';
   return html`<div class="row-actions">${reset}${unlock}${peopleActions(u, csrf, view, selfId)}</div>`;
 }
 
-function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, view: ListView, selfId: string): SafeHtml {
+function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: string, view: ListView): SafeHtml {
+  const selfId = view.selfId ?? '';
   const filter = view.filter;
-  if (users.length === 0) return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”.</p>`;
+  if (users.length === 0) {
+    return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”${view.search ? html` with an email starting “${view.search}”` : ''}.</p>`;
+  }
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
-  <th scope="row" class="email">${u.email}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
+  <th scope="row" class="email"><a href="/admin/users/${u.id}">${u.email}</a>${u.id === view.selfId ? html` <span class="muted small">(you)</span>` : ''}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
   <td data-label="Role">${u.role === 'admin' ? 'Admin' : 'Member'}</td>
   <td data-label="Licence">${u.licensed === 1 ? 'Yes' : 'No'}</td>
   <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>
@@ -178,7 +212,9 @@ function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: s
 </tr>`);
   return html`<div class="table-scroll">
 <table class="users" id="users">
-<caption>${plural(matching, 'person', 'people')} · ${FILTER_LABELS[filter]}${matching > users.length ? ` · ${users.length} on this page` : ''}</caption>
+<caption>${view.search
+    ? `${plural(users.length, 'person', 'people')} on this page with an email starting “${view.search}” · ${FILTER_LABELS[filter]}`
+    : `${plural(matching, 'person', 'people')} · ${FILTER_LABELS[filter]}${matching > users.length ? ` · ${users.length} on this page` : ''}`}</caption>
 <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Licence</th><th scope="col">SSO</th><th scope="col">2FA</th><th scope="col">Locked</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${rows}
@@ -190,7 +226,13 @@ ${rows}
 export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx, opts = {}) => {
   const filter = parseUserFilter(queryValue(request, 'state'));
   const after = parseAfter(queryValue(request, 'after'));
-  const [page, overview] = await Promise.all([listOrgUsers(deps, ctx.admin, { filter, after }), describeOrgOverview(deps, ctx.admin)]);
+  const before = after === null ? parseAfter(queryValue(request, 'before')) : null;
+  const search = parseAfter(queryValue(request, 'q'))?.trim() || null;
+  const view: ListView = { filter, after, before, search, selfId: ctx.admin.user.id };
+  const [page, overview] = await Promise.all([
+    listOrgUsers(deps, ctx.admin, { filter, after, before, emailPrefix: search }),
+    describeOrgOverview(deps, ctx.admin),
+  ]);
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
   const done = queryValue(request, 'done');
@@ -201,14 +243,15 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
   }
   const body = html`<h1>People and 2FA in ${org.name}</h1>
 ${overviewSection(org, overview)}
-${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 <section aria-labelledby="people-heading">
 <h2 id="people-heading">People</h2>
 <p><a class="button" href="/admin/invitations" id="add-people">Add people</a></p>
+${searchForm(view)}
 ${filterNav(overview, filter)}
-${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, { filter, after }, ctx.admin.user.id)}
-${pager(page, filter, after)}
-</section>`;
+${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
+${pager(page, view)}
+</section>
+${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
 
@@ -247,6 +290,7 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
       if (!(err instanceof TesseraError) || err.code !== 'mfa_not_enabled') throw err;
       return sendUsersPage(deps, request, reply, ctx, { status: 409, error: err.message });
     }
+    if (formBody(request).back === 'person') return reply.redirect(`/admin/users/${encodeURIComponent(id)}?done=reset`, 303);
     return reply.redirect(`/admin/users?done=reset&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
   });
 
@@ -276,6 +320,7 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
     const ctx = await enterAdmin(request, reply);
     const id = userIdOf(request);
     const wasLocked = await adminUnlock(deps, requestContext(request), ctx.admin, id);
+    if (formBody(request).back === 'person') return reply.redirect(`/admin/users/${encodeURIComponent(id)}?done=unlock`, 303);
     return reply.redirect(`/admin/users?done=${wasLocked ? 'unlock' : 'not-locked'}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
   });
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServiceDeps } from '../../services/context.ts';
 import { adminAuditPages } from './admin-audit.ts';
 import { adminInvitationPages } from './admin-invitations.ts';
+import { adminPersonPages } from './admin-person.ts';
 import { adminPolicyPages } from './admin-policy.ts';
 import { adminUsersPages, sendUsersPage } from './admin-users.ts';
 
@@ -14,4 +15,5 @@ export async function adminPageRoutes(app: FastifyInstance, opts: { deps: Servic
   await app.register(adminPolicyPages, { ...opts, sendUsersPage });
   await app.register(adminAuditPages, opts);
   await app.register(adminInvitationPages, opts);
+  await app.register(adminPersonPages, opts);
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { TesseraError } from '../../domain/errors.ts';
+import { TesseraError } from '../../domain/errors.ts';
+import { maskEmail } from '../../domain/mask-email.ts';
 import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestLostDeviceReset } from '../../services/recovery.ts';
@@ -15,13 +16,37 @@ import { csrfField, page, sendPage } from './layout.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
 
+function signOutForm(csrf: string): SafeHtml {
+  return html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Sign out</button></form>`;
+}
+
 function cancelForm(csrf: string): SafeHtml {
   return html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
 }
 
-function sendCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
+/**
+ * From the second wrong code in a row the prompt points at the usual causes: a phone clock that has
+ * drifted (codes are time-based) and the other way in, the backup code.
+ */
+function wrongCodeHelp(err: unknown, maxAttempts: number): SafeHtml | '' {
+  const left = err instanceof TesseraError && err.code === 'invalid_code' ? err.details.attemptsLeft : undefined;
+  if (typeof left !== 'number' || left > maxAttempts - 2) return '';
+  return html`<div class="hint-box" id="code-help"><p><strong>Still not working?</strong> Codes depend on the time: check that your phone sets
+its date and time automatically, then try the newest code. Or <a href="/login/backup-code">use your backup code</a>.</p></div>`;
+}
+
+function sendCodePrompt(
+  reply: FastifyReply,
+  ctx: { active: ActiveSession; issuer: string; help?: SafeHtml | '' },
+  csrf: string,
+  error: string | null,
+  status = 200,
+): FastifyReply {
+  const email = ctx.active.user.email;
   const body = html`<h1>Enter your code</h1>
-<p>Open the authenticator app on your phone and enter the 6-digit code it shows for this account.</p>
+<p>Signed in as <strong id="code-account">${email}</strong>. Open the authenticator app on your phone and enter the 6-digit code
+it shows for <strong>${ctx.issuer} (${email})</strong>.</p>
+${ctx.help ?? ''}
 <form method="post" action="/login/code" class="stack" data-once>
   ${csrfField(csrf)}
   ${codeField({ autofocus: true, autosubmit: true, invalid: Boolean(error) })}
@@ -36,7 +61,7 @@ function sendCodePrompt(reply: FastifyReply, csrf: string, error: string | null,
       <p class="hint">We will email your recovery address a link that resets two-factor authentication.</p>
     </li>
   </ul>
-  <p>${cancelForm(csrf)}</p>
+  <p>Not you? ${signOutForm(csrf)}</p>
 </section>`;
   return sendPage(reply, page({ title: 'Enter your code', csrfToken: csrf, error }, body), status);
 }
@@ -71,7 +96,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    return sendCodePrompt(reply, newCsrf(reply), null);
+    return sendCodePrompt(reply, { active, issuer: deps.config.issuer }, newCsrf(reply), null);
   });
 
   app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified', signInStep: 'code' } }, async (request, reply) => {
@@ -85,7 +110,8 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'code');
       if (message === null) throw err;
-      return sendCodePrompt(reply, newCsrf(reply), message, (err as TesseraError).status);
+      const help = wrongCodeHelp(err, deps.config.maxCodeAttempts);
+      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help }, newCsrf(reply), message, (err as TesseraError).status);
     }
   });
 
@@ -116,16 +142,33 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.post('/login/lost-device', { preHandler: app.csrfProtection, config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    await requestLostDeviceReset(deps, requestContext(request), active);
-    return reply.redirect('/login/lost-device', 303);
+    // Pressed again within the cool-down: the email already sent is the answer, so the same
+    // "Check your email" page, saying when another can be sent, rather than an error page.
+    let again: number | null = null;
+    try {
+      await requestLostDeviceReset(deps, requestContext(request), active);
+    } catch (err) {
+      if (!(err instanceof TesseraError) || err.code !== 'rate_limited') throw err;
+      again = typeof err.details.retryAfterSeconds === 'number' ? err.details.retryAfterSeconds : 60;
+    }
+    // Answered here rather than behind a redirect: only this half-signed-in person (who knows the
+    // password) sees which address, masked, the link went to.
+    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again);
   });
 
   // Static text: it names no address, so it is safe for anyone who lands on it.
-  app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => {
-    const csrf = newCsrf(reply);
-    const body = html`<h1>Check your email</h1>
-<p>We have sent a link to reset two-factor authentication to your recovery email address
-(or to your sign-in address if you have no recovery address).</p>
+  app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => sendCheckEmailPage(reply, null, null));
+}
+
+function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null): FastifyReply {
+  const csrf = newCsrf(reply);
+  const sentTo = maskedTo
+    ? html`<p>We have sent a link to reset two-factor authentication to <strong id="sent-to">${maskedTo}</strong>.</p>`
+    : html`<p>We have sent a link to reset two-factor authentication to your recovery email address
+(or to your sign-in address if you have no recovery address).</p>`;
+  const body = html`<h1>Check your email</h1>
+${sentTo}
+${againInSeconds === null ? '' : html`<p id="send-again">The email was sent moments ago, so no second one was sent. You can ask for another in ${againInSeconds} seconds.</p>`}
 <ol>
   <li>Open the email from Tessera and select <strong>Reset two-factor authentication</strong>. The link works once and expires in ${LOST_DEVICE_LINK_TTL_SECONDS / 60} minutes.</li>
   <li>Confirm the reset on the page that opens.</li>
@@ -134,6 +177,5 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
 <p>No email after a few minutes? Check your spam folder, or ask your organisation admin to reset two-factor authentication for you.</p>
 <p>Found your backup code after all? <a href="/login/backup-code">Use your backup code</a>.</p>
 <p><a href="/login">Back to sign in</a></p>`;
-    return sendPage(reply, page({ title: 'Check your email', csrfToken: csrf, notice: 'Email sent.' }, body));
-  });
+  return sendPage(reply, page({ title: 'Check your email', csrfToken: csrf, notice: againInSeconds === null ? 'Email sent.' : null }, body));
 }

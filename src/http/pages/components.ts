@@ -26,22 +26,47 @@ export function pendingStepPath(active: ActiveSession | null): string {
   return active.session.next_step === 'enroll' ? '/login/setup' : '/login/code';
 }
 
-/** The 6-digit code field, with what phones and password managers need to offer the code. */
-export function codeField(opts: { label?: string; hint?: string; invalid?: boolean; autofocus?: boolean; autosubmit?: boolean } = {}): SafeHtml {
+/** Which field a form error belongs to, so it is shown under that field and the focus goes there. */
+export function fieldOfError(err: unknown): 'password' | 'code' | null {
+  if (!(err instanceof TesseraError)) return null;
+  if (err.code === 'invalid_credentials' || err.details.field === 'password') return 'password';
+  if (err.code === 'invalid_code' || err.details.field === 'code' || err.code === 'no_pending_setup') return 'code';
+  return null;
+}
+
+/** The error under its field, tied to it; the ids it adds to aria-describedby. */
+function fieldError(id: string, error: string | null | undefined): { markup: SafeHtml | ''; ids: string[] } {
+  return error ? { markup: html`<p class="field-error" id="${id}-error">${error}</p>`, ids: [`${id}-error`] } : { markup: '', ids: [] };
+}
+
+function describedBy(ids: string[]): SafeHtml {
+  return ids.length === 0 ? trusted('') : html` aria-describedby="${ids.join(' ')}"`;
+}
+
+/**
+ * The 6-digit code field, with what phones and password managers need to offer the code. An
+ * `error` is shown under it, tied to it, and takes the focus.
+ */
+export function codeField(opts: { label?: string; hint?: string; invalid?: boolean; autofocus?: boolean; autosubmit?: boolean; error?: string | null } = {}): SafeHtml {
+  const err = fieldError('code', opts.error);
+  const ids = [...(opts.hint ? ['code-hint'] : []), ...err.ids];
   return html`<div class="field">
   <label for="code">${opts.label ?? '6-digit code'}</label>
   ${opts.hint ? html`<p class="hint" id="code-hint">${opts.hint}</p>` : ''}
+  ${err.markup}
   <input id="code" name="code" class="code" type="text" inputmode="numeric" autocomplete="one-time-code"
-    minlength="6" maxlength="7" required spellcheck="false"${attr(!!opts.hint, 'aria-describedby="code-hint"')}${
-      attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}${attr(opts.autosubmit, 'data-autosubmit')}>
+    minlength="6" maxlength="7" required spellcheck="false"${describedBy(ids)}${
+      attr(opts.invalid || Boolean(opts.error), 'aria-invalid="true"')}${attr(opts.autofocus || Boolean(opts.error), 'autofocus')}${attr(opts.autosubmit, 'data-autosubmit')}>
 </div>`;
 }
 
-export function passwordField(opts: { invalid?: boolean; autofocus?: boolean; autocomplete?: string } = {}): SafeHtml {
+export function passwordField(opts: { invalid?: boolean; autofocus?: boolean; autocomplete?: string; error?: string | null } = {}): SafeHtml {
+  const err = fieldError('password', opts.error);
   return html`<div class="field">
   <label for="password">Password</label>
+  ${err.markup}
   <input id="password" name="password" type="password" autocomplete="${opts.autocomplete ?? 'current-password'}" required maxlength="${String(MAX_PASSWORD_INPUT_LENGTH)}"${
-    attr(opts.invalid, 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
+    describedBy(err.ids)}${attr(opts.invalid || Boolean(opts.error), 'aria-invalid="true"')}${attr(opts.autofocus, 'autofocus')}>
 </div>`;
 }
 
@@ -114,7 +139,7 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';
     case 'mfa_required_by_policy':
-      return 'Your organisation requires two-factor authentication, so it cannot be removed. Ask your admin if you need to move it to a new phone.';
+      return 'Your organisation requires two-factor authentication, so it cannot be removed. Moving to a new phone? Choose Replace authenticator app on your security page.';
     case 'rate_limited':
     case 'mfa_unavailable':
     case 'mfa_not_enabled':

@@ -8,7 +8,7 @@ export interface PageOptions {
   /** CSRF token for the header's sign-out form (and any form on the page). */
   csrfToken?: string | null;
   isAdmin?: boolean;
-  /** Error announced to screen readers; rendered above the content. */
+  /** Error announced to screen readers; rendered above the content, and the title then starts with "Error:". */
   error?: string | null;
   notice?: string | null;
 }
@@ -25,7 +25,7 @@ export function page(opts: PageOptions, body: SafeHtml): SafeHtml {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${opts.title} · Tessera</title>
+<title>${opts.error ? 'Error: ' : ''}${opts.title} · Tessera</title>
 <link rel="stylesheet" href="/static/tessera.css">
 <script src="/static/tessera.js" defer></script>
 </head>

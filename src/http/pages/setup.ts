@@ -2,38 +2,88 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { beginTotpSetup, confirmTotpSetup, type TotpSetup } from '../../services/enrolment.ts';
+import { beginTotpSetup, confirmTotpSetup, PENDING_ENROLMENT_TTL_MS, type TotpSetup } from '../../services/enrolment.ts';
+import { followsUnfinishedSetup } from '../../services/setup-history.ts';
+import { PARTIAL_SESSION_TTL_MS } from '../../services/sessions.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
-import { html, trusted } from './html.ts';
+import { html, type SafeHtml, trusted } from './html.ts';
 import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
 
-type Mode = 'forced' | 'profile';
-const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup' };
+/** `replace`: moving an existing 2FA to a new app (account.ts), the same page with other words. */
+export type SetupMode = 'forced' | 'profile' | 'replace';
+type Mode = SetupMode;
+const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup', replace: '/account/security/replace/confirm' };
+const HEADING: Record<Mode, string> = {
+  forced: 'Set up two-factor authentication',
+  profile: 'Set up two-factor authentication',
+  replace: 'Replace your authenticator app',
+};
 
 function qrMarkup(svg: string): string {
   // The library's SVG carries no text alternative; the secret key below is the textual equivalent.
   return svg.replace('<svg ', '<svg role="img" aria-label="QR code to add this account to your authenticator app" ');
 }
 
+// The key's groups of four are spaced by CSS, not by spaces, so selecting and copying it by hand
+// (without the script's Copy key button) gives the key as the app wants it.
+
 /** The name the app will show, as the otpauth URI carries it (ISSUER). */
 function issuerOf(setup: TotpSetup): string {
   return new URL(setup.otpauthUri).searchParams.get('issuer') ?? 'Tessera';
 }
 
-function sendSetupPage(reply: FastifyReply, mode: Mode, active: ActiveSession, setup: TotpSetup, error: string | null, status = 200): FastifyReply {
+function leadParagraph(mode: Mode, active: ActiveSession): SafeHtml {
+  switch (mode) {
+    case 'forced':
+      return html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`;
+    case 'profile':
+      return html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`;
+    case 'replace':
+      return html`<p class="lead">Add this new key to the authenticator app on your new phone. Your current app keeps working until you enter a code from the new one.</p>`;
+  }
+}
+
+/**
+ * How long the key on screen stays good. Forced set-up lives inside the half-finished sign-in, which
+ * ends PARTIAL_SESSION_TTL_MS after the password; after that the person signs in again and gets a new key.
+ */
+function timeLimit(mode: Mode, active: ActiveSession): SafeHtml {
+  if (mode !== 'forced') {
+    return html`<p class="muted" id="setup-limit">Finish within ${PENDING_ENROLMENT_TTL_MS / 60_000} minutes of starting; after that this key is replaced by a new one.</p>`;
+  }
+  const by = active.session.created_at + PARTIAL_SESSION_TTL_MS;
+  return html`<p class="muted" id="setup-limit">Finish by <time datetime="${new Date(by).toISOString()}">${new Date(by).toISOString().slice(11, 16)} UTC</time>
+(${PARTIAL_SESSION_TTL_MS / 60_000} minutes after your password). After that you sign in again and get a new key.</p>`;
+}
+
+/** Said plainly when the key on screen replaces one shown earlier, whose app entry will never work. */
+function newKeyNotice(active: ActiveSession): SafeHtml {
+  return html`<div class="alert notice" id="new-key" role="status"><strong>This is a new key.</strong> If you added an earlier key to your app,
+delete the earlier entry for ${active.user.email} from your app: it will not work.</div>`;
+}
+
+export function sendSetupPage(
+  reply: FastifyReply,
+  mode: Mode,
+  active: ActiveSession,
+  setup: TotpSetup,
+  error: string | null,
+  status = 200,
+  opts: { newKey?: boolean } = {},
+): FastifyReply {
   const csrf = newCsrf(reply);
-  const body = html`<h1>Set up two-factor authentication</h1>
-${mode === 'forced'
-    ? html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`
-    : html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`}
+  const body = html`<h1>${HEADING[mode]}</h1>
+${opts.newKey ? newKeyNotice(active) : ''}
+${leadParagraph(mode, active)}
+${timeLimit(mode, active)}
 <ol class="steps">
   <li>
     <h2>Install an authenticator app</h2>
@@ -46,25 +96,26 @@ ${mode === 'forced'
     <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
     <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
     <div class="secret">
-      <code id="secret-key" class="secret-key">${setup.secretGroups}</code>
-      ${copyButton(setup.secret, 'Copy')}
+      <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
+      ${copyButton(setup.secret, 'Copy key')}
     </div>
   </li>
   <li>
-    <h2>Enter the code from the app</h2>
+    <h2>Enter the code from ${mode === 'replace' ? 'the new app' : 'the app'}</h2>
     <form method="post" action="${ACTION[mode]}" class="stack" data-once>
       ${csrfField(csrf)}
-      ${codeField({ invalid: Boolean(error), autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
-      <button type="submit">Verify and turn on</button>
+      ${codeField({ error, autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
+      <button type="submit">${mode === 'replace' ? 'Verify and replace' : 'Verify and turn on'}</button>
     </form>
   </li>
 </ol>
 ${mode === 'forced'
     ? html`<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`
-    : html`<p><a href="/account/security">Cancel</a></p>`}`;
-  // No autofocus here: focusing the code field would scroll the QR code out of view and, on a
-  // phone, open the keyboard over the instructions.
-  return sendPage(reply, page({ title: 'Set up two-factor authentication', error, ...chrome(active, csrf) }, body), status);
+    : html`<p><a href="/account/security">${mode === 'replace' ? 'Cancel and keep the current app' : 'Cancel'}</a></p>`}`;
+  // No autofocus on a first view: focusing the code field would scroll the QR code out of view and,
+  // on a phone, open the keyboard over the instructions. After a wrong code the error sits under the
+  // field and the field takes the focus (codeField), since the key is already in the app.
+  return sendPage(reply, page({ title: HEADING[mode], error, ...chrome(active, csrf) }, body), status);
 }
 
 function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
@@ -73,7 +124,7 @@ function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: s
 <p>To set up two-factor authentication, enter your password again.</p>
 <form method="post" action="/account/security/setup/password" class="stack" data-once>
   ${csrfField(csrf)}
-  ${passwordField({ autofocus: true, invalid: Boolean(error) })}
+  ${passwordField({ autofocus: true, error })}
   <button type="submit">Continue</button>
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
@@ -104,8 +155,10 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
   app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
     const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    const setup = (await resumeTotpSetup(deps, active)) ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
-    return sendSetupPage(reply, 'forced', active, setup, null);
+    const resumed = await resumeTotpSetup(deps, active);
+    if (resumed) return sendSetupPage(reply, 'forced', active, resumed, null);
+    const setup = await beginTotpSetup(deps, requestContext(request), active, undefined);
+    return sendSetupPage(reply, 'forced', active, setup, null, 200, { newKey: await followsUnfinishedSetup(deps, active) });
   });
 
   app.post('/login/setup', { preHandler: app.csrfProtection, config: { level: 'enrolling' } }, async (request, reply) => {
@@ -123,7 +176,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       const resumed = await resumeTotpSetup(deps, active);
       const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
       const shown = resumed || tooManyCodes(err) ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
-      return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status);
+      return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status, { newKey: !resumed });
     }
   });
 
