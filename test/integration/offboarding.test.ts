@@ -133,7 +133,7 @@ describe('offboarding and roles', () => {
     assert.equal(off.status, 303);
     const after = await getPage(ts, admin, off.headers.get('location')!);
     assert.match(after.body, /paged@acme\.test is deactivated/);
-    assert.match(after.body, /paged@acme\.test <span class="badge locked">Deactivated<\/span>/);
+    assert.match(after.body, /paged@acme\.test<\/a> <span class="badge locked">Deactivated<\/span>/);
     assert.equal((await postForm(ts, admin, `/admin/users/${id}/role`, { _csrf: csrf, role: 'admin' })).status, 303);
     assert.equal((await postForm(ts, admin, `/admin/users/${id}/licence`, { _csrf: csrf, licensed: 'no' })).status, 303);
     const row = await db().selectFrom('users').select(['role', 'licensed']).where('id', '=', id).executeTakeFirstOrThrow();
