@@ -3,13 +3,18 @@
  * the level a session reached, and whether the proxied request may pass. No I/O, no framework.
  */
 
-import { ACR_MFA, ACR_PWD, type Acr } from './assurance.ts';
+import { ACR_MFA, ACR_PWD, ACR_RANK, type Acr } from './assurance.ts';
 
 export { ACR_MFA, ACR_PWD, type Acr };
-const ACR_RANK: Record<Acr, number> = { [ACR_PWD]: 1, [ACR_MFA]: 2 };
 
 /** How the full session was reached; recorded on the session row (migration 011). */
 export type SignInMethod = 'password' | 'password+totp' | 'password+backup_code';
+const SIGN_IN_METHODS: ReadonlySet<string> = new Set<SignInMethod>(['password', 'password+totp', 'password+backup_code']);
+
+/** The method a session row recorded, or null for none or for a value this version does not know. */
+export function parseSignInMethod(recorded: string | null): SignInMethod | null {
+  return recorded !== null && SIGN_IN_METHODS.has(recorded) ? (recorded as SignInMethod) : null;
+}
 
 /**
  * A shorter max_age could never be met: the person's own round trip through the sign-in pages

@@ -5,7 +5,7 @@ import {
   decideAccess,
   type ForwardAuthPolicy,
   type SessionFacts,
-  type SignInMethod,
+  parseSignInMethod,
 } from '../domain/forward-auth-policy.ts';
 import { isMfaRequired } from '../domain/policy.ts';
 import { findTotpCredential } from '../store/totp.ts';
@@ -67,12 +67,10 @@ async function assertionFor(deps: ServiceDeps, sessionIdHash: string, claims: Om
   return jwt;
 }
 
-const SIGN_IN_METHODS: ReadonlySet<string> = new Set<SignInMethod>(['password', 'password+totp', 'password+backup_code']);
-
 /** What the decision needs to know about a session; the 2FA lookup is made only when it can matter. */
 async function factsOf(deps: ServiceDeps, active: ActiveSession): Promise<SessionFacts> {
   const { session, user, org } = active;
-  const method = session.sign_in_method !== null && SIGN_IN_METHODS.has(session.sign_in_method) ? (session.sign_in_method as SignInMethod) : null;
+  const method = parseSignInMethod(session.sign_in_method);
   const reachedMfa = authenticationOf(method).acr === ACR_MFA;
   const mfaEnabled = reachedMfa || (session.level === 'full' && (await findTotpCredential(deps.db, user.id)) !== null);
   return {
