@@ -19,7 +19,7 @@ import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
 import { type AssuranceLevel, guardLevel } from './http/guards.ts';
-import { answersAnyHost, isAllowedHost } from './http/host-check.ts';
+import { answersAnyHost, hostCheckFor } from './http/host-check.ts';
 import { healthRoutes } from './http/health.ts';
 import { requestIdGenerator } from './http/request-id.ts';
 import { shedPasswordStepsUnderOverload } from './http/overload.ts';
@@ -173,11 +173,12 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
 
   const cookieSecret = createHmac('sha256', deps.keys.keyring().current.key).update('tessera:cookie-signing').digest('hex');
   await app.register(fastifyCookie, { secret: cookieSecret });
+  const isAllowedHost = hostCheckFor(deps.config.baseUrl);
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
     // After the headers, so the refusal carries them too.
-    if (!answersAnyHost(request.url) && !isAllowedHost(request.headers.host, deps.config.baseUrl)) return done(new TesseraError('wrong_host'));
+    if (!answersAnyHost(request.url) && !isAllowedHost(request.headers.host)) return done(new TesseraError('wrong_host'));
     done();
   });
   // The OpenID provider answers /oidc/* itself, before Fastify routes: no body parser, CSRF token

@@ -19,11 +19,14 @@ export function hostNameOf(host: string | undefined): string | null {
   return match ? match[1]!.toLowerCase().replace(/\.$/, '') : null;
 }
 
-export function isAllowedHost(host: string | undefined, baseUrl: string): boolean {
-  const name = hostNameOf(host);
-  if (name === null) return false;
+/** The check for one BASE_URL, which is read once here rather than parsed again for every request. */
+export function hostCheckFor(baseUrl: string): (host: string | undefined) => boolean {
   const base = new URL(baseUrl).hostname.toLowerCase();
-  return name === base || (isLoopbackName(base) && isLoopbackName(name));
+  const loopback = isLoopbackName(base);
+  return (host) => {
+    const name = hostNameOf(host);
+    return name !== null && (name === base || (loopback && isLoopbackName(name)));
+  };
 }
 
 /**
