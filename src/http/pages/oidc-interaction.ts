@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ACR_MFA, lowestRequestedAcr } from '../../domain/assurance.ts';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { sessionAssurance } from '../../services/session-factors.ts';
+import { sessionAssurance } from '../../services/session-assurance.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { InteractionGone, type InteractionView, type OidcProvider } from '../../oidc/index.ts';
 import { findTotpCredential } from '../../store/totp.ts';
