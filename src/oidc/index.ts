@@ -100,6 +100,8 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     provider = next;
     handler = next.callback();
     keysStamp = stamp;
+    // Tessera-Assertion signs with the same keys: switch it with the provider.
+    await deps.assertions.refresh();
     deps.log.info({ keys: stamp }, 'OpenID signing keys reloaded');
     return true;
   }

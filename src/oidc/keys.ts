@@ -50,6 +50,12 @@ export async function loadSigningKeys(deps: ServiceDeps): Promise<JsonWebKey[]> 
   return ordered.map((r) => JSON.parse(openSecret(deps.keys.keyring(), { keyId: r.key_id, ciphertext: r.sealed_jwk }, keyBinding(r.kid))) as JsonWebKey);
 }
 
+/** The public half of a private JWK, with the members the provider publishes at /oidc/jwks. */
+export function publicJwkOf(jwk: JsonWebKey): JsonWebKey {
+  const { kty, crv, x, y, e, n, kid, alg, use } = jwk as JsonWebKey & { kid?: string; alg?: string; use?: string };
+  return kty === 'RSA' ? { kty, e, n, kid, alg, use } as JsonWebKey : { kty, crv, x, y, kid, alg, use } as JsonWebKey;
+}
+
 /**
  * New ES256 and RS256 keys that sign from now on; the old ones stay published for the overlap, then
  * leave the JWKS. Running processes pick the change up by themselves (see index.ts).
