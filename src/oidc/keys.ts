@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import { HOUR_MS } from '../domain/clock.ts';
-import { openSecret, sealSecret } from '../domain/secret-box.ts';
+import { oidcSigningKeyBinding as keyBinding, openSecret, sealSecret } from '../domain/secret-box.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import { insertSigningKey, listSigningKeys, retireSigningKeysBefore, type SigningKeyRow } from '../store/oidc-keys.ts';
 
@@ -17,10 +17,6 @@ const ALGS = ['ES256', 'RS256'] as const;
  * the relying parties' clock tolerance, so every token signed before a rotation still verifies.
  */
 export const RETIRED_KEY_OVERLAP_MS = 2 * HOUR_MS;
-
-function keyBinding(kid: string): string {
-  return `tessera:oidc-signing-key:${kid}`;
-}
 
 function generate(alg: (typeof ALGS)[number]): JsonWebKey {
   const { privateKey } = alg === 'ES256'

@@ -1,5 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
-import { openSecret, sealSecret } from '../domain/secret-box.ts';
+import { oidcClientSecretBinding as clientSecretBinding, openSecret, sealSecret } from '../domain/secret-box.ts';
 import { findOrgById, findOrgByName } from '../store/orgs.ts';
 import { listClientGrantIds, revokeGrant } from '../store/oidc-models.ts';
 import {
@@ -51,10 +51,6 @@ export interface ProviderClient {
 const SECRET_BYTES = 32;
 const MAX_NAME = 100;
 const MAX_URIS = 20;
-
-function clientSecretBinding(clientId: string): string {
-  return `tessera:oidc-client:${clientId}`;
-}
 
 /**
  * Absolute http(s), no fragment, no credentials; the provider then matches them exactly. Plain http
