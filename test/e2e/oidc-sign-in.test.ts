@@ -26,7 +26,7 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await ts.createUser({ email: EMAIL });
     ({ secret } = await enrolFromProfile(ts, ts.client(), EMAIL));
     const { client, secret: clientSecret } = await createClient(ts.server.runtime.deps, {
-      name: 'Team Wiki', redirectUris: [app.callbackUrl], postLogoutRedirectUris: [], backchannelLogoutUri: null, public: false, thirdParty: false, orgNames: [],
+      name: 'Team Wiki', redirectUris: [app.callbackUrl], postLogoutRedirectUris: [app.byeUrl], backchannelLogoutUri: null, public: false, thirdParty: false, orgNames: [],
     });
     await app.configure(`${ts.url}/oidc`, client.clientId, clientSecret!);
   });
@@ -53,5 +53,21 @@ describe('signing in to an application through Tessera, in a real browser', () =
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(claims.email, EMAIL);
     assert.ok(Math.abs(claims.auth_time - Date.now() / 1000) < 120);
+  });
+
+  it("the app's sign-out with its ID token as hint: no question, back in the app, signed out of Tessera too", async () => {
+    const { page } = await openPage(browser);
+    await page.goto(`${app.url}/start`);
+    await page.getByLabel('Email address').fill(EMAIL);
+    await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
+    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+    ts.clock.advance(30_000); // the code step of the first test is spent
+    await enterCode(page, currentCode(ts, secret));
+    await page.waitForURL(`${app.callbackUrl}?**`);
+    await page.goto(`${app.url}/logout`);
+    await page.waitForURL(`${app.byeUrl}?state=bye-state`);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Signed out of the app');
+    await page.goto(`${ts.url}/`);
+    assert.equal(new URL(page.url()).pathname, '/login', 'signed out of Tessera');
   });
 });

@@ -320,20 +320,7 @@ describe('OIDC conformance rows', () => {
     await assert.rejects(oidc.fetchUserInfo(rp.config, tokens.access_token, tokens.claims()!.sub), (err: { status?: number }) => err.status === 401);
   });
 
-  it('RP-initiated logout: confirm page, back to the registered post-logout URI with state, signed out of Tessera too', async () => {
-    const browser = ts.client();
-    const { req, callback } = await signIn('pat@acme.test', {}, browser);
-    const tokens = await redeem(rp, req, callback.url);
-    const url = oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://app.example.test/bye', state: 'st1' });
-    const confirm = await follow(ts, browser, url.toString());
-    assert.match(confirm.body, /Sign out\?/);
-    const action = /<form[^>]*action="([^"]+)"/.exec(confirm.body)![1]!;
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1]!;
-    const r = await browser.request('POST', new URL(action, ts.url).pathname, new URLSearchParams({ xsrf, logout: 'yes' }).toString(), { 'content-type': 'application/x-www-form-urlencoded' });
-    assert.equal(r.status, 303);
-    assert.equal(r.headers.get('location'), 'http://app.example.test/bye?state=st1');
-    assert.equal((await browser.request('GET', '/', undefined, { accept: 'text/html' })).headers.get('location'), '/login', 'signed out of Tessera');
-  });
+  // RP-initiated logout (with and without id_token_hint): oidc-logout.test.ts.
 });
 
 describe('OIDC behind (or without) a proxy', () => {
