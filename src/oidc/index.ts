@@ -60,7 +60,24 @@ export interface OidcProvider {
    * the app calls it every few seconds. True when it reloaded.
    */
   reloadKeysIfChanged(): Promise<boolean>;
+  /**
+   * The provider's own endpoints, for the security walks: they are not Fastify routes (middie hands
+   * /oidc/* to the Koa app), so listRoutes() cannot see them. Each path once per method a walker
+   * should try; a path parameter is filled with "x".
+   */
+  routes(): Array<{ method: 'GET' | 'POST'; url: string }>;
 }
+
+/**
+ * Every route name oidc-provider 9 registers (lib/helpers/initialize_app.js); the ones whose
+ * feature is off have no path and are left out, so enabling a feature adds its routes to the walk.
+ */
+const PROVIDER_ROUTE_NAMES = [
+  'authorization', 'resume', 'userinfo', 'token', 'jwks', 'discovery', 'openid_credential_issuer', 'credential',
+  'challenge', 'registration', 'client', 'revocation', 'introspection', 'end_session', 'end_session_confirm',
+  'end_session_success', 'device_authorization', 'code_verification', 'device_resume', 'pushed_authorization_request',
+  'backchannel_authentication', 'interaction', 'submit', 'abort',
+] as const;
 
 /** How often a running process looks for rotated signing keys (real time: key files are checked alike). */
 const KEYS_RECHECK_MS = 5000;
@@ -142,6 +159,20 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     },
     backchannel,
     reloadKeysIfChanged,
+
+    routes() {
+      const paths = new Set<string>();
+      for (const name of PROVIDER_ROUTE_NAMES) {
+        try {
+          paths.add(provider.pathFor(name, { uid: 'x', clientId: 'x' }));
+        } catch {
+          // Not registered: its feature is off.
+        }
+      }
+      // The OpenID discovery document; the library's route name maps to the OAuth one first.
+      paths.add(`${OIDC_PATH}/.well-known/openid-configuration`);
+      return [...paths].sort().flatMap((url) => [{ method: 'GET' as const, url }, { method: 'POST' as const, url }]);
+    },
 
     async interaction(request, reply) {
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);
