@@ -21,6 +21,12 @@ export async function replaceOidcClientSecret(db: Db, id: string, keyId: string,
   return Number(r.numUpdatedRows) === 1;
 }
 
+/** Replaces the metadata only if it is still what the caller read: two updates at once cannot lose one. */
+export async function replaceOidcClientMetadata(db: Db, id: string, from: string, to: string): Promise<boolean> {
+  const r = await db.updateTable('oidc_clients').set({ metadata: to }).where('id', '=', id).where('metadata', '=', from).executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 export async function deleteOidcClient(db: Db, id: string): Promise<boolean> {
   const r = await db.deleteFrom('oidc_clients').where('id', '=', id).executeTakeFirst();
   return Number(r.numDeletedRows) === 1;
