@@ -34,6 +34,7 @@ export const SECURITY_EVENT_TYPES = [
   'user.role_changed',
   'org.created',
   'keys.rotated',
+  'oidc.client_auth_failed',
 ] as const;
 
 export type SecurityEventType = (typeof SECURITY_EVENT_TYPES)[number];

@@ -127,6 +127,10 @@ export async function createClient(deps: ServiceDeps, input: ClientInput): Promi
     third_party: input.thirdParty ? 1 : 0,
     org_ids: JSON.stringify(orgIds),
     created_at: deps.clock.now().getTime(),
+    last_used_at: null,
+    auth_failures: 0,
+    last_auth_failure_at: null,
+    last_auth_failure_reason: null,
   };
   await insertOidcClient(deps.db, row);
   return { client: await viewOf(deps, row), secret };

@@ -173,6 +173,12 @@ export interface OidcClientTable {
   /** JSON array of organisation ids the client is limited to; empty: everyone. */
   org_ids: string;
   created_at: number;
+  /** Its last code or refresh-token exchange (kept to the minute); null: never. */
+  last_used_at: Generated<number | null>;
+  auth_failures: Generated<number>;
+  last_auth_failure_at: Generated<number | null>;
+  /** The library's fixed phrase for why (never anything the client sent). */
+  last_auth_failure_reason: Generated<string | null>;
 }
 
 export interface OidcSigningKeyTable {

@@ -45,6 +45,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.role_changed': 'Role or licence changed',
   'org.created': 'Organisation created',
   'keys.rotated': 'Encryption keys rotated',
+  'oidc.client_auth_failed': 'Application failed to authenticate',
 };
 
 function describeDetails(raw: string): string {
