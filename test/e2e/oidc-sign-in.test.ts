@@ -9,7 +9,7 @@ import { createClient } from '../../src/services/oidc-clients.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { startOidcServer } from '../support/oidc.ts';
-import { assertAccessible, currentCode, enterCode, openPage } from '../support/pages.ts';
+import { assertAccessible, currentCode, enterCode, openPage, submitPassword } from '../support/pages.ts';
 import { startRelyingPartyApp, type RelyingPartyApp } from '../support/relying-party-app.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
 
@@ -69,5 +69,17 @@ describe('signing in to an application through Tessera, in a real browser', () =
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Signed out of the app');
     await page.goto(`${ts.url}/`);
     assert.equal(new URL(page.url()).pathname, '/login', 'signed out of Tessera');
+  });
+
+  it('an admin finds the application under Admin → Applications, with when it was last used', async () => {
+    await ts.createUser({ email: 'boss@acme.test', admin: true });
+    const { page } = await openPage(browser);
+    await submitPassword(page, ts, 'boss@acme.test');
+    await page.goto(`${ts.url}/admin/users`);
+    await Promise.all([page.waitForURL(/\/admin\/apps$/), page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Applications' }).click()]);
+    const row = page.getByRole('row', { name: /Team Wiki/ });
+    await row.waitFor();
+    assert.match((await row.locator('.last-used').textContent()) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    await assertAccessible(page);
   });
 });
