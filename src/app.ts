@@ -15,6 +15,7 @@ import { passwordResetRoutes } from './http/api/password-resets.ts';
 import { invitationRoutes } from './http/api/invitations.ts';
 import { peopleRoutes } from './http/api/people.ts';
 import { mySessionRoutes } from './http/api/my-sessions.ts';
+import { emailChangeRoutes } from './http/api/email-changes.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
@@ -215,6 +216,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     await api.register(invitationRoutes, { deps });
     await api.register(peopleRoutes, { deps });
     await api.register(mySessionRoutes, { deps });
+    await api.register(emailChangeRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });

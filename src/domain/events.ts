@@ -32,6 +32,8 @@ export const SECURITY_EVENT_TYPES = [
   'user.deactivated',
   'user.reactivated',
   'user.role_changed',
+  'email.change_requested',
+  'email.changed',
   'org.created',
   'keys.rotated',
 ] as const;

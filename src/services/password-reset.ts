@@ -7,12 +7,12 @@ import { ipBucket, secondsUntilWindowEnds } from '../domain/rate-limit.ts';
 import { generateToken, hashToken, PASSWORD_RESET_LINK_TTL_SECONDS } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
 import { isDeactivated } from '../store/deactivations.ts';
-import { insertLinkToken, markLinkTokenUsed, revokeOpenLinkTokensFor } from '../store/link-tokens.ts';
+import { insertLinkToken, revokeOpenLinkTokensFor } from '../store/link-tokens.ts';
 import { hitRateLimit } from '../store/rate-limits.ts';
 import { findUserByEmail, findUserById, lockPerson, setPasswordHash, type UserRow } from '../store/users.ts';
 import { eventFor, isEmailAddress, normalizeEmail } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { type DeadLinkState, readLink, requireLiveLink } from './link-state.ts';
+import { claimLink, type DeadLinkState, readLink, requireLiveLink } from './link-state.ts';
 import { accountTag } from './password-throttle.ts';
 import { sealMailBody } from './sealed-mail.ts';
 import { queueMail } from './security-events.ts';
@@ -135,11 +135,7 @@ export async function completePasswordReset(deps: ServiceDeps, ctx: RequestConte
   const result = await deps.db.transaction().execute(async (tx) => {
     await lockPerson(tx, user.id);
     const now = deps.clock.now().getTime();
-    if (!(await markLinkTokenUsed(tx, row.id, now))) {
-      // Someone else used it meanwhile, or it died: say which.
-      requireLiveLink(await readLink(tx, token, PURPOSE, now));
-      throw new TesseraError('token_used');
-    }
+    await claimLink(tx, token, PURPOSE, row, now);
     const fresh = await findUserById(tx, user.id);
     // Deactivation revokes open links; this also covers one that raced it.
     if (!fresh || fresh.sso === 1 || (await isDeactivated(tx, fresh.id))) throw new TesseraError('token_invalid');

@@ -95,12 +95,14 @@ export interface LinkTokenTable {
   id: string;
   token_hash: string;
   user_id: string;
-  purpose: 'admin_reset' | 'lost_device' | 'password_reset';
+  purpose: 'admin_reset' | 'lost_device' | 'password_reset' | 'email_change';
   created_at: number;
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
   requested_by: string;
+  /** The address an `email_change` link sets when followed (migration 015); null otherwise. */
+  new_email: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AuditEventTable {

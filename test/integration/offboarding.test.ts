@@ -12,12 +12,11 @@ import type { SmtpSink } from '../support/smtp.ts';
 import { snapshotState } from '../security/state.ts';
 
 describe('offboarding and roles', () => {
-  const mailed = useMailedServer();
+  const mailed = useMailedServer({ admins: ['chief@acme.test'] });
   let sink: SmtpSink;
   let ts: TestServer;
   before(async () => {
     ({ ts, sink } = mailed);
-    await ts.createUser({ email: 'chief@acme.test', admin: true });
   });
 
   const db = () => ts.server.runtime.deps.db;

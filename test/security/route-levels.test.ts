@@ -35,6 +35,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/admin/org': { require2fa: true },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
   'PATCH /api/v1/admin/users/:id': { role: 'member' },
+  'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },
+  'POST /api/v1/admin/users/:id/email': { email: 'new@acme.test' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */

@@ -191,15 +191,16 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
 }
 
 /**
- * Registers before/after hooks that start a real SMTP peer and a linked server sending to it, and
- * stop both; read `ts` and `sink` inside the tests.
+ * Registers before/after hooks that start a real SMTP peer and a linked server sending to it (with
+ * `admins` as admins of Acme), and stop both; read `ts` and `sink` inside the tests.
  */
-export function useMailedServer(opts: { env?: Record<string, string> } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
+export function useMailedServer(opts: { env?: Record<string, string>; admins?: string[] } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
   let ts: TestServer | undefined;
   let sink: SmtpSink | undefined;
   before(async () => {
     sink = await startSmtpSink();
     ts = await startLinkedServer({ smtpUrl: sink.url, env: opts.env });
+    for (const email of opts.admins ?? []) await ts.createUser({ email, admin: true });
   });
   after(async () => {
     await ts?.close();

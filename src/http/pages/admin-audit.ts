@@ -43,6 +43,8 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.deactivated': 'Person deactivated',
   'user.reactivated': 'Person reactivated',
   'user.role_changed': 'Role or licence changed',
+  'email.change_requested': 'Email address change requested',
+  'email.changed': 'Email address changed',
   'org.created': 'Organisation created',
   'keys.rotated': 'Encryption keys rotated',
 };

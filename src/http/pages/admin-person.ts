@@ -3,6 +3,8 @@ import { describeMfaAvailability } from '../../domain/policy.ts';
 import { orgPolicy, userStanding } from '../../services/accounts.ts';
 import { cancelAdminReset, describePerson, type PersonView } from '../../services/admin-people.ts';
 import { findUserInOrg } from '../../services/admin.ts';
+import { requestEmailChangeByAdmin } from '../../services/email-change.ts';
+import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { RESET_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import { requestContext } from '../request-context.ts';
@@ -18,6 +20,7 @@ const DONE: Record<string, string> = {
   cancelled: 'The reset was withdrawn: the emailed link no longer works.',
   'nothing-to-cancel': 'There was no reset link waiting to withdraw.',
   unlock: 'The account is unlocked.',
+  'email-change': 'A confirmation link was emailed to the new address, and a notice to the current one. The address changes when the link is followed.',
 };
 
 function userIdOf(request: FastifyRequest): string {
@@ -48,7 +51,22 @@ export function pendingResetSection(view: PersonView, csrf: string): SafeHtml {
   return html``;
 }
 
-function personBody(ctx: AdminContext, view: PersonView): SafeHtml {
+/** The new address, for an admin fixing someone's; the person confirms from the new mailbox. */
+function emailChangeSection(ctx: AdminContext, view: PersonView, email: string): SafeHtml {
+  return html`<section class="card" aria-labelledby="email-change-heading">
+<h2 id="email-change-heading">Change email address</h2>
+<form method="post" action="/admin/users/${view.user.id}/email" class="stack">
+  ${csrfField(ctx.csrf)}
+  <div class="field">
+    <label for="new-email">New email address</label>
+    <input id="new-email" name="email" type="email" required maxlength="254" value="${email}">
+  </div>
+  <button type="submit" class="secondary" id="send-email-change">Email a confirmation link</button>
+</form>
+</section>`;
+}
+
+function personBody(ctx: AdminContext, view: PersonView, opts: { email?: string } = {}): SafeHtml {
   const u = view.user;
   const availability = describeMfaAvailability(orgPolicy(ctx.admin.org), userStanding(u));
   const mfa = !availability.available && view.mfaSetUpAt === null
@@ -73,7 +91,7 @@ ${pendingResetSection(view, ctx.csrf)}
   <div><dt>Last sign-in</dt><dd id="last-sign-in">${when(view.lastSignInAt, 'Never')}</dd></div>
   <div><dt>Locked</dt><dd id="person-locked">${locked}</dd></div>
 </dl>
-${self ? html`<p class="muted">This is you: change your own 2FA on <a href="/account/security">your security page</a>.</p>` : actions}
+${self ? html`<p class="muted">This is you: change your own 2FA and address on <a href="/account/security">your security page</a>.</p>` : html`${actions}${emailChangeSection(ctx, view, opts.email ?? '')}`}
 <h2>Recent events</h2>
 ${view.recent.length === 0 ? html`<p>No events yet.</p>` : auditTable(view.recent, `The latest ${view.recent.length} events about ${u.email}`)}
 <p><a href="/admin/audit?person=${encodeURIComponent(u.email)}">All of their events in the audit log</a></p>`;
@@ -104,6 +122,21 @@ working and they set 2FA up again at their next sign-in.</p>
   <a class="button secondary" href="/admin/users/${user.id}" id="keep" autofocus>Cancel</a>
 </div>`;
     return sendAdminPage(reply, ctx, { title: `Reset 2FA for ${user.email}?`, section: 'users', body });
+  });
+
+  app.post('/admin/users/:id/email', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(request, reply);
+    const id = userIdOf(request);
+    const form = request.body as { email?: unknown } | undefined;
+    try {
+      await requestEmailChangeByAdmin(deps, requestContext(request), ctx.admin, id, { email: form?.email });
+    } catch (err) {
+      if (!(err instanceof TesseraError) || !['invalid_request', 'email_taken', 'conflict'].includes(err.code)) throw err;
+      const view = await describePerson(deps, ctx.admin, id);
+      const email = typeof form?.email === 'string' ? form.email.slice(0, 254) : '';
+      return sendAdminPage(reply, ctx, { title: view.user.email, section: 'users', body: personBody(ctx, view, { email }), error: err.message, status: err.status });
+    }
+    return reply.redirect(`/admin/users/${encodeURIComponent(id)}?done=email-change`, 303);
   });
 
   app.post('/admin/users/:id/cancel-reset', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
