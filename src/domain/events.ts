@@ -34,6 +34,9 @@ export const SECURITY_EVENT_TYPES = [
   'user.role_changed',
   'email.change_requested',
   'email.changed',
+  'api_token.created',
+  'api_token.revoked',
+  'api_token.used',
   'org.created',
   'keys.rotated',
 ] as const;

@@ -163,6 +163,16 @@ export const mailTemplates = {
       [`The sign-in address of your account was changed from ${ctx.oldEmail} to ${ctx.newEmail}. Sign in with ${ctx.newEmail} from now on; your password and two-factor authentication are unchanged.`],
       { notMe: 'If you did not want this, contact your organisation admin at once.' },
     ),
+  /** To the admin who created or revoked an organisation API token. */
+  apiTokenChanged: (ctx: MailContext & { orgName: string; name: string; change: 'created' | 'revoked'; expiresAt: Date }) =>
+    compose(
+      ctx,
+      `API token ${ctx.change}: ${ctx.name}`,
+      ctx.change === 'created'
+        ? [`${ctx.email} created the API token “${ctx.name}” for ${ctx.orgName}. It can invite, change and deactivate people through the admin API until ${ctx.expiresAt.toISOString().slice(0, 10)}, unless revoked.`]
+        : [`${ctx.email} revoked the API token “${ctx.name}” of ${ctx.orgName}. It no longer works.`],
+      { notMe: 'If this was not you, revoke the token on the API tokens page at once and change your password.' },
+    ),
   accountDeactivated: (ctx: MailContext & { orgName: string }) =>
     compose(
       ctx,

@@ -15,6 +15,7 @@ import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts
 import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
 import * as emailChanges from './migrations/015-email-changes.ts';
+import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -35,6 +36,7 @@ const STEPS: Record<string, Step> = {
   '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
   '015-email-changes': emailChanges,
+  '015-org-api-tokens': orgApiTokens,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

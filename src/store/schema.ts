@@ -22,6 +22,7 @@ export interface Database {
   oidc_backchannel_queue: OidcBackchannelTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
+  org_api_tokens: OrgApiTokenTable;
 }
 
 export interface OrgTable {
@@ -223,4 +224,18 @@ export interface UserDeactivationTable {
   deactivated_at: number;
   /** The admin's email, or `operator:<name>`. */
   deactivated_by: string;
+}
+
+/** An organisation's API token for provisioning (migration 015); only its SHA-256 is stored. */
+export interface OrgApiTokenTable {
+  id: string;
+  org_id: string;
+  name: string;
+  token_hash: string;
+  /** The creating admin's email, kept as text so it outlives the admin. */
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
 }

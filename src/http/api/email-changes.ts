@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServiceDeps } from '../../services/context.ts';
 import { confirmEmailChange, type EmailChangeStarted, requestEmailChangeByAdmin, requestOwnEmailChange } from '../../services/email-change.ts';
-import { activeSession } from '../guards.ts';
+import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { body, errors, passwordString } from './schemas.ts';
 
@@ -41,9 +41,9 @@ export async function emailChangeRoutes(app: FastifyInstance, opts: { deps: Serv
       body: body({ email: emailString }, ['email']),
       response: { 202: started, ...errors(400, 401, 403, 404, 409) },
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const result = await requestEmailChangeByAdmin(deps, requestContext(request), activeSession(request), (request.params as { id: string }).id, request.body as { email: unknown });
+    const result = await requestEmailChangeByAdmin(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id, request.body as { email: unknown });
     return reply.status(202).send(startedBody(result));
   });
 

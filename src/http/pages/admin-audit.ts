@@ -45,6 +45,9 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.role_changed': 'Role or licence changed',
   'email.change_requested': 'Email address change requested',
   'email.changed': 'Email address changed',
+  'api_token.created': 'API token created',
+  'api_token.revoked': 'API token revoked',
+  'api_token.used': 'API call with a token',
   'org.created': 'Organisation created',
   'keys.rotated': 'Encryption keys rotated',
 };

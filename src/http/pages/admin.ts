@@ -3,6 +3,7 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { adminAuditPages } from './admin-audit.ts';
 import { adminInvitationPages } from './admin-invitations.ts';
 import { adminPersonPages } from './admin-person.ts';
+import { adminApiTokenPages } from './admin-api-tokens.ts';
 import { adminPolicyPages } from './admin-policy.ts';
 import { adminUsersPages, sendUsersPage } from './admin-users.ts';
 
@@ -16,4 +17,5 @@ export async function adminPageRoutes(app: FastifyInstance, opts: { deps: Servic
   await app.register(adminAuditPages, opts);
   await app.register(adminInvitationPages, opts);
   await app.register(adminPersonPages, opts);
+  await app.register(adminApiTokenPages, opts);
 }
