@@ -32,6 +32,7 @@ export const SECURITY_EVENT_TYPES = [
   'user.deactivated',
   'user.reactivated',
   'user.role_changed',
+  'user.deleted',
   'email.change_requested',
   'email.changed',
   'api_token.created',

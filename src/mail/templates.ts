@@ -173,6 +173,13 @@ export const mailTemplates = {
         : [`${ctx.email} revoked the API token “${ctx.name}” of ${ctx.orgName}. It no longer works.`],
       { notMe: 'If this was not you, revoke the token on the API tokens page at once and change your password.' },
     ),
+  accountDeleted: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was deleted',
+      [`An admin of ${ctx.orgName} deleted the account ${ctx.email}. Its password, two-factor authentication and sessions are gone, and the audit log no longer names you. This is the last email you get from us about it.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin: they can invite you again.' },
+    ),
   accountDeactivated: (ctx: MailContext & { orgName: string }) =>
     compose(
       ctx,

@@ -16,6 +16,7 @@ import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
 import * as emailChanges from './migrations/015-email-changes.ts';
 import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
+import * as peopleDeletion from './migrations/015-people-deletion.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -37,6 +38,7 @@ const STEPS: Record<string, Step> = {
   '013-user-deactivations': userDeactivations,
   '015-email-changes': emailChanges,
   '015-org-api-tokens': orgApiTokens,
+  '015-people-deletion': peopleDeletion,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

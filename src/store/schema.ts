@@ -23,6 +23,7 @@ export interface Database {
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
   org_api_tokens: OrgApiTokenTable;
+  deleted_people: DeletedPersonTable;
 }
 
 export interface OrgTable {
@@ -238,4 +239,13 @@ export interface OrgApiTokenTable {
   expires_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+}
+
+/** A person deleted by an admin (migration 015): the pseudonym their audit events show instead of them. */
+export interface DeletedPersonTable {
+  user_id: string;
+  org_id: string;
+  pseudonym: string;
+  deleted_at: number;
+  deleted_by: string;
 }

@@ -217,3 +217,18 @@ export function useMailedServer(opts: { env?: Record<string, string>; admins?: s
     },
   };
 }
+
+/** Acme with chief@acme.test as its admin, on a mailed server: where the people-management tests start. */
+export function useAcmeServer(opts: { env?: Record<string, string> } = {}) {
+  const mailed = useMailedServer({ ...opts, admins: ['chief@acme.test'] });
+  return {
+    get ts(): TestServer {
+      return mailed.ts;
+    },
+    get sink(): SmtpSink {
+      return mailed.sink;
+    },
+    db: () => mailed.ts.server.runtime.deps.db,
+    chief: (): Promise<TestClient> => signedIn(mailed.ts, 'chief@acme.test'),
+  };
+}
