@@ -22,6 +22,7 @@ export const ERRORS = {
   wrong_step: { status: 409, message: 'This step is not available now.' },
   conflict: { status: 409, message: 'That already exists.' },
   last_admin: { status: 409, message: 'An organisation must keep at least one active admin: make someone else an admin first.' },
+  email_taken: { status: 409, message: 'That email address already has an account. Nothing was changed.' },
   token_used: { status: 409, message: 'This link has already been used.' },
   token_expired: { status: 410, message: 'This link has expired.' },
   payload_too_large: { status: 413, message: 'The request is too large.' },

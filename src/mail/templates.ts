@@ -130,6 +130,56 @@ export const mailTemplates = {
         notMe: 'If you did not expect this invitation, ignore this email: no account is created unless you follow the link.',
       },
     ),
+  /** To the new address: the only way the change takes effect. */
+  emailChangeConfirm: (ctx: MailContext & { url: string; hours: number; oldEmail: string; byAdmin: boolean }) =>
+    compose(
+      ctx,
+      'Confirm your new email address',
+      [
+        `${ctx.byAdmin ? 'An admin of your organisation' : 'You'} asked to change the sign-in address of the account ${ctx.oldEmail} to ${ctx.email}.`,
+        `Nothing changes until you confirm from this mailbox. The link is valid for ${ctx.hours} hours and works once.`,
+      ],
+      {
+        link: { url: ctx.url, label: 'Confirm the new address' },
+        notMe: 'If you did not expect this, ignore this email: no account will use this address.',
+      },
+    ),
+  /** To the address in use when a change is asked for, so a change nobody wanted is seen at once. */
+  emailChangeRequested: (ctx: MailContext & { newEmail: string; hours: number; byAdmin: boolean }) =>
+    compose(
+      ctx,
+      'A change of your email address was requested',
+      [
+        `${ctx.byAdmin ? 'An admin of your organisation' : 'Someone signed in to your account'} asked to change its sign-in address from ${ctx.email} to ${ctx.newEmail}.`,
+        `It takes effect only if the link sent to ${ctx.newEmail} is followed within ${ctx.hours} hours. Until then you sign in with ${ctx.email} as before.`,
+      ],
+      { notMe: `If this was not you, change your password at ${ctx.baseUrl}/account/password now and contact your organisation admin.` },
+    ),
+  /** To the old and the new address once the change took effect. */
+  emailChanged: (ctx: MailContext & { oldEmail: string; newEmail: string }) =>
+    compose(
+      ctx,
+      'Your email address was changed',
+      [`The sign-in address of your account was changed from ${ctx.oldEmail} to ${ctx.newEmail}. Sign in with ${ctx.newEmail} from now on; your password and two-factor authentication are unchanged.`],
+      { notMe: 'If you did not want this, contact your organisation admin at once.' },
+    ),
+  /** To the admin who created or revoked an organisation API token. */
+  apiTokenChanged: (ctx: MailContext & { orgName: string; name: string; change: 'created' | 'revoked'; expiresAt: Date }) =>
+    compose(
+      ctx,
+      `API token ${ctx.change}: ${ctx.name}`,
+      ctx.change === 'created'
+        ? [`${ctx.email} created the API token “${ctx.name}” for ${ctx.orgName}. It can invite, change and deactivate people through the admin API until ${ctx.expiresAt.toISOString().slice(0, 10)}, unless revoked.`]
+        : [`${ctx.email} revoked the API token “${ctx.name}” of ${ctx.orgName}. It no longer works.`],
+      { notMe: 'If this was not you, revoke the token on the API tokens page at once and change your password.' },
+    ),
+  accountDeleted: (ctx: MailContext & { orgName: string }) =>
+    compose(
+      ctx,
+      'Your account was deleted',
+      [`An admin of ${ctx.orgName} deleted the account ${ctx.email}. Its password, two-factor authentication and sessions are gone, and the audit log no longer names you. This is the last email you get from us about it.`],
+      { notMe: 'If you think this is a mistake, contact your organisation admin: they can invite you again.' },
+    ),
   accountDeactivated: (ctx: MailContext & { orgName: string }) =>
     compose(
       ctx,

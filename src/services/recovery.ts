@@ -16,7 +16,7 @@ import { deleteSecondFactor } from './factor-change.ts';
 import { queueMail } from './security-events.ts';
 import type { ActiveSession } from './sessions.ts';
 
-export type ResetPurpose = Exclude<LinkTokenRow['purpose'], 'password_reset'>;
+export type ResetPurpose = Exclude<LinkTokenRow['purpose'], 'password_reset' | 'email_change'>;
 
 /** Least time between two lost-device emails for one account. */
 export const LOST_DEVICE_COOLDOWN_SECONDS = 60;

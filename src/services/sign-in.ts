@@ -41,9 +41,10 @@ export async function signInWithPassword(
   // The same limits any password was set within: a password that could be set can be used.
   if (!isPasswordWithinLimits(input.password)) throw new TesseraError('invalid_request', { field: 'password' });
   const password = input.password;
-  // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
-  const attempt = await claimPasswordAttempt(deps, ctx, email);
+  // Looked up first so the count follows the person, not the address; known and unknown
+  // addresses make the same query. Throttled before the hash is checked: a refused guess learns nothing.
   const user = await findUserByEmail(deps.db, email);
+  const attempt = await claimPasswordAttempt(deps, ctx, { email, userId: user?.id ?? null });
   const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
   if (user && user.sso === 1) {
     await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));

@@ -22,6 +22,8 @@ export interface Database {
   oidc_backchannel_queue: OidcBackchannelTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
+  org_api_tokens: OrgApiTokenTable;
+  deleted_people: DeletedPersonTable;
 }
 
 export interface OrgTable {
@@ -95,12 +97,14 @@ export interface LinkTokenTable {
   id: string;
   token_hash: string;
   user_id: string;
-  purpose: 'admin_reset' | 'lost_device' | 'password_reset';
+  purpose: 'admin_reset' | 'lost_device' | 'password_reset' | 'email_change';
   created_at: number;
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
   requested_by: string;
+  /** The address an `email_change` link sets when followed (migration 015); null otherwise. */
+  new_email: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AuditEventTable {
@@ -227,4 +231,27 @@ export interface UserDeactivationTable {
   deactivated_at: number;
   /** The admin's email, or `operator:<name>`. */
   deactivated_by: string;
+}
+
+/** An organisation's API token for provisioning (migration 015); only its SHA-256 is stored. */
+export interface OrgApiTokenTable {
+  id: string;
+  org_id: string;
+  name: string;
+  token_hash: string;
+  /** The creating admin's email, kept as text so it outlives the admin. */
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** A person deleted by an admin (migration 015): the pseudonym their audit events show instead of them. */
+export interface DeletedPersonTable {
+  user_id: string;
+  org_id: string;
+  pseudonym: string;
+  deleted_at: number;
+  deleted_by: string;
 }

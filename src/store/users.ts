@@ -404,3 +404,8 @@ export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<str
 export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['role'], licensed: number): Promise<void> {
   await db.updateTable('users').set({ role, licensed }).where('id', '=', userId).execute();
 }
+
+/** The person's new sign-in address; the unique index on email refuses one taken meanwhile. */
+export async function setEmail(db: Db, userId: string, email: string): Promise<void> {
+  await db.updateTable('users').set({ email }).where('id', '=', userId).execute();
+}

@@ -156,6 +156,11 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   <h2 id="mfa-heading">Two-factor authentication</h2>
   ${statusSection(mfa, active.user.role === 'admin')}
 </section>
+<section class="card" aria-labelledby="email-heading">
+  <h2 id="email-heading">Email address</h2>
+  <p>You sign in with <strong>${active.user.email}</strong>.</p>
+  <div class="actions"><a class="button secondary" href="/account/email" id="change-email">Change email address</a></div>
+</section>
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
   <p>Change it whenever you think someone else may know it.</p>

@@ -1,3 +1,4 @@
+import { deletePerson } from '../../services/person-deletion.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import {
@@ -21,7 +22,7 @@ import { signOutPersonEverywhere } from '../../services/session-list.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
-import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
+import { type AdminContext, enterAdmin, personFormRoute, plural, queryValue, sendAdminPage, userIdOf } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
 import { policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -55,6 +56,7 @@ const DONE: Record<string, (email: string | null) => string> = {
   reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
   role: (email) => `The role or licence of ${email ?? 'the person'} is changed; they were emailed.`,
+  deleted: () => 'The person is deleted, with their password, 2FA and sessions. The audit log keeps their events under a pseudonym.',
 };
 
 export interface UsersPageOptions {
@@ -263,11 +265,6 @@ function viewQuery(request: FastifyRequest): string {
   return `${state ? `&state=${state}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
 }
 
-function userIdOf(request: FastifyRequest): string {
-  const id = (request.params as { id?: unknown }).id;
-  return typeof id === 'string' ? id : '';
-}
-
 export async function adminUsersPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
   const { deps } = opts;
 
@@ -296,19 +293,15 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
 
   // Offboarding and roles: an answer the admin must read (the last admin, yourself) is shown on the list.
   const peopleAction = (path: string, done: string, act: (request: FastifyRequest, ctx: AdminContext, id: string) => Promise<unknown>) =>
-    app.post(path, { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
-      const ctx = await enterAdmin(request, reply);
-      const id = userIdOf(request);
-      try {
-        await act(request, ctx, id);
-      } catch (err) {
-        if (!(err instanceof TesseraError) || !['last_admin', 'conflict', 'invalid_request'].includes(err.code)) throw err;
-        return sendUsersPage(deps, request, reply, ctx, { status: err.status, error: err.message });
-      }
-      return reply.redirect(`/admin/users?done=${done}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
+    personFormRoute(app, path, {
+      act,
+      shown: ['last_admin', 'conflict', 'invalid_request'],
+      refused: async (request, reply, ctx, _id, err) => sendUsersPage(deps, request, reply, ctx, { status: err.status, error: err.message }),
+      done: (request, id) => `/admin/users?done=${done}&user=${encodeURIComponent(id)}${viewQuery(request)}`,
     });
   peopleAction('/admin/users/:id/deactivate', 'deactivated', (request, ctx, id) => deactivatePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/sign-out', 'signed-out', (request, ctx, id) => signOutPersonEverywhere(deps, requestContext(request), ctx.admin, id));
+  peopleAction('/admin/users/:id/delete', 'deleted', (request, ctx, id) => deletePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/reactivate', 'reactivated', (request, ctx, id) => reactivatePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/role', 'role', (request, ctx, id) => changeRoleAndLicence(deps, requestContext(request), ctx.admin, id, { role: (request.body as { role?: unknown }).role }));
   peopleAction('/admin/users/:id/licence', 'role', (request, ctx, id) => {

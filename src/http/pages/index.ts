@@ -9,6 +9,7 @@ import { passwordPages } from './password.ts';
 import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
 import { sessionPages } from './sessions.ts';
+import { emailChangePages } from './email-change.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -54,4 +55,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(passwordResetPages, opts);
   await app.register(invitationPages, opts);
   await app.register(sessionPages, opts);
+  await app.register(emailChangePages, opts);
 }
