@@ -11,6 +11,7 @@ export const SECURITY_EVENT_TYPES = [
   'sign_in.sso_refused',
   'account.locked',
   'account.unlocked',
+  'account.unlock_requested',
   'mfa.enabled',
   'mfa.setup_code_failed',
   'mfa.disabled',
@@ -33,6 +34,7 @@ export const SECURITY_EVENT_TYPES = [
   'user.reactivated',
   'user.role_changed',
   'org.created',
+  'org.help_contact_changed',
   'keys.rotated',
 ] as const;
 

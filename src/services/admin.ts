@@ -8,6 +8,7 @@ import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { mailPersonUnlocked } from './lockout-help.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 import { requestAdminReset } from './recovery.ts';
@@ -164,6 +165,10 @@ export async function unlockAccount(deps: ServiceDeps, ctx: RequestContext, acto
   return deps.db.transaction().execute(async (tx) => {
     const wasLocked = await unlockUser(tx, target.id);
     await deps.events.record(tx, eventFor(deps, ctx, 'account.unlocked', target, { actor, details: { wasLocked } }));
+    if (wasLocked) await mailPersonUnlocked(deps, tx, ctx, target, actor);
+    return wasLocked;
+  }).then((wasLocked) => {
+    if (wasLocked) deps.onMailQueued();
     return wasLocked;
   });
 }

@@ -20,6 +20,7 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   oidc_backchannel_queue: OidcBackchannelTable;
+  org_help_contacts: OrgHelpContactTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
 }
@@ -221,4 +222,13 @@ export interface UserDeactivationTable {
   deactivated_at: number;
   /** The admin's email, or `operator:<name>`. */
   deactivated_by: string;
+}
+
+/** Whom a locked-out person should contact: an email address, a web address or a line of text (migration 017). */
+export interface OrgHelpContactTable {
+  org_id: string;
+  contact: string;
+  updated_at: number;
+  /** The admin's email, or `operator:<name>`. */
+  updated_by: string;
 }

@@ -22,6 +22,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'sign_in.sso_refused': 'Password sign-in refused (SSO user)',
   'account.locked': 'Account locked',
   'account.unlocked': 'Account unlocked',
+  'account.unlock_requested': 'Asked the admins to unlock',
   'mfa.enabled': '2FA turned on',
   'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
@@ -44,6 +45,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.reactivated': 'Person reactivated',
   'user.role_changed': 'Role or licence changed',
   'org.created': 'Organisation created',
+  'org.help_contact_changed': 'Help contact changed',
   'keys.rotated': 'Encryption keys rotated',
 };
 

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
+import { MAX_HELP_CONTACT_LENGTH } from '../../domain/help-contact.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
+import { updateHelpContact } from '../../services/lockout-help.ts';
 import { MAX_GRACE_DAYS, type PolicyView, updatePolicy } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestContext } from '../request-context.ts';
@@ -69,6 +71,25 @@ ${describeStatus(policy)}
 </section>`;
 }
 
+/** Whom locked-out people should contact: shown on the page they see, where they cannot sign in to find out. */
+export function helpContactCard(current: string | null, csrf: string, draft?: string): SafeHtml {
+  const invalid = draft !== undefined;
+  return html`<section class="card" aria-labelledby="help-heading">
+<h2 id="help-heading">Help for locked-out people</h2>
+<form method="post" action="/admin/help-contact" class="stack">
+  ${csrfField(csrf)}
+  <div class="field">
+    <label for="helpContact">Help contact</label>
+    <p class="hint" id="helpContact-hint">Shown on the page people see when their account is locked: an email address, a web address or a phone number.
+    Leave empty to show none. Admins are emailed on every lock either way.</p>
+    <input type="text" id="helpContact" name="helpContact" maxlength="${MAX_HELP_CONTACT_LENGTH}" value="${invalid ? draft : (current ?? '')}"
+      aria-describedby="helpContact-hint"${invalid ? html` aria-invalid="true" autofocus` : ''}>
+  </div>
+  <button type="submit">Save help contact</button>
+</form>
+</section>`;
+}
+
 const REFUSALS: ReadonlySet<string> = new Set(['invalid_request', 'mfa_unavailable', 'mfa_not_enabled', 'invalid_credentials', 'rate_limited']);
 
 function parseGraceDays(raw: unknown): number | null {
@@ -104,5 +125,21 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
       });
     }
     return reply.redirect('/admin/users?done=policy', 303);
+  });
+
+  app.post('/admin/help-contact', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(request, reply);
+    const raw = (request.body as { helpContact?: unknown } | undefined)?.helpContact ?? '';
+    try {
+      await updateHelpContact(deps, requestContext(request), ctx.admin, raw);
+    } catch (err) {
+      if (!(err instanceof TesseraError) || err.code !== 'invalid_request') throw err;
+      return sendUsersPage(deps, request, reply, ctx, {
+        status: err.status,
+        error: `The help contact was not saved. ${err.message}`,
+        helpContactDraft: typeof raw === 'string' ? raw.slice(0, MAX_HELP_CONTACT_LENGTH * 2) : '',
+      });
+    }
+    return reply.redirect('/admin/users?done=help-contact', 303);
   });
 }

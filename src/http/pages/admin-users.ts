@@ -18,12 +18,13 @@ import {
 import type { ServiceDeps } from '../../services/context.ts';
 import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
 import { signOutPersonEverywhere } from '../../services/session-list.ts';
+import { readHelpContact } from '../../services/lockout-help.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
 import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
-import { policyCard, type PolicyDraft } from './admin-policy.ts';
+import { helpContactCard, policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { formBody } from './components.ts';
 import { csrfField } from './layout.ts';
@@ -51,6 +52,7 @@ const DONE: Record<string, (email: string | null) => string> = {
   unlock: (email) => `${email ?? 'The account'} is unlocked.`,
   'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
   policy: () => 'The 2FA policy is saved.',
+  'help-contact': () => 'The help contact is saved. Locked-out people now see it.',
   deactivated: (email) => `${email ?? 'The person'} is deactivated and was signed out everywhere.`,
   reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
@@ -62,6 +64,8 @@ export interface UsersPageOptions {
   error?: string | null;
   notice?: string | null;
   policyDraft?: PolicyDraft;
+  /** A refused help contact, shown again in its field. */
+  helpContactDraft?: string;
 }
 
 export type UsersPageRenderer = (
@@ -229,9 +233,10 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
   const before = after === null ? parseAfter(queryValue(request, 'before')) : null;
   const search = parseAfter(queryValue(request, 'q'))?.trim() || null;
   const view: ListView = { filter, after, before, search, selfId: ctx.admin.user.id };
-  const [page, overview] = await Promise.all([
+  const [page, overview, helpContact] = await Promise.all([
     listOrgUsers(deps, ctx.admin, { filter, after, before, emailPrefix: search }),
     describeOrgOverview(deps, ctx.admin),
+    readHelpContact(deps, ctx.admin.org.id),
   ]);
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
@@ -251,7 +256,8 @@ ${filterNav(overview, filter)}
 ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
 ${pager(page, view)}
 </section>
-${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}`;
+${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
+${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
 
