@@ -42,6 +42,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
+                setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
               },
             },
           },

@@ -10,6 +10,7 @@ import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { formatLongDay } from './grace.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { sendSetupPage } from './setup.ts';
@@ -44,9 +45,9 @@ Anyone with your password could reset other people's 2FA and change your organis
 <p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
-    ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
+    ? html`<p><strong>Your organisation requires it${mfa.setupDueBy !== null ? html` from ${formatLongDay(mfa.setupDueBy)}: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
     : ''}
-<div class="actions"><a class="button" href="/account/security/setup" id="configure">Configure</a></div>`;
+<div class="actions"><a class="button" href="/account/security/setup" id="configure">Set up two-factor authentication</a></div>`;
 }
 
 interface ReauthForm {

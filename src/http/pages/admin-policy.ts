@@ -51,8 +51,9 @@ ${describeStatus(policy)}
     <input type="checkbox" id="require2fa" name="require2fa" value="on" aria-describedby="require2fa-hint"${required ? html` checked` : ''}>
     <label for="require2fa">Require 2FA for everyone</label>
   </div>
-  <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in,
-  and nobody can remove it. People who sign in through SSO or have no licence are not affected.</p>
+  <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in
+  (with a grace period: asked after their password and may postpone until it ends), and nobody can remove it.
+  People who sign in through SSO or have no licence are not affected.</p>
   <div class="field">
     <label for="graceDays">Grace period in days</label>
     <p class="hint" id="graceDays-hint">0 to ${MAX_GRACE_DAYS}. During it, people may postpone set-up; they see how many days are left.</p>

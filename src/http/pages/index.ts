@@ -8,6 +8,7 @@ import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
 import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
+import { gracePages } from './grace.ts';
 import { lockedPages } from './locked.ts';
 import { sessionPages } from './sessions.ts';
 import { html } from './html.ts';
@@ -56,4 +57,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(invitationPages, opts);
   await app.register(sessionPages, opts);
   await app.register(lockedPages, opts);
+  await app.register(gracePages, opts);
 }

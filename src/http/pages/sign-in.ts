@@ -74,9 +74,11 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     const form = formBody(request);
     const previous = await currentSession(deps, request);
     try {
-      const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
+      const { next, issued, setupDueBy } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
       if (next === 'done') {
+        // Set-up postponed by a grace period: ask first, then go on (the interstitial knows where).
+        if (setupDueBy !== null) return reply.redirect('/login/grace', 303);
         return sendSignInDone(request, reply);
       }
       return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);
