@@ -22,6 +22,7 @@ export const SECURITY_EVENT_TYPES = [
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'recovery_email.changed',
   'password.reset_requested',
   'password.reset_completed',
   'session.ended',

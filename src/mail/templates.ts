@@ -201,6 +201,26 @@ export const mailTemplates = {
       [`Your account ${ctx.email} in ${ctx.orgName} was unlocked by ${ctx.unlockedBy}. You can sign in again with your password and a code from your authenticator app.`],
       { notMe: 'If you did not ask for this, someone who knows your password locked the account: change your password as soon as you are signed in.' },
     ),
+  /** To the sign-in address when the recovery address changed: the new one is masked. */
+  recoveryAddressChanged: (ctx: MailContext & { newAddress: string | null }) =>
+    compose(
+      ctx,
+      'Your recovery email address was changed',
+      [
+        ctx.newAddress === null
+          ? `The recovery email address of ${ctx.email} was removed. "Lost your mobile device?" links now go to ${ctx.email}.`
+          : `The recovery email address of ${ctx.email} was changed to ${ctx.newAddress}. "Lost your mobile device?" links now go there.`,
+      ],
+      { notMe: 'If you did not change it, someone has your password and a code: change your password and contact your organisation admin at once.' },
+    ),
+  /** To the recovery address that was replaced: it will no longer receive reset links. */
+  recoveryAddressReplacedNotice: (ctx: MailContext & { oldAddress: string }) =>
+    compose(
+      ctx,
+      'This address is no longer a recovery address',
+      [`${ctx.oldAddress} is no longer the recovery email address of ${ctx.email}: links that reset its two-factor authentication will not be sent here any more.`],
+      { notMe: `If the owner of ${ctx.email} did not do this, tell them or their organisation admin at once.` },
+    ),
   codeReplayed: (ctx: MailContext) =>
     compose(
       ctx,

@@ -404,3 +404,8 @@ export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<str
 export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['role'], licensed: number): Promise<void> {
   await db.updateTable('users').set({ role, licensed }).where('id', '=', userId).execute();
 }
+
+/** Where "Lost your mobile device?" links go; null sends them to the sign-in address. */
+export async function setRecoveryEmail(db: Db, userId: string, recoveryEmail: string | null): Promise<void> {
+  await db.updateTable('users').set({ recovery_email: recoveryEmail }).where('id', '=', userId).execute();
+}

@@ -11,6 +11,7 @@ import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { formatLongDay } from './grace.ts';
+import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { sendSetupPage } from './setup.ts';
@@ -21,6 +22,7 @@ const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
+  recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
 };
 
 function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
@@ -157,6 +159,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   <h2 id="mfa-heading">Two-factor authentication</h2>
   ${statusSection(mfa, active.user.role === 'admin')}
 </section>
+${mfa.enabled ? recoveryAddressCard(active.user) : ''}
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
   <p>Change it whenever you think someone else may know it.</p>

@@ -33,6 +33,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
   'password.changed': 'Password changed',
+  'recovery_email.changed': 'Recovery address changed',
   'password.reset_requested': 'Password reset requested',
   'password.reset_completed': 'Password reset by emailed link',
   'session.ended': 'Signed out',

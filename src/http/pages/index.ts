@@ -10,6 +10,7 @@ import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
 import { gracePages } from './grace.ts';
 import { lockedPages } from './locked.ts';
+import { recoveryAddressPages } from './recovery-address.ts';
 import { sessionPages } from './sessions.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
@@ -58,4 +59,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(sessionPages, opts);
   await app.register(lockedPages, opts);
   await app.register(gracePages, opts);
+  await app.register(recoveryAddressPages, opts);
 }
