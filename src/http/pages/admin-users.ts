@@ -8,6 +8,8 @@ import {
   describeUserAvailability,
   findUserInOrg,
   listOrgUsers,
+  locateUsersPage,
+  type PagePosition,
   type OrgOverview,
   parseUserFilter,
   type UserFilter,
@@ -128,11 +130,12 @@ function listHref(view: ListView, at: Record<string, string> = {}): string {
 }
 
 /** Keyset paging by email: "Next" starts after the last email shown, "Previous" ends before the first. */
-function pager(page: UsersPage, view: ListView): SafeHtml {
+function pager(page: UsersPage, view: ListView, position: PagePosition | null): SafeHtml {
   const previous = page.previous === null ? '' : html`<a class="button secondary" id="previous-page" href="${listHref(view, { before: page.previous })}" rel="prev">Previous</a>`;
   const next = page.next === null ? '' : html`<a class="button secondary" id="next-page" href="${listHref(view, { after: page.next })}" rel="next">Next</a>`;
   const first = view.after === null && view.before === null ? '' : html`<a href="${listHref(view)}" id="first-page">First page</a>`;
-  return previous === '' && next === '' && first === '' ? html`` : html`<nav class="actions" aria-label="Pages of people">${first}${previous}${next}</nav>`;
+  const where = position === null ? '' : html`<p class="muted" id="page-position">${position.from.toLocaleString('en-GB')}–${position.to.toLocaleString('en-GB')} of ${position.total.toLocaleString('en-GB')}</p>`;
+  return previous === '' && next === '' && first === '' ? html`${where}` : html`<nav class="actions" aria-label="Pages of people">${where}${first}${previous}${next}</nav>`;
 }
 
 /** Search by the start of an email address; a GET form, so it works without JavaScript and can be linked. */
@@ -238,6 +241,7 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
     describeOrgOverview(deps, ctx.admin),
     readHelpContact(deps, ctx.admin.org.id),
   ]);
+  const position = await locateUsersPage(deps, ctx.admin, page, { filter, emailPrefix: search });
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
   const done = queryValue(request, 'done');
@@ -254,7 +258,7 @@ ${overviewSection(org, overview)}
 ${searchForm(view)}
 ${filterNav(overview, filter)}
 ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
-${pager(page, view)}
+${pager(page, view, position)}
 </section>
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
 ${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}`;
