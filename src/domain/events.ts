@@ -11,6 +11,7 @@ export const SECURITY_EVENT_TYPES = [
   'sign_in.sso_refused',
   'account.locked',
   'account.unlocked',
+  'account.unlock_requested',
   'mfa.enabled',
   'mfa.setup_code_failed',
   'mfa.disabled',
@@ -21,6 +22,7 @@ export const SECURITY_EVENT_TYPES = [
   'backup_code.used',
   'backup_code.regenerated',
   'password.changed',
+  'recovery_email.changed',
   'password.reset_requested',
   'password.reset_completed',
   'session.ended',
@@ -39,6 +41,7 @@ export const SECURITY_EVENT_TYPES = [
   'api_token.revoked',
   'api_token.used',
   'org.created',
+  'org.help_contact_changed',
   'keys.rotated',
   'oidc.client_auth_failed',
 ] as const;

@@ -4,6 +4,7 @@ import { TesseraError } from '../domain/errors.ts';
 import {
   describeMfaAvailability,
   graceDaysLeft,
+  graceEndsAt,
   isMfaRequired,
   type MfaUnavailableReason,
   type OrgPolicy,
@@ -45,6 +46,8 @@ export interface MfaState {
   enabled: boolean;
   locked: boolean;
   graceDaysLeft: number;
+  /** When a postponed set-up becomes forced (the grace period's end); null when nothing is postponed. */
+  setupDueBy: Date | null;
 }
 
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
@@ -59,6 +62,7 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     locked: account.user.locked_at !== null,
     // Only someone who still has to set 2FA up is postponing anything.
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
   };
 }
 

@@ -8,7 +8,9 @@ import { insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTo
 import type { Database } from '../store/schema.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
-import { eventFor, userActor } from './accounts.ts';
+import { eventFor, orgPolicy, userActor, userStanding } from './accounts.ts';
+import { findOrgById } from '../store/orgs.ts';
+import { type SetUpOnNextSignIn, setUpOnNextSignIn } from '../domain/policy.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { readLink, requireLiveLink } from './link-state.ts';
@@ -96,7 +98,7 @@ export async function requestAdminReset(deps: ServiceDeps, ctx: RequestContext, 
 }
 
 export type ResetLinkState =
-  | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date }
+  | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date; afterReset: SetUpOnNextSignIn }
   | { state: 'invalid' | 'used' | 'expired' };
 
 /** The links this module handles; a forgotten-password link is not one of them. */
@@ -108,14 +110,20 @@ export async function inspectResetLink(deps: ServiceDeps, token: string): Promis
   if (link.state !== 'valid') return link;
   const user = await findUserById(deps.db, link.row.user_id);
   if (!user) return { state: 'invalid' };
-  return { state: 'valid', purpose: link.row.purpose as ResetPurpose, email: user.email, expiresAt: new Date(link.row.expires_at) };
+  return { state: 'valid', purpose: link.row.purpose as ResetPurpose, email: user.email, expiresAt: new Date(link.row.expires_at), afterReset: await setUpAfterReset(deps, user) };
+}
+
+/** Whether the sign-in after a reset shows a QR code at once, asks (grace period), or leaves it to the person. */
+export async function setUpAfterReset(deps: ServiceDeps, user: UserRow): Promise<SetUpOnNextSignIn> {
+  const org = await findOrgById(deps.db, user.org_id);
+  return org ? setUpOnNextSignIn(orgPolicy(org), userStanding(user), deps.clock.now()) : { kind: 'optional' };
 }
 
 /**
  * Following the link: marking the token used is one conditional UPDATE, so concurrent clicks
  * reset once; the wipe commits with it or not at all.
  */
-export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string }> {
+export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string; afterReset: SetUpOnNextSignIn }> {
   const result = await deps.db.transaction().execute(async (tx) => {
     const now = deps.clock.now().getTime();
     const row = requireLiveLink(await readLink(tx, token, MFA_RESET_PURPOSES, now));
@@ -128,8 +136,8 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     crashPoint('reset.confirm');
     const wiped = await wipeSecondFactor(tx, user.id, now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));
-    return { email: user.email };
+    return user;
   });
   deps.onMailQueued();
-  return result;
+  return { email: result.email, afterReset: await setUpAfterReset(deps, result) };
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
-import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { graceEndsAt, isMfaRequired, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
@@ -36,7 +36,7 @@ export async function signInWithPassword(
   ctx: RequestContext,
   input: { email: unknown; password: unknown },
   previous: SessionRow | null,
-): Promise<{ next: NextStep; issued: IssuedSession }> {
+): Promise<{ next: NextStep; issued: IssuedSession; setupDueBy: Date | null }> {
   const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
   // The same limits any password was set within: a password that could be set can be used.
   if (!isPasswordWithinLimits(input.password)) throw new TesseraError('invalid_request', { field: 'password' });
@@ -77,7 +77,9 @@ export async function signInWithPassword(
     else await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_verified', user, { details: { next } }));
     return session;
   });
-  return { next, issued };
+  // Required but postponed (grace period): the pages ask once per sign-in whether to set it up now.
+  const setupDueBy = next === 'done' && !mfaEnabled && isMfaRequired(orgPolicy(org), userStanding(user)) ? graceEndsAt(orgPolicy(org)) : null;
+  return { next, issued, setupDueBy };
 }
 
 function requirePendingStep(active: ActiveSession, step: 'totp' | 'enroll'): void {

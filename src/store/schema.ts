@@ -20,6 +20,7 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   oidc_backchannel_queue: OidcBackchannelTable;
+  org_help_contacts: OrgHelpContactTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
   org_api_tokens: OrgApiTokenTable;
@@ -254,4 +255,13 @@ export interface DeletedPersonTable {
   pseudonym: string;
   deleted_at: number;
   deleted_by: string;
+}
+
+/** Whom a locked-out person should contact: an email address, a web address or a line of text (migration 017). */
+export interface OrgHelpContactTable {
+  org_id: string;
+  contact: string;
+  updated_at: number;
+  /** The admin's email, or `operator:<name>`. */
+  updated_by: string;
 }

@@ -56,7 +56,7 @@ describe('2FA from the profile, in a real browser', () => {
     await page.getByRole('link', { name: 'Security settings' }).click();
     assert.equal(await page.locator('#mfa-status').textContent(), 'off');
     await assertAccessible(page);
-    await page.getByRole('link', { name: 'Configure' }).click();
+    await page.getByRole('link', { name: 'Set up two-factor authentication' }).click();
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Confirm your password');
     await assertFocused(page, 'password');
     await assertAccessible(page);

@@ -35,6 +35,8 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/totp/replace/confirm': { code: '123456' },
   'POST /api/v1/me/password': { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' },
   'PATCH /api/v1/admin/org': { require2fa: true },
+  'PUT /api/v1/admin/org/help-contact': { helpContact: 'it-desk@acme.test' },
+  'PUT /api/v1/me/recovery-email': { password: DEFAULT_PASSWORD, code: '123456', recoveryEmail: 'me@home.test' },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
   'PATCH /api/v1/admin/users/:id': { role: 'member' },
   'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },

@@ -5,6 +5,7 @@ import { beginAppReplacement, confirmAppReplacement } from '../../services/app-r
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
+import { changeRecoveryEmail } from '../../services/recovery-address.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -42,6 +43,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
+                setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
               },
             },
           },
@@ -135,6 +137,20 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     const active = activeSession(request);
     await removeTotp(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
     return reply.status(204).send();
+  });
+
+  app.put('/me/recovery-email', {
+    schema: {
+      tags,
+      summary: 'Set where "Lost your mobile device?" links go (password and a current code); "" sends them to the sign-in address. The sign-in address and the replaced address are emailed.',
+      body: body({ password: passwordString, code: codeString, recoveryEmail: { type: 'string', maxLength: 320 } }, ['password', 'code', 'recoveryEmail']),
+      response: { 200: { type: 'object', properties: { recoveryEmail: { type: ['string', 'null'] } }, required: ['recoveryEmail'] }, ...errors(400, 401, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = activeSession(request);
+    const recoveryEmail = await changeRecoveryEmail(deps, requestContext(request), active, request.body as { password: unknown; code: unknown; recoveryEmail: unknown });
+    return { recoveryEmail };
   });
 
   app.post('/me/recovery-code', {

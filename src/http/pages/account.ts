@@ -10,6 +10,8 @@ import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { formatLongDay } from './grace.ts';
+import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { sendSetupPage } from './setup.ts';
@@ -20,6 +22,7 @@ const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
+  recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
 };
 
 function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
@@ -44,9 +47,9 @@ Anyone with your password could reset other people's 2FA and change your organis
 <p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
-    ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
+    ? html`<p><strong>Your organisation requires it${mfa.setupDueBy !== null ? html` from ${formatLongDay(mfa.setupDueBy)}: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
     : ''}
-<div class="actions"><a class="button" href="/account/security/setup" id="configure">Configure</a></div>`;
+<div class="actions"><a class="button" href="/account/security/setup" id="configure">Set up two-factor authentication</a></div>`;
 }
 
 interface ReauthForm {
@@ -161,6 +164,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   <p>You sign in with <strong>${active.user.email}</strong>.</p>
   <div class="actions"><a class="button secondary" href="/account/email" id="change-email">Change email address</a></div>
 </section>
+${mfa.enabled ? recoveryAddressCard(active.user) : ''}
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
   <p>Change it whenever you think someone else may know it.</p>

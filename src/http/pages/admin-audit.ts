@@ -22,6 +22,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'sign_in.sso_refused': 'Password sign-in refused (SSO user)',
   'account.locked': 'Account locked',
   'account.unlocked': 'Account unlocked',
+  'account.unlock_requested': 'Asked the admins to unlock',
   'mfa.enabled': '2FA turned on',
   'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
@@ -32,6 +33,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
   'password.changed': 'Password changed',
+  'recovery_email.changed': 'Recovery address changed',
   'password.reset_requested': 'Password reset requested',
   'password.reset_completed': 'Password reset by emailed link',
   'session.ended': 'Signed out',
@@ -50,6 +52,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'api_token.revoked': 'API token revoked',
   'api_token.used': 'API call with a token',
   'org.created': 'Organisation created',
+  'org.help_contact_changed': 'Help contact changed',
   'keys.rotated': 'Encryption keys rotated',
   'oidc.client_auth_failed': 'Application failed to authenticate',
 };

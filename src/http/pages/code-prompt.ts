@@ -3,13 +3,15 @@ import { TesseraError } from '../../domain/errors.ts';
 import { maskEmail } from '../../domain/mask-email.ts';
 import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { requestLostDeviceReset } from '../../services/recovery.ts';
+import { requestLostDeviceReset, setUpAfterReset } from '../../services/recovery.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
+import { afterResetSentence } from './grace.ts';
+import type { SetUpOnNextSignIn } from '../../domain/policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
@@ -153,14 +155,14 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     }
     // Answered here rather than behind a redirect: only this half-signed-in person (who knows the
     // password) sees which address, masked, the link went to.
-    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again);
+    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again, await setUpAfterReset(deps, active.user));
   });
 
   // Static text: it names no address, so it is safe for anyone who lands on it.
   app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => sendCheckEmailPage(reply, null, null));
 }
 
-function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null): FastifyReply {
+function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null, afterReset: SetUpOnNextSignIn | null = null): FastifyReply {
   const csrf = newCsrf(reply);
   const sentTo = maskedTo
     ? html`<p>We have sent a link to reset two-factor authentication to <strong id="sent-to">${maskedTo}</strong>.</p>`
@@ -172,7 +174,7 @@ ${againInSeconds === null ? '' : html`<p id="send-again">The email was sent mome
 <ol>
   <li>Open the email from Tessera and select <strong>Reset two-factor authentication</strong>. The link works once and expires in ${LOST_DEVICE_LINK_TTL_SECONDS / 60} minutes.</li>
   <li>Confirm the reset on the page that opens.</li>
-  <li>Sign in as usual. If your organisation requires two-factor authentication, a QR code to set up your new phone is shown after the password.</li>
+  <li id="after-reset">${afterResetSentence(afterReset)}</li>
 </ol>
 <p>No email after a few minutes? Check your spam folder, or ask your organisation admin to reset two-factor authentication for you.</p>
 <p>Found your backup code after all? <a href="/login/backup-code">Use your backup code</a>.</p>

@@ -8,6 +8,9 @@ import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
 import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
+import { gracePages } from './grace.ts';
+import { lockedPages } from './locked.ts';
+import { recoveryAddressPages } from './recovery-address.ts';
 import { sessionPages } from './sessions.ts';
 import { emailChangePages } from './email-change.ts';
 import { html } from './html.ts';
@@ -56,4 +59,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(invitationPages, opts);
   await app.register(sessionPages, opts);
   await app.register(emailChangePages, opts);
+  await app.register(lockedPages, opts);
+  await app.register(gracePages, opts);
+  await app.register(recoveryAddressPages, opts);
 }

@@ -9,6 +9,7 @@ import { rememberReturnAddress } from '../return-address.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
+import { lockedPerson } from './locked.ts';
 import { readPendingInteraction, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
@@ -16,6 +17,8 @@ const NOTICES: Record<string, string> = {
   signed_out: 'You have signed out.',
   expired: 'Your sign-in took too long. Please sign in again.',
   reauth: 'The application asks you to sign in again to continue.',
+  unlocked: 'Your account is no longer locked. Sign in again.',
+  locked_expired: 'To ask your admin to unlock your account, sign in again with your password.',
 };
 
 function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null }): FastifyReply {
@@ -71,15 +74,18 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     const form = formBody(request);
     const previous = await currentSession(deps, request);
     try {
-      const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
+      const { next, issued, setupDueBy } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
       if (next === 'done') {
+        // Set-up postponed by a grace period: ask first, then go on (the interstitial knows where).
+        if (setupDueBy !== null) return reply.redirect('/login/grace', 303);
         return sendSignInDone(request, reply);
       }
       return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);
     } catch (err) {
       const csrf = newCsrf(reply);
-      if (isLocked(err)) return sendLockedPage(reply, csrf);
+      // Told only after the right password, so naming whom the page is for reveals nothing new.
+      if (isLocked(err)) return sendLockedPage(reply, csrf, deps, await lockedPerson(deps, { email: form.email }));
       const message = describeFormError(err, 'sign-in');
       if (message === null) throw err;
       const email = typeof form.email === 'string' ? form.email.slice(0, 254) : '';
