@@ -147,6 +147,18 @@ export async function lockPerson(db: Db, userId: string): Promise<{ failed_code_
   return (await lockedStandingOf(db, { userId })).rows[0] ?? null;
 }
 
+/** lockPerson, reading the whole row: for a caller that needs the person as well (one statement, not two). */
+const lockedRowOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate()),
+);
+export async function lockPersonRow(db: Db, userId: string): Promise<UserRow | null> {
+  return (await lockedRowOf(db, { userId })).rows[0] ?? null;
+}
+
 /** One more wrong code in a row; the caller holds the row (lockPerson). */
 const countWrong = preparedQuery((db, p: { userId: string }) =>
   db
