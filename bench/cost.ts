@@ -53,21 +53,31 @@ function statSafe(path: string): number {
   }
 }
 
-/** Total instructions the server ran while `work` ran (callgrind's collection switched on around it). */
-async function instructions<T>(pid: number, run: () => Promise<T>): Promise<{ result: T; ir: number }> {
+/**
+ * Total instructions the server ran while `run` ran. Callgrind counts only while switched on (the
+ * start-up and warm-up run uninstrumented, which is many times faster); a dump
+ * writes the counts since the last one and zeroes them, so a dump before and one after bracket
+ * the phase. Callgrind notices the command only when the process runs, so each is followed by
+ * requests to /healthz until the dump file appears (their own cost is a few of 100s of requests).
+ */
+async function instructions<T>(pid: number, port: number, run: () => Promise<T>): Promise<{ result: T; ir: number }> {
   if (!CALLGRIND) return { result: await run(), ir: Number.NaN };
   await callgrindControl(['--instr=on', String(pid)]);
+  await dump(pid, port);
   const result = await run();
+  const ir = await dump(pid, port);
   await callgrindControl(['--instr=off', String(pid)]);
-  await callgrindControl(['--dump', String(pid)]);
-  const dumps = readdirSync(work).filter((f) => f.startsWith('callgrind.out')).map((f) => join(work, f));
-  let ir = 0;
-  for (const file of dumps) {
-    const m = /^summary: (\d+)/m.exec(readFileSync(file, 'utf8'));
-    ir += m ? Number(m[1]) : 0;
-    rmSync(file);
-  }
   return { result, ir };
+}
+async function dump(pid: number, port: number): Promise<number> {
+  const dumps = () => readdirSync(work).filter((f) => /^callgrind\.out\.\d+\.\d+$/.test(f));
+  for (const file of dumps()) rmSync(join(work, file));
+  await callgrindControl(['--dump', String(pid)]);
+  const agent = new http.Agent();
+  while (dumps().length === 0) await get(agent, port, '/healthz', null);
+  await new Promise((r) => setTimeout(r, 200)); // let the file be written out
+  const text = readFileSync(join(work, dumps()[0]!), 'utf8');
+  return Number(/^totals: (\d+)/m.exec(text)?.[1] ?? Number.NaN);
 }
 function callgrindControl(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -91,7 +101,7 @@ async function startServer(env: Record<string, string>): Promise<{ port: number;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error('server exited before answering');
     if ((await get(new http.Agent(), port, '/healthz', null).catch(() => null)) !== null) break;
-    if (i > 3000) throw new Error('server did not answer');
+    if (i > 12_000) throw new Error('server did not answer');
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
@@ -129,7 +139,7 @@ try {
   await takeCounts(server.pid);
   const cpuBefore = cpuMs(server.pid);
   let fullCookie = '';
-  const steps = await instructions(server.pid, async () => {
+  const steps = await instructions(server.pid, server.port, async () => {
     for (let i = 0; i < sessions.length; i++) {
       if (!POSTGRES && i % SLICE === 0) {
         if (i > 0) walWritten += walPages(sqliteFile, false);
@@ -146,7 +156,7 @@ try {
   const stepCounts = await takeCounts(server.pid);
   const ME = STEPS * 5;
   const meCpuBefore = cpuMs(server.pid);
-  const me = await instructions(server.pid, async () => {
+  const me = await instructions(server.pid, server.port, async () => {
     for (let i = 0; i < ME; i++) {
       const r = await get(agent, server.port, '/api/v1/me', fullCookie);
       if (r.status !== 200) throw new Error(`GET /me: ${r.status}`);

@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import type { TotpCredentialRow } from './totp.ts';
 import { likePrefix } from './like.ts';
 
 export type UserRow = Selectable<UserTable>;
@@ -145,6 +146,30 @@ const lockedStandingOf = preparedQuery((db, p: { userId: string }) =>
 );
 export async function lockPerson(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
   return (await lockedStandingOf(db, { userId })).rows[0] ?? null;
+}
+
+/**
+ * lockPerson and the person's authenticator in one statement: a code check needs both, and on
+ * PostgreSQL each statement is a round trip. The credential's row is locked too, so that a check
+ * that waited for the person reads the credential as the check before it left it (a locked row
+ * is re-read at its newest version; an unlocked one in a join would be read as the statement's
+ * snapshot saw it, before the wait). Null when there is no such person or no authenticator; the
+ * caller then asks again the long way (lockPerson, findTotpCredential) to tell which.
+ */
+const lockedWithTotpOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .innerJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
+    .select(['users.failed_code_attempts', 'users.locked_at'])
+    .select(['totp_credentials.key_id', 'totp_credentials.secret_ciphertext', 'totp_credentials.last_used_step', 'totp_credentials.confirmed_at'])
+    .where('users.id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate('users').forNoKeyUpdate('totp_credentials')),
+);
+export async function lockPersonWithTotp(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null; credential: TotpCredentialRow } | null> {
+  const row = (await lockedWithTotpOf(db, { userId })).rows[0];
+  if (!row) return null;
+  const { failed_code_attempts, locked_at, ...rest } = row;
+  return { failed_code_attempts, locked_at, credential: { user_id: userId, ...rest } };
 }
 
 /** lockPerson, reading the whole row: for a caller that needs the person as well (one statement, not two). */
