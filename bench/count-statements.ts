@@ -3,7 +3,7 @@
 // PostgreSQL each query is one round trip (pg sends the next only after the previous answered);
 // on SQLite each is one statement run. SIGUSR2 writes the counts since the last SIGUSR2 to
 // COUNT_STATEMENTS_FILE and starts again from zero.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { StatementSync } from 'node:sqlite';
 
@@ -33,6 +33,9 @@ for (const method of ['all', 'get', 'run', 'iterate'] as const) {
 }
 
 process.on('SIGUSR2', () => {
-  writeFileSync(process.env.COUNT_STATEMENTS_FILE!, JSON.stringify(counts));
+  // Whole or not at all: the reader polls for the file to change.
+  const file = process.env.COUNT_STATEMENTS_FILE!;
+  writeFileSync(`${file}.new`, JSON.stringify(counts));
+  renameSync(`${file}.new`, file);
   counts.statements = counts.begins = counts.commits = 0;
 });

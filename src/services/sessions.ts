@@ -28,6 +28,8 @@ export interface ActiveSession extends Account {
   session: SessionRow;
   /** The cookie value; only its hash is stored. */
   token: string;
+  /** Whether the person had an authenticator when the session was looked up (set by resolveSession). */
+  totpEnabled?: boolean;
 }
 
 export interface IssuedSession {
@@ -122,14 +124,14 @@ export async function resolveSession(deps: ServiceDeps, token: string): Promise<
   const idHash = hashToken(token);
   const found = await findSessionWithAccount(deps.db, idHash);
   if (!found) return null;
-  const { session, user, org } = found;
+  const { session, user, org, totpEnabled } = found;
   const now = deps.clock.now().getTime();
   if (isSessionExpired(deps, session, now)) {
     await deleteSession(deps.db, idHash);
     return null;
   }
   if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
-  return { user, org, session, token };
+  return { user, org, session, token, totpEnabled };
 }
 
 export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {

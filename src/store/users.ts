@@ -58,6 +58,9 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .innerJoin('orgs', 'orgs.id', 'users.org_id')
     .selectAll('users')
     .select(ORG_COLUMNS)
+    // Whether the person has an authenticator: GET /me shows it, and a statement of its own was a
+    // second round trip on every such request (one index probe here).
+    .select((eb) => eb.exists(eb.selectFrom('totp_credentials').select('totp_credentials.user_id').whereRef('totp_credentials.user_id', '=', 'users.id')).as('totp__enabled'))
     .select([
       'sessions.id_hash as session__id_hash',
       'sessions.level as session__level',
@@ -73,7 +76,7 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .where('sessions.id_hash', '=', p.idHash),
 );
 
-export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow } | null> {
+export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean } | null> {
   const row = (await sessionWithAccount(db, { idHash })).rows[0];
   if (!row) return null;
   const {
@@ -87,6 +90,7 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     session__user_agent,
     session__sign_in_method,
     session__authenticated_at,
+    totp__enabled,
     ...rest
   } = row;
   const session: SessionRow = {
@@ -102,7 +106,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     sign_in_method: session__sign_in_method,
     authenticated_at: session__authenticated_at,
   };
-  return { session, ...splitOrg(rest) };
+  // SQLite answers 1 or 0, PostgreSQL true or false.
+  return { session, ...splitOrg(rest), totpEnabled: Boolean(totp__enabled) };
 }
 
 
