@@ -50,9 +50,10 @@ export interface MfaState {
   setupDueBy: Date | null;
 }
 
-export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
+/** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
+export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, totpEnabled?: boolean): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const enabled = (await findTotpCredential(db, account.user.id)) !== null;
+  const enabled = totpEnabled ?? (await findTotpCredential(db, account.user.id)) !== null;
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,

@@ -11,6 +11,7 @@ import {
   countWrongCode,
   findUserById,
   lockPerson,
+  lockPersonWithTotp,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -25,6 +26,16 @@ export function openTotpSecret(deps: ServiceDeps, userId: string, sealed: { key_
   // Another process may have rotated to a key this one has not loaded yet.
   if (!keyring.all.has(sealed.key_id)) keyring = deps.keys.reload();
   return openSecret(keyring, { keyId: sealed.key_id, ciphertext: sealed.secret_ciphertext }, totpSecretBinding(userId));
+}
+
+/**
+ * The rare case lockPersonWithTotp finds nothing: no person, or no authenticator (removed, or in
+ * the middle of being replaced). Read after the lock, in a statement of its own: on PostgreSQL a
+ * statement sees what was committed before it began, so this one sees what the change before it wrote.
+ */
+async function lockPersonWithoutTotp(tx: Kysely<Database>, userId: string) {
+  const standing = await lockPerson(tx, userId);
+  return standing && { ...standing, credential: await findTotpCredential(tx, userId) };
 }
 
 /** A wrong guess was made; thrown inside a transaction so that it rolls back. */
@@ -154,13 +165,11 @@ export async function withVerifiedCode<T>(
   let outcome: CheckOutcome<T>;
   try {
     outcome = await deps.db.transaction().execute(async (tx): Promise<CheckOutcome<T>> => {
-      const standing = await lockPerson(tx, user.id);
+      const standing = (await lockPersonWithTotp(tx, user.id)) ?? (await lockPersonWithoutTotp(tx, user.id));
       if (!standing || standing.locked_at !== null) throw new TesseraError('account_locked');
       // Only while backup codes are being checked (their attempts are taken before the slow hash).
       if (standing.failed_code_attempts >= max) throw tooManyAtOnce();
-      // Read after the lock, in a statement of its own: on PostgreSQL a statement sees what was
-      // committed before it began, so this one sees what the check before it wrote.
-      const credential = await findTotpCredential(tx, user.id);
+      const { credential } = standing;
       if (!credential) throw new TesseraError('mfa_not_enabled');
       const secret = openTotpSecret(deps, user.id, credential);
       const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });

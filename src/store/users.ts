@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import type { TotpCredentialRow } from './totp.ts';
 import { likePrefix } from './like.ts';
 
 export type UserRow = Selectable<UserTable>;
@@ -57,6 +58,9 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .innerJoin('orgs', 'orgs.id', 'users.org_id')
     .selectAll('users')
     .select(ORG_COLUMNS)
+    // Whether the person has an authenticator: GET /me shows it, and a statement of its own was a
+    // second round trip on every such request (one index probe here).
+    .select((eb) => eb.exists(eb.selectFrom('totp_credentials').select('totp_credentials.user_id').whereRef('totp_credentials.user_id', '=', 'users.id')).as('totp__enabled'))
     .select([
       'sessions.id_hash as session__id_hash',
       'sessions.level as session__level',
@@ -72,7 +76,7 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .where('sessions.id_hash', '=', p.idHash),
 );
 
-export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow } | null> {
+export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean } | null> {
   const row = (await sessionWithAccount(db, { idHash })).rows[0];
   if (!row) return null;
   const {
@@ -86,6 +90,7 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     session__user_agent,
     session__sign_in_method,
     session__authenticated_at,
+    totp__enabled,
     ...rest
   } = row;
   const session: SessionRow = {
@@ -101,7 +106,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     sign_in_method: session__sign_in_method,
     authenticated_at: session__authenticated_at,
   };
-  return { session, ...splitOrg(rest) };
+  // SQLite answers 1 or 0, PostgreSQL true or false.
+  return { session, ...splitOrg(rest), totpEnabled: Boolean(totp__enabled) };
 }
 
 
@@ -145,6 +151,42 @@ const lockedStandingOf = preparedQuery((db, p: { userId: string }) =>
 );
 export async function lockPerson(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
   return (await lockedStandingOf(db, { userId })).rows[0] ?? null;
+}
+
+/**
+ * lockPerson and the person's authenticator in one statement: a code check needs both, and on
+ * PostgreSQL each statement is a round trip. The credential's row is locked too, so that a check
+ * that waited for the person reads the credential as the check before it left it (a locked row
+ * is re-read at its newest version; an unlocked one in a join would be read as the statement's
+ * snapshot saw it, before the wait). Null when there is no such person or no authenticator; the
+ * caller then asks again the long way (lockPerson, findTotpCredential) to tell which.
+ */
+const lockedWithTotpOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .innerJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
+    .select(['users.failed_code_attempts', 'users.locked_at'])
+    .select(['totp_credentials.key_id', 'totp_credentials.secret_ciphertext', 'totp_credentials.last_used_step', 'totp_credentials.confirmed_at'])
+    .where('users.id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate('users').forNoKeyUpdate('totp_credentials')),
+);
+export async function lockPersonWithTotp(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null; credential: TotpCredentialRow } | null> {
+  const row = (await lockedWithTotpOf(db, { userId })).rows[0];
+  if (!row) return null;
+  const { failed_code_attempts, locked_at, ...rest } = row;
+  return { failed_code_attempts, locked_at, credential: { user_id: userId, ...rest } };
+}
+
+/** lockPerson, reading the whole row: for a caller that needs the person as well (one statement, not two). */
+const lockedRowOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate()),
+);
+export async function lockPersonRow(db: Db, userId: string): Promise<UserRow | null> {
+  return (await lockedRowOf(db, { userId })).rows[0] ?? null;
 }
 
 /** One more wrong code in a row; the caller holds the row (lockPerson). */

@@ -54,7 +54,8 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const mfa = await describeMfaState(deps, active);
+    // Nothing has changed since the session was looked up: its reading of the authenticator stands.
+    const mfa = await describeMfaState(deps, active, deps.db, active.totpEnabled);
     return {
       id: active.user.id,
       email: active.user.email,
