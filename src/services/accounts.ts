@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
@@ -10,7 +11,6 @@ import {
 } from '../domain/policy.ts';
 import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserWithOrg, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -49,7 +49,7 @@ export interface MfaState {
 
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const enabled = (await findTotpCredential(db, account.user.id)) !== null;
+  const enabled = await hasSecondFactor(db, account.user.id);
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,

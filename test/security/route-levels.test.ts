@@ -35,6 +35,9 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/admin/org': { require2fa: true },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
   'PATCH /api/v1/admin/users/:id': { role: 'member' },
+  'POST /api/v1/me/passkeys': { response: {}, name: 'Work laptop' },
+  'PATCH /api/v1/me/passkeys/:id': { name: 'Work laptop' },
+  'DELETE /api/v1/me/passkeys/:id': { password: DEFAULT_PASSWORD, code: '123456' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */

@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { parseSignInMethod } from '../../domain/forward-auth-policy.ts';
 import { describeMfaState } from '../../services/accounts.ts';
+import { sessionAssurance } from '../../services/session-assurance.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
@@ -42,6 +45,17 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
+                passkeys: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+              },
+            },
+            signIn: {
+              type: 'object',
+              description: 'How this session was signed in',
+              properties: {
+                method: { type: ['string', 'null'], enum: ['password', 'password+totp', 'password+backup_code', 'password+hwk', 'password+swk', 'hwk', 'swk', null] },
+                acr: { type: 'string' },
+                amr: { type: 'array', items: { type: 'string' } },
+                authTime: { type: 'string', format: 'date-time' },
               },
             },
           },
@@ -52,8 +66,10 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const mfa = await describeMfaState(deps, active);
+    const mfa = { ...(await describeMfaState(deps, active)), passkeys: await countPasskeys(deps.db, active.user.id) };
+    const assurance = sessionAssurance(active);
     return {
+      signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
       id: active.user.id,
       email: active.user.email,
       role: active.user.role,
