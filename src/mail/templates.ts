@@ -58,6 +58,23 @@ ${opts.link ? `<p><a href="${escapeHtml(opts.link.url)}" style="display:inline-b
 }
 
 export const mailTemplates = {
+  passkeyAdded: (ctx: MailContext) =>
+    compose(ctx, 'A passkey was added to your account', [
+      `A passkey or security key was added to ${ctx.email}. It can now be used to sign in. You can see and remove your passkeys at ${ctx.baseUrl}/account/security.`,
+    ]),
+  passkeyRemoved: (ctx: MailContext) =>
+    compose(ctx, 'A passkey was removed from your account', [
+      `A passkey or security key was removed from ${ctx.email}. It can no longer be used to sign in.`,
+    ]),
+  passkeyCloned: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'A sign-in with your passkey was refused',
+      [
+        `A sign-in to ${ctx.email} with one of your passkeys or security keys was refused: the key's use counter went backwards, which happens when a key has been copied.`,
+      ],
+      { notMe: `If you did not just restore or reset that key, remove it at ${ctx.baseUrl}/account/security, change your password at ${ctx.baseUrl}/account/password and contact your organisation admin.` },
+    ),
   mfaEnabled: (ctx: MailContext) =>
     compose(ctx, 'Two-factor authentication turned on', [
       `Two-factor authentication was turned on for ${ctx.email}. From now on you will be asked for a code from your authenticator app each time you sign in.`,

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
@@ -11,7 +12,6 @@ import {
 } from '../domain/policy.ts';
 import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserWithOrg, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -53,7 +53,8 @@ export interface MfaState {
 /** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, totpEnabled?: boolean): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const enabled = totpEnabled ?? (await findTotpCredential(db, account.user.id)) !== null;
+  // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
+  const enabled = totpEnabled === true || (await hasSecondFactor(db, account.user.id));
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,

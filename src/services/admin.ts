@@ -1,9 +1,9 @@
 import { DAY_MS } from '../domain/clock.ts';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, countUsersInView, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
@@ -231,7 +231,7 @@ export async function updatePolicy(
   }
   const wasRequired = admin.org.require_2fa === 1;
   // As GitHub does: an admin who would sign in with a password alone cannot require more of everyone else.
-  if (input.require2fa && !wasRequired && !(await findTotpCredential(deps.db, admin.user.id))) {
+  if (input.require2fa && !wasRequired && !(await hasSecondFactor(deps.db, admin.user.id))) {
     throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_mfa' }, 'Set up two-factor authentication for your own account first (Security), then require it for everyone.');
   }
   if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);

@@ -100,7 +100,7 @@ export async function withCodeAttempt<T>(
  * signed in ends: whoever is guessing codes holds the password, and may hold a session too.
  * Partial sessions stay, so the one that hit the lock can still be shown the locked page.
  */
-async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
+export async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
   await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts } }));
   await mailAdminsOfLock(deps, tx, ctx, user);
   const ended = await deleteFullSessions(tx, user.id);
@@ -115,7 +115,7 @@ async function replayRefused(deps: ServiceDeps, ctx: RequestContext, user: UserR
   return new TesseraError('invalid_code', { attemptsLeft, reason: 'code_already_used' }, message);
 }
 
-function tooManyAtOnce(): TesseraError {
+export function tooManyAtOnce(): TesseraError {
   return new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
 }
 

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { newId } from '../domain/random.ts';
@@ -6,7 +7,6 @@ import { generateToken, hashToken, LOST_DEVICE_LINK_TTL_SECONDS, RESET_LINK_TTL_
 import { mailTemplates } from '../mail/templates.ts';
 import { insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
 import { eventFor, orgPolicy, userActor, userStanding } from './accounts.ts';
 import { findOrgById } from '../store/orgs.ts';
@@ -91,7 +91,7 @@ export async function requestLostDeviceReset(deps: ServiceDeps, ctx: RequestCont
 
 /** Only someone with an app or a lock has anything to reset; anyone else would get a puzzling email. */
 export async function requestAdminReset(deps: ServiceDeps, ctx: RequestContext, admin: UserRow, target: UserRow): Promise<void> {
-  if (target.locked_at === null && (await findTotpCredential(deps.db, target.id)) === null) {
+  if (target.locked_at === null && !(await hasSecondFactor(deps.db, target.id))) {
     throw new TesseraError('mfa_not_enabled', {}, `${target.email} has no two-factor authentication to reset.`);
   }
   await issueResetLink(deps, ctx, target, 'admin_reset', userActor(admin));

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import type { SignInMethod } from '../domain/forward-auth-policy.ts';
@@ -9,7 +10,6 @@ import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { clearCodeFailures, findUserByEmail, lockPersonRow } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
@@ -65,7 +65,7 @@ export async function signInWithPassword(
   if (user.locked_at !== null) throw new TesseraError('account_locked');
   const org = await findOrgById(deps.db, user.org_id);
   if (!org) throw new TesseraError('invalid_credentials');
-  const mfaEnabled = (await findTotpCredential(deps.db, user.id)) !== null;
+  const mfaEnabled = await hasSecondFactor(deps.db, user.id);
   const next = nextStepAfterPassword({ org: orgPolicy(org), user: userStanding(user), mfaEnabled, now: deps.clock.now() });
   const now = deps.clock.now().getTime();
   const issued = await deps.db.transaction().execute(async (tx) => {
@@ -119,7 +119,7 @@ export async function completeSignInWithCode(
   );
 }
 
-function alreadyCompleted(): TesseraError {
+export function alreadyCompleted(): TesseraError {
   return new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
 }
 

@@ -25,6 +25,8 @@ export interface Database {
   user_deactivations: UserDeactivationTable;
   org_api_tokens: OrgApiTokenTable;
   deleted_people: DeletedPersonTable;
+  passkeys: PasskeyTable;
+  webauthn_challenges: WebauthnChallengeTable;
 }
 
 export interface OrgTable {
@@ -35,6 +37,8 @@ export interface OrgTable {
   grace_days: number;
   require_2fa_since: number | null;
   created_at: number;
+  /** Only passkeys count as 2FA (migration 014); same grace period as require_2fa. */
+  require_phishing_resistant: ColumnType<number, number | undefined, number>;
 }
 
 export interface UserTable {
@@ -264,4 +268,35 @@ export interface OrgHelpContactTable {
   updated_at: number;
   /** The admin's email, or `operator:<name>`. */
   updated_by: string;
+}
+
+/** A passkey or security key (migration 014). Binary values are base64url. */
+export interface PasskeyTable {
+  id: string;
+  user_id: string;
+  credential_id: string;
+  name: string;
+  /** The COSE public key. */
+  public_key: string;
+  counter: number;
+  /** JSON array of the transports the browser reported. */
+  transports: string;
+  /** `singleDevice` (a security key: hwk) or `multiDevice` (a synced passkey: swk). */
+  device_type: string;
+  backed_up: number;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export type ChallengePurpose = 'register' | 'second_step' | 'passwordless' | 'reauth';
+
+/** A WebAuthn challenge waiting for its one answer (migration 014). */
+export interface WebauthnChallengeTable {
+  challenge: string;
+  /** SHA-256 of the session id, or of the passwordless cookie. */
+  binding_hash: string;
+  purpose: ChallengePurpose;
+  user_id: string | null;
+  created_at: number;
+  expires_at: number;
 }

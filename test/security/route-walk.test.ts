@@ -209,7 +209,8 @@ describe('no route gives a user with 2FA a full session without the second facto
       const n = (readFileSync(file, 'utf8').match(minting) ?? []).length;
       if (n > 0) found[rel] = n;
     }
-    // signInWithPassword, completeSignInWithCode and completeSignInWithBackupCode; confirmTotpSetup (forced set-up).
-    assert.deepEqual(found, { 'services/sign-in.ts': 3, 'services/enrolment.ts': 1 });
+    // signInWithPassword, completeSignInWithCode and completeSignInWithBackupCode; confirmTotpSetup (forced set-up);
+    // completeSignInWithPasskey and signInWithPasskeyAlone; finishPasskeyRegistration (forced set-up).
+    assert.deepEqual(found, { 'services/sign-in.ts': 3, 'services/enrolment.ts': 1, 'services/passkey-sign-in.ts': 2, 'services/passkeys.ts': 1 });
   });
 });

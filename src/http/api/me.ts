@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { parseSignInMethod } from '../../domain/forward-auth-policy.ts';
 import { describeMfaState } from '../../services/accounts.ts';
+import { sessionAssurance } from '../../services/session-assurance.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
@@ -44,6 +47,17 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
                 setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
+                passkeys: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+              },
+            },
+            signIn: {
+              type: 'object',
+              description: 'How this session was signed in',
+              properties: {
+                method: { type: ['string', 'null'], enum: ['password', 'password+totp', 'password+backup_code', 'password+hwk', 'password+swk', 'hwk', 'swk', null] },
+                acr: { type: 'string' },
+                amr: { type: 'array', items: { type: 'string' } },
+                authTime: { type: 'string', format: 'date-time' },
               },
             },
           },
@@ -55,8 +69,10 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   }, async (request) => {
     const active = activeSession(request);
     // Nothing has changed since the session was looked up: its reading of the authenticator stands.
-    const mfa = await describeMfaState(deps, active, deps.db, active.totpEnabled);
+    const mfa = { ...(await describeMfaState(deps, active, deps.db, active.totpEnabled)), passkeys: await countPasskeys(deps.db, active.user.id) };
+    const assurance = sessionAssurance(active);
     return {
+      signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
       id: active.user.id,
       email: active.user.email,
       role: active.user.role,

@@ -137,6 +137,10 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
       return err.message;
     case 'account_deactivated':
       return err.message;
+    case 'invalid_passkey': {
+      const left = typeof err.details.attemptsLeft === 'number' ? err.details.attemptsLeft : 0;
+      return err.message + attemptsLeftText(left);
+    }
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';
     case 'mfa_required_by_policy':

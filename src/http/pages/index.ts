@@ -3,6 +3,7 @@ import type { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import type { HtmlErrorRenderer } from '../errors.ts';
 import { accountPages } from './account.ts';
+import { passkeyPages } from './passkeys.ts';
 import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
@@ -53,6 +54,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(codePromptPages, opts);
   await app.register(setupPages, opts);
   await app.register(accountPages, opts);
+  await app.register(passkeyPages, opts);
   await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
   await app.register(passwordResetPages, opts);
