@@ -64,7 +64,7 @@ describe('describeDevice', () => {
       const plain = render(null);
       const hostile = render(HOSTILE_USER_AGENT);
       // Every word of the User-Agent that the email would not contain anyway must be absent.
-      const words = HOSTILE_USER_AGENT.split(/[\s;:()]+/).filter((w) => w.length > 2 && !`${plain.text} ${plain.html}`.includes(w));
+      const words = HOSTILE_USER_AGENT.split(/[\s;:()]+/).filter((w) => w.length > 2 && !`${plain.subject} ${plain.text} ${plain.html}`.includes(w));
       assert.ok(words.includes('forward') && words.includes('helpdesk@evil.example') && words.includes('URGENT'), name);
       for (const part of [hostile.subject, hostile.text, hostile.html]) {
         for (const w of words) assert.ok(!part.includes(w), `${name}: "${w}" reached the message`);
