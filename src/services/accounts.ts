@@ -1,11 +1,13 @@
 import type { Kysely } from 'kysely';
-import { hasSecondFactor } from '../store/passkeys.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
   describeMfaAvailability,
   graceDaysLeft,
   isMfaRequired,
+  isPasskeyRequired,
+  passkeyGraceDaysLeft,
   type MfaUnavailableReason,
   type OrgPolicy,
 } from '../domain/policy.ts';
@@ -25,6 +27,8 @@ export function orgPolicy(org: OrgRow): OrgPolicy {
     require2fa: org.require_2fa === 1,
     graceDays: org.grace_days,
     require2faSince: org.require_2fa_since === null ? null : new Date(org.require_2fa_since),
+    requirePhishingResistant: org.require_phishing_resistant === 1,
+    requirePhishingResistantSince: org.require_phishing_resistant_since === null ? null : new Date(org.require_phishing_resistant_since),
   };
 }
 
@@ -45,12 +49,17 @@ export interface MfaState {
   enabled: boolean;
   locked: boolean;
   graceDaysLeft: number;
+  /** The organisation requires phishing-resistant 2FA: passkeys only. */
+  passkeyRequired: boolean;
+  /** Days left to add one, for someone without a passkey; 0 otherwise. */
+  passkeyGraceDaysLeft: number;
 }
 
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
   const enabled = await hasSecondFactor(db, account.user.id);
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
+  const passkeyRequired = isPasskeyRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
@@ -59,6 +68,8 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     locked: account.user.locked_at !== null,
     // Only someone who still has to set 2FA up is postponing anything.
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    passkeyRequired,
+    passkeyGraceDaysLeft: passkeyRequired && (await countPasskeys(db, account.user.id)) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
   };
 }
 

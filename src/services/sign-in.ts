@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
-import { hasSecondFactor } from '../store/passkeys.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
+import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
-import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
@@ -96,11 +97,7 @@ export async function completeSignInWithCode(
     ctx,
     active.user,
     code,
-    async (tx) => {
-      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+totp');
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
-      return issued;
-    },
+    (tx) => finishSecondStep(deps, tx, active, ctx, 'password+totp'),
     {
       claim: {
         take: (tx) => requireClaim(tx, active),
@@ -110,6 +107,21 @@ export async function completeSignInWithCode(
       },
     },
   );
+}
+
+/**
+ * The session a right code (app or backup) leads to: a full one, or, where the organisation requires
+ * phishing-resistant 2FA and its grace period is over, a password-verified one whose next step is to
+ * add a passkey — the code proves the person, the passkey is what the policy asks for.
+ */
+async function finishSecondStep(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession> {
+  if (mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now()) && (await countPasskeys(tx, active.user.id)) === 0) {
+    await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_verified', active.user, { details: { next: 'enroll', factors: method, reason: 'passkey_required' } }));
+    return issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at);
+  }
+  const issued = await issueFullSession(deps, tx, active.session, ctx, method);
+  await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: method } }));
+  return issued;
 }
 
 export function alreadyCompleted(): TesseraError {
@@ -157,9 +169,8 @@ export async function completeSignInWithBackupCode(
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, replacement.hash, now);
       await clearCodeFailures(tx, fresh.id);
-      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+backup_code');
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
+      const issued = await finishSecondStep(deps, tx, active, ctx, 'password+backup_code');
       return { issued, recoveryCode: replacement.code };
     });
   });

@@ -16,6 +16,7 @@ const ORG_COLUMNS = [
   'orgs.require_2fa_since as org__require_2fa_since',
   'orgs.created_at as org__created_at',
   'orgs.require_phishing_resistant as org__require_phishing_resistant',
+  'orgs.require_phishing_resistant_since as org__require_phishing_resistant_since',
 ] as const;
 
 export async function insertUser(db: Db, row: UserRow): Promise<void> {
@@ -114,10 +115,11 @@ type WithOrgColumns = UserRow & {
   org__require_2fa_since: number | null;
   org__created_at: number;
   org__require_phishing_resistant: number;
+  org__require_phishing_resistant_since: number | null;
 };
 
 function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
-  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, ...user } = row;
+  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, org__require_phishing_resistant_since, ...user } = row;
   const org: OrgRow = {
     id: user.org_id,
     name: org__name,
@@ -127,6 +129,7 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
     require_2fa_since: org__require_2fa_since,
     created_at: org__created_at,
     require_phishing_resistant: org__require_phishing_resistant,
+    require_phishing_resistant_since: org__require_phishing_resistant_since,
   };
   return { user, org };
 }

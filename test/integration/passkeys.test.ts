@@ -71,7 +71,7 @@ describe('passkeys over the API', () => {
     const me = await c.get('/me');
     assert.deepEqual(me.body.signIn.amr, ['pwd', 'swk', 'user', 'mfa']);
     assert.equal(me.body.signIn.acr, 'urn:tessera:acr:phr');
-    assert.equal(me.body.mfa.passkeys, 1);
+    assert.equal(me.body.passkeys.count, 1);
     const sessions = await c.get('/me/sessions');
     assert.equal(sessions.body.sessions.find((x: any) => x.current).signInMethod, 'password+swk');
     const succeeded = ts.events.filter((e) => e.type === 'sign_in.succeeded' && e.subject?.email === 'bo@acme.test').at(-1);

@@ -45,7 +45,14 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
-                passkeys: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+              },
+            },
+            passkeys: {
+              type: 'object',
+              properties: {
+                count: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+                required: { type: 'boolean', description: 'The organisation requires phishing-resistant 2FA (passkeys only)' },
+                graceDaysLeft: { type: 'integer', description: 'Days left to add one, for someone without' },
               },
             },
             signIn: {
@@ -66,7 +73,8 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const mfa = { ...(await describeMfaState(deps, active)), passkeys: await countPasskeys(deps.db, active.user.id) };
+    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active);
+    const passkeys = { count: await countPasskeys(deps.db, active.user.id), required: passkeyRequired, graceDaysLeft: passkeyGrace };
     const assurance = sessionAssurance(active);
     return {
       signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
@@ -75,6 +83,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
       role: active.user.role,
       org: { id: active.org.id, name: active.org.name, edition: active.org.edition },
       mfa,
+      passkeys,
     };
   });
 
