@@ -228,6 +228,9 @@ export async function unlockUser(db: Db, userId: string): Promise<boolean> {
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** 2FA on: the app (joined as totp_credentials) or at least one passkey (migration 014). */
+const mfaOn = sql<SqlBool>`(totp_credentials.user_id is not null or exists (select 1 from passkeys where passkeys.user_id = users.id))`;
+
 export interface UserWithMfa extends UserRow {
   mfa_enabled: boolean;
   reset_pending: boolean;
@@ -263,15 +266,15 @@ export async function listUsersInOrg(
     .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .selectAll('users')
     .select((eb) => [
-      eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'),
+      mfaOn.as('mfa_enabled'),
       resetPending.as('reset_pending'),
       eb.exists(eb.selectFrom('user_deactivations').select('user_deactivations.user_id').whereRef('user_deactivations.user_id', '=', 'users.id')).as('deactivated'),
     ])
     .where('users.org_id', '=', orgId);
-  if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
+  if (page.filter === 'enabled') q = q.where(mfaOn);
   // "Off" is for people who could turn it on; the rest without an app are "not available", as counted above.
   const offered = page.mfaOffered ?? true;
-  if (page.filter === 'disabled' || page.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
+  if (page.filter === 'disabled' || page.filter === 'unavailable') q = q.where(sql<SqlBool>`not (${mfaOn})`);
   if (page.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
   if (page.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
   if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
@@ -332,9 +335,9 @@ export async function countUsersInOrg(
           .select((eb) => [
             'users.email',
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
-            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('off'),
-            eb.case().when(eb.and([eb('users.role', '=', 'admin'), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('admin_off'),
-            'totp_credentials.user_id as enabled',
+            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('off'),
+            eb.case().when(eb.and([eb('users.role', '=', 'admin'), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('admin_off'),
+            eb.case().when(mfaOn).then(1).else(null).end().as('enabled'),
             'users.locked_at',
           ])
           .where('users.org_id', '=', orgId)

@@ -254,6 +254,18 @@ describe('passkeys over the API', () => {
     assert.equal(await signInPassword(ts.client(), 'mo@acme.test'), 'done');
   });
 
+  it('counts a person with passkeys only as having 2FA in the admin\'s list and figures', async () => {
+    await ts.createUser({ email: 'boss@lists.test', org: 'Lists', admin: true });
+    const { id } = await personWithPasskey('pk@lists.test', { org: 'Lists' });
+    const boss = ts.client();
+    assert.equal(await signInPassword(boss, 'boss@lists.test'), 'done');
+    const enabled = await boss.get('/admin/users?state=enabled');
+    assert.deepEqual(enabled.body.users.map((u: any) => u.id), [id]);
+    const off = await boss.get('/admin/users?state=disabled');
+    assert.deepEqual(off.body.users.map((u: any) => u.email), ['boss@lists.test']);
+    assert.equal(enabled.body.overview.enabled, 1);
+  });
+
   it('answers malformed or oversized WebAuthn input with 400 invalid_request, uncounted, never 500', async () => {
     const { id, cred } = await personWithPasskey('lu@acme.test');
     const c = await secondStep('lu@acme.test');
