@@ -223,6 +223,15 @@ describe('passkeys over the API', () => {
     assert.equal((await s.post('/sessions/passkey', { response: await passkeyAssertion(ts, s, cred) })).status, 401);
   });
 
+  it('regenerates the backup code with the password and a passkey, for someone with no app', async () => {
+    const { c, cred, body } = await personWithPasskey('ni@acme.test');
+    const noFactor = await c.post('/me/recovery-code', { password: DEFAULT_PASSWORD });
+    assert.equal(noFactor.status, 400);
+    const r = await c.post('/me/recovery-code', { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, c, cred) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.notEqual(r.body.recoveryCode, body.recoveryCode);
+  });
+
   it('removing the last passkey where 2FA is optional turns 2FA off and drops the backup code', async () => {
     const { id, c, cred, body } = await personWithPasskey('ju@acme.test');
     const r = await c.delete(`/me/passkeys/${body.passkey.id}`, { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, c, cred) });

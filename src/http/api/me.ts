@@ -165,14 +165,14 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   app.post('/me/recovery-code', {
     schema: {
       tags,
-      summary: 'Regenerate the backup code (password and a current code)',
-      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      summary: 'Regenerate the backup code (password and a current code, or a passkey assertion)',
+      body: body({ password: passwordString, code: codeString, assertion: { type: 'object', maxProperties: 8, description: 'Instead of a code: a passkey assertion from a signed-in POST /sessions/passkey/options' } }, ['password']),
       response: { 200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] }, ...errors(400, 401, 409, 423) },
     },
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code?: unknown; assertion?: unknown });
     return { recoveryCode };
   });
 
