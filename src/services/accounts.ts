@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { hasSecondFactor } from '../store/passkeys.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
@@ -7,6 +7,8 @@ import {
   graceDaysLeft,
   graceEndsAt,
   isMfaRequired,
+  isPasskeyRequired,
+  passkeyGraceDaysLeft,
   type MfaUnavailableReason,
   type OrgPolicy,
 } from '../domain/policy.ts';
@@ -26,6 +28,8 @@ export function orgPolicy(org: OrgRow): OrgPolicy {
     require2fa: org.require_2fa === 1,
     graceDays: org.grace_days,
     require2faSince: org.require_2fa_since === null ? null : new Date(org.require_2fa_since),
+    requirePhishingResistant: org.require_phishing_resistant === 1,
+    requirePhishingResistantSince: org.require_phishing_resistant_since === null ? null : new Date(org.require_phishing_resistant_since),
   };
 }
 
@@ -48,6 +52,10 @@ export interface MfaState {
   graceDaysLeft: number;
   /** When a postponed set-up becomes forced (the grace period's end); null when nothing is postponed. */
   setupDueBy: Date | null;
+  /** The organisation requires phishing-resistant 2FA: passkeys only. */
+  passkeyRequired: boolean;
+  /** Days left to add one, for someone without a passkey; 0 otherwise. */
+  passkeyGraceDaysLeft: number;
 }
 
 /** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
@@ -56,6 +64,7 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
   // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
   const enabled = totpEnabled === true || (await hasSecondFactor(db, account.user.id));
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
+  const passkeyRequired = isPasskeyRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
@@ -65,6 +74,8 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     // Only someone who still has to set 2FA up is postponing anything.
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
     setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
+    passkeyRequired,
+    passkeyGraceDaysLeft: passkeyRequired && (await countPasskeys(db, account.user.id)) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
   };
 }
 

@@ -1,9 +1,9 @@
 import { DAY_MS } from '../domain/clock.ts';
-import { hasSecondFactor } from '../store/passkeys.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
-import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
+import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability, passkeyGraceDaysLeft } from '../domain/policy.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
 import { countUsersInOrg, countUsersInView, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
@@ -117,6 +117,9 @@ export interface PolicyView {
   requiredSince: Date | null;
   graceEndsAt: Date | null;
   graceDaysLeft: number;
+  /** Only passkeys count; people with only an app add one within the grace period. */
+  requirePhishingResistant: boolean;
+  passkeyGraceDaysLeft: number;
 }
 
 export function describeOrgPolicy(deps: ServiceDeps, admin: Account): PolicyView {
@@ -130,6 +133,8 @@ export function describeOrgPolicy(deps: ServiceDeps, admin: Account): PolicyView
     requiredSince: policy.require2faSince,
     graceEndsAt: graceEndsAt(policy),
     graceDaysLeft: graceDaysLeft(policy, deps.clock.now()),
+    requirePhishingResistant: policy.requirePhishingResistant === true,
+    passkeyGraceDaysLeft: passkeyGraceDaysLeft(policy, deps.clock.now()),
   };
 }
 
@@ -218,7 +223,7 @@ export async function updatePolicy(
   deps: ServiceDeps,
   ctx: RequestContext,
   admin: ActiveSession,
-  input: { require2fa: unknown; graceDays?: unknown; password?: unknown },
+  input: { require2fa: unknown; graceDays?: unknown; requirePhishingResistant?: unknown; password?: unknown },
 ): Promise<Account['org']> {
   requireAdmin(admin);
   if (typeof input.require2fa !== 'boolean') throw new TesseraError('invalid_request', { field: 'require2fa' });
@@ -234,13 +239,27 @@ export async function updatePolicy(
   if (input.require2fa && !wasRequired && !(await hasSecondFactor(deps.db, admin.user.id))) {
     throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_mfa' }, 'Set up two-factor authentication for your own account first (Security), then require it for everyone.');
   }
-  if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);
+  const wasPhishingResistant = admin.org.require_phishing_resistant === 1;
+  // Absent: kept as it is while 2FA stays required, and off with it.
+  const pr = input.requirePhishingResistant ?? (input.require2fa === true && wasPhishingResistant);
+  if (typeof pr !== 'boolean') throw new TesseraError('invalid_request', { field: 'requirePhishingResistant' });
+  const phishingResistant = pr && input.require2fa;
+  if (pr && !input.require2fa) throw new TesseraError('invalid_request', { field: 'requirePhishingResistant' }, 'Phishing-resistant 2FA can only be required together with 2FA.');
+  // The same rule one level up: an admin without a passkey cannot require one of everyone else.
+  if (phishingResistant && !wasPhishingResistant && (await countPasskeys(deps.db, admin.user.id)) === 0) {
+    throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_passkey' }, 'Add a passkey or security key to your own account first (Security), then require one of everyone.');
+  }
+  if ((wasRequired && !input.require2fa) || (wasPhishingResistant && !phishingResistant)) await verifyFreshPassword(deps, ctx, admin, input.password);
   const now = deps.clock.now().getTime();
   const since = input.require2fa ? (wasRequired ? admin.org.require_2fa_since ?? now : now) : null;
+  const prSince = phishingResistant ? (wasPhishingResistant ? admin.org.require_phishing_resistant_since ?? now : now) : null;
   await deps.db.transaction().execute(async (tx) => {
-    await updateOrgPolicy(tx, admin.org.id, { require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since });
+    await updateOrgPolicy(tx, admin.org.id, {
+      require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since,
+      require_phishing_resistant: phishingResistant ? 1 : 0, require_phishing_resistant_since: prSince,
+    });
     await deps.events.record(tx, {
-      ...eventFor(deps, ctx, 'policy.changed', admin.user, { details: { require2fa: input.require2fa as boolean, graceDays: grace } }),
+      ...eventFor(deps, ctx, 'policy.changed', admin.user, { details: { require2fa: input.require2fa as boolean, graceDays: grace, requirePhishingResistant: phishingResistant } }),
       subject: null,
     });
   });

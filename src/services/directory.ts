@@ -33,6 +33,7 @@ export async function createOrg(
     require_2fa_since: input.require2fa ? now.getTime() : null,
     created_at: now.getTime(),
     require_phishing_resistant: 0,
+    require_phishing_resistant_since: null,
   };
   await deps.db.transaction().execute(async (tx) => {
     await insertOrg(tx, org);

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { HOUR_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
-import { describeMfaAvailability, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
+import { describeMfaAvailability, mustAddPasskeyNow, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
@@ -48,6 +48,13 @@ export function requireAvailable(active: ActiveSession): void {
   }
 }
 
+/** Forced set-up where the organisation requires phishing-resistant 2FA (its grace over) takes a passkey only. */
+function refuseAppWherePasskeyRequired(deps: ServiceDeps, active: ActiveSession, mode: 'forced' | 'profile'): void {
+  if (mode === 'forced' && mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now())) {
+    throw new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires a passkey or security key: add one to finish signing in.');
+  }
+}
+
 /** Either forced set-up right after the password step, or a full session; nothing else may enrol. */
 export function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'profile' {
   if (active.session.level === 'partial') {
@@ -69,6 +76,7 @@ export async function beginTotpSetup(
 ): Promise<TotpSetup> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
+  refuseAppWherePasskeyRequired(deps, active, mode);
   if (mode === 'profile') {
     await verifyFreshPassword(deps, ctx, active, password);
   }
@@ -119,6 +127,7 @@ export async function confirmTotpSetup(
 ): Promise<{ recoveryCode: string; issued: IssuedSession | null }> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
+  refuseAppWherePasskeyRequired(deps, active, mode);
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
   const pending = await findPendingEnrolment(deps.db, active.session.id_hash);
   const now = deps.clock.now();

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { hasSecondFactor } from '../store/passkeys.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
+import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
-import type { SignInMethod } from '../domain/forward-auth-policy.ts';
-import { graceEndsAt, isMfaRequired, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { graceEndsAt, isMfaRequired, mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
@@ -17,7 +17,7 @@ import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
-import { type ActiveSession, completePartialSession, type IssuedSession, issueSession } from './sessions.ts';
+import { type ActiveSession, claimSession, completePartialSession, type IssuedSession, issueSession } from './sessions.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
 
@@ -102,7 +102,7 @@ export async function completeSignInWithCode(
     active.user,
     code,
     async (tx) => {
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
+      await recordSecondStep(deps, tx, active, ctx, 'password+totp', issued!);
       return issued!;
     },
     {
@@ -123,10 +123,27 @@ export function alreadyCompleted(): TesseraError {
   return new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
 }
 
+/**
+ * Claims the partial session for a right second step and replaces it: with the full session (one UPDATE
+ * of its id), or, where the organisation requires phishing-resistant 2FA past its grace period and the
+ * person has no passkey, with a password-verified one whose next step is to add a passkey — the code
+ * proves the person, the passkey is what the policy asks for.
+ */
 async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession> {
-  const issued = await completePartialSession(deps, tx, active.session, ctx, method);
+  const mustAddPasskey = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now()) && (await countPasskeys(tx, active.user.id)) === 0;
+  const issued = mustAddPasskey
+    ? (await claimSession(tx, active.session)) && (await issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at))
+    : await completePartialSession(deps, tx, active.session, ctx, method);
   if (!issued) throw alreadyCompleted();
   return issued;
+}
+
+/** The audit event of a right second step: signed in, or sent on to add a passkey. */
+async function recordSecondStep(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, issued: IssuedSession): Promise<void> {
+  const event = issued.session.level === 'full'
+    ? eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: method } })
+    : eventFor(deps, ctx, 'sign_in.password_verified', active.user, { details: { next: 'enroll', factors: method, reason: 'passkey_required' } });
+  await deps.events.record(tx, event);
 }
 
 /**
@@ -166,7 +183,7 @@ export async function completeSignInWithBackupCode(
       await replaceBackupCode(tx, fresh.id, replacement.hash, now);
       await clearCodeFailures(tx, fresh.id);
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
+      await recordSecondStep(deps, tx, active, ctx, 'password+backup_code', issued);
       return { issued, recoveryCode: replacement.code };
     });
   });

@@ -39,6 +39,8 @@ export interface OrgTable {
   created_at: number;
   /** Only passkeys count as 2FA (migration 014); same grace period as require_2fa. */
   require_phishing_resistant: ColumnType<number, number | undefined, number>;
+  /** When it was turned on: its grace period counts from here. */
+  require_phishing_resistant_since: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface UserTable {

@@ -17,6 +17,7 @@ const ORG_COLUMNS = [
   'orgs.require_2fa_since as org__require_2fa_since',
   'orgs.created_at as org__created_at',
   'orgs.require_phishing_resistant as org__require_phishing_resistant',
+  'orgs.require_phishing_resistant_since as org__require_phishing_resistant_since',
 ] as const;
 
 export async function insertUser(db: Db, row: UserRow): Promise<void> {
@@ -120,10 +121,11 @@ type WithOrgColumns = UserRow & {
   org__require_2fa_since: number | null;
   org__created_at: number;
   org__require_phishing_resistant: number;
+  org__require_phishing_resistant_since: number | null;
 };
 
 function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
-  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, ...user } = row;
+  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, org__require_phishing_resistant_since, ...user } = row;
   const org: OrgRow = {
     id: user.org_id,
     name: org__name,
@@ -133,6 +135,7 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
     require_2fa_since: org__require_2fa_since,
     created_at: org__created_at,
     require_phishing_resistant: org__require_phishing_resistant,
+    require_phishing_resistant_since: org__require_phishing_resistant_since,
   };
   return { user, org };
 }
@@ -267,6 +270,9 @@ export async function unlockUser(db: Db, userId: string): Promise<boolean> {
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** 2FA on: the app (joined as totp_credentials) or at least one passkey (migration 014). */
+const mfaOn = sql<SqlBool>`(totp_credentials.user_id is not null or exists (select 1 from passkeys where passkeys.user_id = users.id))`;
+
 export interface UserWithMfa extends UserRow {
   mfa_enabled: boolean;
   reset_pending: boolean;
@@ -293,15 +299,15 @@ function usersInView(db: Db, orgId: string, now: number, view: UserView) {
     .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .selectAll('users')
     .select((eb) => [
-      eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'),
+      mfaOn.as('mfa_enabled'),
       resetPending.as('reset_pending'),
       eb.exists(eb.selectFrom('user_deactivations').select('user_deactivations.user_id').whereRef('user_deactivations.user_id', '=', 'users.id')).as('deactivated'),
     ])
     .where('users.org_id', '=', orgId);
-  if (view.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
+  if (view.filter === 'enabled') q = q.where(mfaOn);
   // "Off" is for people who could turn it on; the rest without an app are "not available", as counted above.
   const offered = view.mfaOffered ?? true;
-  if (view.filter === 'disabled' || view.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
+  if (view.filter === 'disabled' || view.filter === 'unavailable') q = q.where(sql<SqlBool>`not (${mfaOn})`);
   if (view.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
   if (view.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
   if (view.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
@@ -387,9 +393,9 @@ export async function countUsersInOrg(
           .select((eb) => [
             'users.email',
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
-            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('off'),
-            eb.case().when(eb.and([eb('users.role', '=', 'admin'), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('admin_off'),
-            'totp_credentials.user_id as enabled',
+            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('off'),
+            eb.case().when(eb.and([eb('users.role', '=', 'admin'), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('admin_off'),
+            eb.case().when(mfaOn).then(1).else(null).end().as('enabled'),
             'users.locked_at',
           ])
           .where('users.org_id', '=', orgId)

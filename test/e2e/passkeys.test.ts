@@ -116,6 +116,13 @@ describe('passkeys in a real browser', () => {
     await Promise.all([page.waitForURL(/done=passkey-removed/), page.getByRole('button', { name: 'Confirm with a passkey' }).click()]);
     assert.doesNotMatch((await page.locator('#passkeys').textContent()) ?? '', /My passkey/);
     assert.match((await page.locator('#passkeys').textContent()) ?? '', /Second/);
+
+    // No app: a new backup code is confirmed with a passkey too.
+    await page.getByRole('link', { name: 'Regenerate backup code' }).click();
+    await assertAccessible(page);
+    await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Confirm with a passkey' }).click()]);
+    await readBackupCode(page);
   });
 
   it('without JavaScript the code prompt says passkeys need it and the app code still signs in', async () => {

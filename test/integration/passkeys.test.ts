@@ -71,7 +71,7 @@ describe('passkeys over the API', () => {
     const me = await c.get('/me');
     assert.deepEqual(me.body.signIn.amr, ['pwd', 'swk', 'user', 'mfa']);
     assert.equal(me.body.signIn.acr, 'urn:tessera:acr:phr');
-    assert.equal(me.body.mfa.passkeys, 1);
+    assert.equal(me.body.passkeys.count, 1);
     const sessions = await c.get('/me/sessions');
     assert.equal(sessions.body.sessions.find((x: any) => x.current).signInMethod, 'password+swk');
     const succeeded = ts.events.filter((e) => e.type === 'sign_in.succeeded' && e.subject?.email === 'bo@acme.test').at(-1);
@@ -223,6 +223,15 @@ describe('passkeys over the API', () => {
     assert.equal((await s.post('/sessions/passkey', { response: await passkeyAssertion(ts, s, cred) })).status, 401);
   });
 
+  it('regenerates the backup code with the password and a passkey, for someone with no app', async () => {
+    const { c, cred, body } = await personWithPasskey('ni@acme.test');
+    const noFactor = await c.post('/me/recovery-code', { password: DEFAULT_PASSWORD });
+    assert.equal(noFactor.status, 400);
+    const r = await c.post('/me/recovery-code', { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, c, cred) });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.notEqual(r.body.recoveryCode, body.recoveryCode);
+  });
+
   it('removing the last passkey where 2FA is optional turns 2FA off and drops the backup code', async () => {
     const { id, c, cred, body } = await personWithPasskey('ju@acme.test');
     const r = await c.delete(`/me/passkeys/${body.passkey.id}`, { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, c, cred) });
@@ -252,6 +261,18 @@ describe('passkeys over the API', () => {
     const r = await alone.post('/sessions/passkey', { response: await passkeyAssertion(ts, alone, cred) });
     assert.equal(r.status, 401);
     assert.equal(await signInPassword(ts.client(), 'mo@acme.test'), 'done');
+  });
+
+  it('counts a person with passkeys only as having 2FA in the admin\'s list and figures', async () => {
+    await ts.createUser({ email: 'boss@lists.test', org: 'Lists', admin: true });
+    const { id } = await personWithPasskey('pk@lists.test', { org: 'Lists' });
+    const boss = ts.client();
+    assert.equal(await signInPassword(boss, 'boss@lists.test'), 'done');
+    const enabled = await boss.get('/admin/users?state=enabled');
+    assert.deepEqual(enabled.body.users.map((u: any) => u.id), [id]);
+    const off = await boss.get('/admin/users?state=disabled');
+    assert.deepEqual(off.body.users.map((u: any) => u.email), ['boss@lists.test']);
+    assert.equal(enabled.body.overview.enabled, 1);
   });
 
   it('answers malformed or oversized WebAuthn input with 400 invalid_request, uncounted, never 500', async () => {

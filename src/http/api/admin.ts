@@ -37,6 +37,8 @@ function serializePolicy(org: OrgRow, policy: PolicyView) {
     requiredSince: policy.requiredSince?.toISOString() ?? null,
     graceEndsAt: policy.graceEndsAt?.toISOString() ?? null,
     graceDaysLeft: policy.graceDaysLeft,
+    requirePhishingResistant: policy.requirePhishingResistant,
+    passkeyGraceDaysLeft: policy.passkeyGraceDaysLeft,
   };
 }
 
@@ -127,7 +129,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
         properties: {
           require2fa: { type: 'boolean' },
           graceDays: { type: 'integer', minimum: 0, maximum: MAX_GRACE_DAYS },
-          password: { type: 'string', description: 'Required to turn the requirement off' },
+          requirePhishingResistant: { type: 'boolean', description: 'Only passkeys and security keys count (needs require2fa); people with only an app add one within the grace period. Left as it is when absent' },
+          password: { type: 'string', description: 'Required to turn a requirement off' },
         },
         required: ['require2fa'],
         additionalProperties: false,
@@ -137,7 +140,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     config: { level: 'admin' },
   }, async (request) => {
     const admin = activeSession(request);
-    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; password?: unknown });
+    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; requirePhishingResistant?: unknown; password?: unknown });
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
   });
 

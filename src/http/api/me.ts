@@ -47,7 +47,14 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
                 setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
-                passkeys: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+              },
+            },
+            passkeys: {
+              type: 'object',
+              properties: {
+                count: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+                required: { type: 'boolean', description: 'The organisation requires phishing-resistant 2FA (passkeys only)' },
+                graceDaysLeft: { type: 'integer', description: 'Days left to add one, for someone without' },
               },
             },
             signIn: {
@@ -69,7 +76,8 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   }, async (request) => {
     const active = activeSession(request);
     // Nothing has changed since the session was looked up: its reading of the authenticator stands.
-    const mfa = { ...(await describeMfaState(deps, active, deps.db, active.totpEnabled)), passkeys: await countPasskeys(deps.db, active.user.id) };
+    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active.totpEnabled);
+    const passkeys = { count: await countPasskeys(deps.db, active.user.id), required: passkeyRequired, graceDaysLeft: passkeyGrace };
     const assurance = sessionAssurance(active);
     return {
       signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
@@ -78,6 +86,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
       role: active.user.role,
       org: { id: active.org.id, name: active.org.name, edition: active.org.edition },
       mfa,
+      passkeys,
     };
   });
 
@@ -173,14 +182,14 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   app.post('/me/recovery-code', {
     schema: {
       tags,
-      summary: 'Regenerate the backup code (password and a current code)',
-      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      summary: 'Regenerate the backup code (password and a current code, or a passkey assertion)',
+      body: body({ password: passwordString, code: codeString, assertion: { type: 'object', maxProperties: 8, description: 'Instead of a code: a passkey assertion from a signed-in POST /sessions/passkey/options' } }, ['password']),
       response: { 200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] }, ...errors(400, 401, 409, 423) },
     },
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code?: unknown; assertion?: unknown });
     return { recoveryCode };
   });
 

@@ -120,7 +120,7 @@ export async function passkeyRoutes(app: FastifyInstance, opts: { deps: ServiceD
       body: body({ response: webauthnResponse }, ['response']),
       response: { 200: { type: 'object', properties: { next: nextStep }, required: ['next'] }, ...errors(400, 401, 403, 409, 423, 429) },
     },
-    config: { level: 'public', rateLimit: 'password', signInStep: 'code' },
+    config: { level: 'public', rateLimit: 'password', signInStep: 'passkey' },
   }, async (request, reply) => {
     const active = await currentSession(deps, request);
     const ctx = requestContext(request);

@@ -16,7 +16,7 @@ import { formatLongDay } from './grace.ts';
 import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
-import { passkeySection } from './passkeys.ts';
+import { assertionField, NO_SCRIPT_NOTE, PASSKEY_STATUS, passkeySection } from './passkeys.ts';
 import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
@@ -41,7 +41,8 @@ function statusSection(mfa: MfaState, isAdmin: boolean, hasApp: boolean): SafeHt
   }
   if (mfa.enabled && !hasApp) {
     // On through passkeys alone: their list below is where they are managed.
-    return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You use a passkey or security key each time you sign in.</p>`;
+    return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You use a passkey or security key each time you sign in.</p>
+<div class="actions"><a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a></div>`;
   }
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
@@ -107,19 +108,22 @@ function sendReauthForm(
   error: string | null,
   status = 200,
   field: 'password' | 'code' | null = null,
+  passkeyOnly = false,
 ): FastifyReply {
   const csrf = newCsrf(reply);
+  // Someone with passkeys only confirms with one (the page's script puts the assertion in `assertion`).
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
-<p>To confirm it is you, enter your password and a current code from your authenticator app.</p>
-<form method="post" action="${form.action}" class="stack" data-once>
+<p>To confirm it is you, enter your password and ${passkeyOnly ? 'confirm with one of your passkeys' : 'a current code from your authenticator app'}.</p>
+${passkeyOnly ? NO_SCRIPT_NOTE : ''}
+<form method="post" action="${form.action}" class="stack" data-once${passkeyOnly ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
-  ${codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
-  <button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>
+  ${passkeyOnly ? html`<input type="hidden" name="assertion" value="">${PASSKEY_STATUS}` : codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
+  ${passkeyOnly ? '' : html`<button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>`}
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
-  return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: form.title, error, passkeys: passkeyOnly, ...chrome(active, csrf) }, body), status);
 }
 
 /**
@@ -276,14 +280,14 @@ ${passkeySection(passkeys, mfa)}
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
-    return sendReauthForm(reply, active, REGENERATE_FORM, null);
+    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, !(await hasApp(deps, active)));
   });
 
   app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const form = formBody(request);
     try {
-      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code });
+      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code, assertion: assertionField(form.assertion) });
       const csrf = newCsrf(reply);
       const body = backupCodePanel(code, 'Your previous backup code no longer works.', '/account/security', 'Back to security settings');
       return sendPage(reply, page({ title: 'Your new backup code', ...chrome(active, csrf) }, body));
@@ -291,7 +295,11 @@ ${passkeySection(passkeys, mfa)}
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err));
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), !(await hasApp(deps, active)));
     }
   });
+}
+
+async function hasApp(deps: ServiceDeps, active: ActiveSession): Promise<boolean> {
+  return (await findTotpCredential(deps.db, active.user.id)) !== null;
 }

@@ -16,6 +16,7 @@ import { csrfField } from './layout.ts';
 /** What the admin sent, shown again beside the reason it was refused. */
 export interface PolicyDraft {
   require2fa: boolean;
+  requirePhishingResistant?: boolean;
   graceDays: string;
   invalid: boolean;
   badPassword?: boolean;
@@ -33,6 +34,13 @@ set-up until ${formatDay(policy.graceEndsAt)} (${plural(policy.graceDaysLeft, 'd
   return html`<p id="policy-status"><strong>Required for everyone</strong>${since}. People without 2FA set it up at their next sign-in.</p>`;
 }
 
+function describePasskeyStatus(policy: PolicyView): SafeHtml | '' {
+  if (!policy.require2fa || !policy.requirePhishingResistant) return '';
+  return html`<p id="passkey-policy-status"><strong>Passkeys only.</strong> ${policy.passkeyGraceDaysLeft > 0
+    ? html`People with only an authenticator app may add a passkey within ${plural(policy.passkeyGraceDaysLeft, 'day', 'days')}.`
+    : 'People without a passkey add one at their next sign-in, after their code.'}</p>`;
+}
+
 export function policyCard(policy: PolicyView, csrf: string, draft?: PolicyDraft): SafeHtml {
   if (!policy.available.available) {
     return html`<section class="card" aria-labelledby="policy-heading">
@@ -42,9 +50,11 @@ export function policyCard(policy: PolicyView, csrf: string, draft?: PolicyDraft
   }
   const required = draft ? draft.require2fa : policy.require2fa;
   const grace = draft ? draft.graceDays : String(policy.graceDays);
+  const phishingResistant = draft ? draft.requirePhishingResistant === true : policy.requirePhishingResistant;
   return html`<section class="card" aria-labelledby="policy-heading">
 <h2 id="policy-heading">Two-factor authentication policy</h2>
 ${describeStatus(policy)}
+${describePasskeyStatus(policy)}
 <form method="post" action="/admin/policy" class="stack">
   ${csrfField(csrf)}
   <div class="check">
@@ -54,6 +64,12 @@ ${describeStatus(policy)}
   <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in
   (with a grace period: asked after their password and may postpone until it ends), and nobody can remove it.
   People who sign in through SSO or have no licence are not affected.</p>
+  <div class="check">
+    <input type="checkbox" id="requirePhishingResistant" name="requirePhishingResistant" value="on" aria-describedby="requirePhishingResistant-hint"${phishingResistant ? html` checked` : ''}>
+    <label for="requirePhishingResistant">Require phishing-resistant 2FA (passkeys and security keys only)</label>
+  </div>
+  <p class="hint" id="requirePhishingResistant-hint">Codes from an app can be phished; passkeys cannot. People with only an app are led to add a
+  passkey, within the same grace period.</p>
   <div class="field">
     <label for="graceDays">Grace period in days</label>
     <p class="hint" id="graceDays-hint">0 to ${MAX_GRACE_DAYS}. During it, people may postpone set-up; they see how many days are left.</p>
@@ -106,11 +122,12 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
     const ctx = await enterAdmin(request, reply);
     const form = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>;
     const require2fa = form.require2fa === 'on';
+    const requirePhishingResistant = form.requirePhishingResistant === 'on';
     const graceDays = parseGraceDays(form.graceDays);
     const rawGrace = typeof form.graceDays === 'string' ? form.graceDays : '';
     try {
       if (graceDays === null) throw new TesseraError('invalid_request', { field: 'graceDays' }, `Enter the grace period as a whole number of days from 0 to ${MAX_GRACE_DAYS}.`);
-      await updatePolicy(deps, requestContext(request), ctx.admin, { require2fa, graceDays, password: form.password });
+      await updatePolicy(deps, requestContext(request), ctx.admin, { require2fa, graceDays, requirePhishingResistant: require2fa && requirePhishingResistant, password: form.password });
     } catch (err) {
       if (!(err instanceof TesseraError) || !REFUSALS.has(err.code)) throw err;
       const message = err.details.field === 'graceDays'
@@ -122,7 +139,7 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
       return sendUsersPage(deps, request, reply, ctx, {
         status: err.status,
         error: `The policy was not changed. ${message}`,
-        policyDraft: { require2fa, graceDays: rawGrace, invalid: err.details.field === 'graceDays', badPassword },
+        policyDraft: { require2fa, requirePhishingResistant, graceDays: rawGrace, invalid: err.details.field === 'graceDays', badPassword },
       });
     }
     return reply.redirect('/admin/users?done=policy', 303);

@@ -134,6 +134,8 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
+      // The organisation requires a passkey and this person has none: adding one comes next.
+      if (issued.session.level !== 'full') return reply.redirect('/login/setup', 303);
       return sendSignInDone(request, reply);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);

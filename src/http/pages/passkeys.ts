@@ -124,7 +124,7 @@ async function findOwn(deps: ServiceDeps, active: ActiveSession, id: string): Pr
 }
 
 /** A passkey's assertion posted by the remove form's script, as JSON in a hidden field. */
-function assertionField(value: unknown): unknown {
+export function assertionField(value: unknown): unknown {
   if (typeof value !== 'string' || value === '') return undefined;
   if (value.length > 20_000) throw new TesseraError('invalid_request', { field: 'assertion' });
   try {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
-import { describeMfaState } from '../../services/accounts.ts';
+import { describeMfaState, orgPolicy, userStanding } from '../../services/accounts.ts';
+import { mustAddPasskeyNow } from '../../domain/policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, PENDING_ENROLMENT_TTL_MS, type TotpSetup } from '../../services/enrolment.ts';
 import { followsUnfinishedSetup } from '../../services/setup-history.ts';
@@ -95,6 +96,18 @@ function forcedPasskeyOption(): SafeHtml {
 </section>`;
 }
 
+/** Forced set-up where only a passkey will do (the organisation requires phishing-resistant 2FA). */
+function sendPasskeyOnlySetup(reply: FastifyReply, active: ActiveSession): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Add a passkey or security key</h1>
+<p class="lead">Your organisation requires a passkey or security key: codes from an app can be phished, passkeys cannot. Add one now
+to finish signing in as <strong>${active.user.email}</strong>.</p>
+${timeLimit('forced', active)}
+${forcedPasskeyOption()}
+<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
+  return sendPage(reply, page({ title: 'Add a passkey or security key', passkeys: true, ...chrome(active, csrf) }, body));
+}
+
 export function sendSetupPage(
   reply: FastifyReply,
   mode: Mode,
@@ -182,6 +195,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
   app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
     const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
+    if (mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now())) return sendPasskeyOnlySetup(reply, active);
     const resumed = await resumeTotpSetup(deps, active);
     if (resumed) return sendSetupPage(reply, 'forced', active, resumed, null);
     const setup = await beginTotpSetup(deps, requestContext(request), active, undefined);

@@ -39,4 +39,5 @@ export async function up(db: Kysely<any>, _dialect: Dialect): Promise<void> {
   await db.schema.createIndex('webauthn_challenges_binding').on('webauthn_challenges').columns(['binding_hash', 'purpose']).execute();
   await db.schema.createIndex('webauthn_challenges_expiry').on('webauthn_challenges').column('expires_at').execute();
   await db.schema.alterTable('orgs').addColumn('require_phishing_resistant', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema.alterTable('orgs').addColumn('require_phishing_resistant_since', 'bigint').execute();
 }
