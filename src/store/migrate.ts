@@ -17,6 +17,7 @@ import * as userDeactivations from './migrations/013-user-deactivations.ts';
 import * as emailChanges from './migrations/015-email-changes.ts';
 import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
 import * as peopleDeletion from './migrations/015-people-deletion.ts';
+import * as userNames from './migrations/015-user-names.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -39,6 +40,7 @@ const STEPS: Record<string, Step> = {
   '015-email-changes': emailChanges,
   '015-org-api-tokens': orgApiTokens,
   '015-people-deletion': peopleDeletion,
+  '015-user-names': userNames,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

@@ -409,3 +409,7 @@ export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['r
 export async function setEmail(db: Db, userId: string, email: string): Promise<void> {
   await db.updateTable('users').set({ email }).where('id', '=', userId).execute();
 }
+
+export async function setName(db: Db, userId: string, name: string | null): Promise<void> {
+  await db.updateTable('users').set({ name }).where('id', '=', userId).execute();
+}

@@ -10,6 +10,7 @@ import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
 import { sessionPages } from './sessions.ts';
 import { emailChangePages } from './email-change.ts';
+import { accountNamePages } from './account-name.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -56,4 +57,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(invitationPages, opts);
   await app.register(sessionPages, opts);
   await app.register(emailChangePages, opts);
+  await app.register(accountNamePages, opts);
 }
