@@ -2,10 +2,9 @@ import { MAX_DISPLAY_NAME_LENGTH, parseDisplayName } from '../domain/display-nam
 import { TesseraError } from '../domain/errors.ts';
 import { mailTemplates } from '../mail/templates.ts';
 import { findUserById, setName, type UserRow } from '../store/users.ts';
-import { type Account, eventFor, userActor } from './accounts.ts';
+import { type Account, eventFor, mailContextFor, userActor } from './accounts.ts';
 import { findUserInOrg, requireAdmin } from './admin.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { mailContextFor } from './people.ts';
 import { queueMail } from './security-events.ts';
 import type { ActiveSession } from './sessions.ts';
 
@@ -22,16 +21,21 @@ export function requireDisplayName(value: unknown): string | null {
   return parsed.name;
 }
 
+/** Sets the name in the caller's transaction (`fresh` read in it), audited and emailed; nothing when unchanged. */
+export async function applyName(deps: ServiceDeps, ctx: RequestContext, tx: ServiceDeps['db'], fresh: UserRow, name: string | null, actor: Account['user']): Promise<UserRow> {
+  if (fresh.name === name) return fresh;
+  const byAdmin = actor.id !== fresh.id;
+  await setName(tx, fresh.id, name);
+  await queueMail(tx, deps.random, fresh.email, mailTemplates.nameChanged({ ...mailContextFor(deps, ctx, fresh), name, byAdmin }), deps.clock.now());
+  await deps.events.record(tx, eventFor(deps, ctx, 'user.name_changed', fresh, { actor: userActor(actor), details: { name, byAdmin } }));
+  return { ...fresh, name };
+}
+
 async function setAndAnnounce(deps: ServiceDeps, ctx: RequestContext, target: UserRow, name: string | null, actor: Account['user']): Promise<UserRow> {
-  const byAdmin = actor.id !== target.id;
   const result = await deps.db.transaction().execute(async (tx) => {
     const fresh = await findUserById(tx, target.id);
     if (!fresh) throw new TesseraError('not_found');
-    if (fresh.name === name) return fresh;
-    await setName(tx, fresh.id, name);
-    await queueMail(tx, deps.random, fresh.email, mailTemplates.nameChanged({ ...mailContextFor(deps, ctx, fresh), name, byAdmin }), deps.clock.now());
-    await deps.events.record(tx, eventFor(deps, ctx, 'user.name_changed', fresh, { actor: userActor(actor), details: { name, byAdmin } }));
-    return { ...fresh, name };
+    return applyName(deps, ctx, tx, fresh, name, actor);
   });
   deps.onMailQueued();
   return result;

@@ -78,10 +78,13 @@ describe('display names', () => {
     const r = await admin.patch(`/admin/users/${id}`, { name: 'Ben Okafor' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.name, 'Ben Okafor');
+    const both = await admin.patch(`/admin/users/${id}`, { licensed: false, name: 'Ben O.' });
+    assert.deepEqual({ ...both.body, id: undefined }, { id: undefined, email: 'ben@acme.test', name: 'Ben O.', role: 'member', licensed: false }, 'one PATCH, one transaction, both changes');
     const listed = (await admin.get('/admin/users')).body.users.find((u: { id: string }) => u.id === id);
-    assert.equal(listed.name, 'Ben Okafor');
-    const [event] = (await auditRows(ts, 'user.name_changed')).filter((e) => e.subject_user_id === id);
-    assert.equal(event!.actor, 'chief@acme.test');
+    assert.equal(listed.name, 'Ben O.');
+    const events = (await auditRows(ts, 'user.name_changed')).filter((e) => e.subject_user_id === id);
+    assert.equal(events.length, 2);
+    assert.equal(events[0]!.actor, 'chief@acme.test');
     await mailTo(ts, sink, 'ben@acme.test', 'Your name was changed');
   });
 

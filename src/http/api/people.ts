@@ -3,7 +3,6 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
 import { sendPasswordResetByAdmin } from '../../services/password-reset.ts';
 import { deletePerson } from '../../services/person-deletion.ts';
-import { changeNameByAdmin, requireDisplayName } from '../../services/display-name.ts';
 import { adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
@@ -59,15 +58,8 @@ export async function peopleRoutes(app: FastifyInstance, opts: { deps: ServiceDe
     },
     config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const id = (request.params as { id: string }).id;
     const input = request.body as { role?: unknown; licensed?: unknown; name?: unknown };
-    const admin = adminAccount(request);
-    // The name is checked before anything is written, so a bad one changes nothing at all.
-    if (input.name !== undefined) requireDisplayName(input.name);
-    let user = input.role !== undefined || input.licensed !== undefined || input.name === undefined
-      ? await changeRoleAndLicence(deps, requestContext(request), admin, id, input)
-      : null;
-    if (input.name !== undefined) user = await changeNameByAdmin(deps, requestContext(request), admin, id, input.name);
-    return { id: user!.id, email: user!.email, name: user!.name, role: user!.role, licensed: user!.licensed === 1 };
+    const user = await changeRoleAndLicence(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id, input);
+    return { id: user.id, email: user.email, name: user.name, role: user.role, licensed: user.licensed === 1 };
   });
 }
