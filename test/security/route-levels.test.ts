@@ -40,6 +40,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },
   'POST /api/v1/admin/users/:id/email': { email: 'new@acme.test' },
   'POST /api/v1/admin/api-tokens': { name: 'another' },
+  'PATCH /api/v1/me': { name: 'A Name' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */
