@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { TesseraError } from './domain/errors.ts';
 import { adminRoutes } from './http/api/admin.ts';
 import { meRoutes } from './http/api/me.ts';
+import { passkeyRoutes } from './http/api/passkeys.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { passwordResetRoutes } from './http/api/password-resets.ts';
 import { invitationRoutes } from './http/api/invitations.ts';
@@ -220,6 +221,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     });
     await api.register(sessionRoutes, { deps });
     await api.register(meRoutes, { deps });
+    await api.register(passkeyRoutes, { deps });
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
     await api.register(passwordResetRoutes, { deps });

@@ -7,6 +7,7 @@ export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
   invalid_credentials: { status: 401, message: 'Incorrect email or password.' },
   invalid_code: { status: 401, message: 'That code is not valid.' },
+  invalid_passkey: { status: 401, message: 'That passkey could not be verified. Try again, or use another way to sign in.' },
   not_authenticated: { status: 401, message: 'Sign in first.' },
   sso_required: { status: 403, message: 'This account signs in through single sign-on.' },
   account_deactivated: { status: 403, message: 'This account is deactivated. Contact your organisation admin to have it reactivated.' },

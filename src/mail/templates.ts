@@ -58,6 +58,23 @@ ${opts.link ? `<p><a href="${escapeHtml(opts.link.url)}" style="display:inline-b
 }
 
 export const mailTemplates = {
+  passkeyAdded: (ctx: MailContext) =>
+    compose(ctx, 'A passkey was added to your account', [
+      `A passkey or security key was added to ${ctx.email}. It can now be used to sign in. You can see and remove your passkeys at ${ctx.baseUrl}/account/security.`,
+    ]),
+  passkeyRemoved: (ctx: MailContext) =>
+    compose(ctx, 'A passkey was removed from your account', [
+      `A passkey or security key was removed from ${ctx.email}. It can no longer be used to sign in.`,
+    ]),
+  passkeyCloned: (ctx: MailContext) =>
+    compose(
+      ctx,
+      'A sign-in with your passkey was refused',
+      [
+        `A sign-in to ${ctx.email} with one of your passkeys or security keys was refused: the key's use counter went backwards, which happens when a key has been copied.`,
+      ],
+      { notMe: `If you did not just restore or reset that key, remove it at ${ctx.baseUrl}/account/security, change your password at ${ctx.baseUrl}/account/password and contact your organisation admin.` },
+    ),
   mfaEnabled: (ctx: MailContext) =>
     compose(ctx, 'Two-factor authentication turned on', [
       `Two-factor authentication was turned on for ${ctx.email}. From now on you will be asked for a code from your authenticator app each time you sign in.`,
@@ -223,6 +240,62 @@ export const mailTemplates = {
       'Your account has been locked',
       [`Your account ${ctx.email} was locked after too many wrong two-factor codes in a row.`],
       { notMe: 'Someone who knows your password may be trying to sign in: ask your organisation admin to unlock your account, then change your password.' },
+    ),
+  /** To each admin of the organisation when a person is locked out: who, and where to act. */
+  adminLockNotice: (ctx: MailContext & { orgName: string; person: string; personUrl: string }) =>
+    compose(
+      ctx,
+      `${ctx.orgName}: ${ctx.person} was locked out`,
+      [
+        `The account ${ctx.person} in ${ctx.orgName} was locked after too many wrong two-factor codes in a row. Someone who knows the password may be trying to sign in, or the person may have lost their phone.`,
+        'Before you unlock the account or reset its two-factor authentication, make sure it is really them asking (call them or ask in person, not by email).',
+      ],
+      {
+        link: { url: ctx.personUrl, label: `Open ${ctx.person}` },
+        notMe: `You are receiving this because you are an admin of ${ctx.orgName}. The address and device above are those of whoever typed the codes.`,
+      },
+    ),
+  /** To each admin when a locked-out person presses "Ask my admin to unlock me". */
+  unlockRequested: (ctx: MailContext & { orgName: string; person: string; personUrl: string }) =>
+    compose(
+      ctx,
+      `${ctx.orgName}: ${ctx.person} asks to be unlocked`,
+      [
+        `${ctx.person} asked to have their account in ${ctx.orgName} unlocked, from the page shown to locked-out people.`,
+        'Anyone who knows their password can send this request: make sure it is really them (call them or ask in person) before you unlock the account.',
+      ],
+      {
+        link: { url: ctx.personUrl, label: `Open ${ctx.person}` },
+        notMe: `You are receiving this because you are an admin of ${ctx.orgName}. The address and device above are those of whoever sent the request.`,
+      },
+    ),
+  /** To the person when an admin or support lifted their lock. */
+  accountUnlocked: (ctx: MailContext & { orgName: string; unlockedBy: string }) =>
+    compose(
+      ctx,
+      `${ctx.orgName}: your account was unlocked`,
+      [`Your account ${ctx.email} in ${ctx.orgName} was unlocked by ${ctx.unlockedBy}. You can sign in again with your password and a code from your authenticator app.`],
+      { notMe: 'If you did not ask for this, someone who knows your password locked the account: change your password as soon as you are signed in.' },
+    ),
+  /** To the sign-in address when the recovery address changed: the new one is masked. */
+  recoveryAddressChanged: (ctx: MailContext & { newAddress: string | null }) =>
+    compose(
+      ctx,
+      'Your recovery email address was changed',
+      [
+        ctx.newAddress === null
+          ? `The recovery email address of ${ctx.email} was removed. "Lost your mobile device?" links now go to ${ctx.email}.`
+          : `The recovery email address of ${ctx.email} was changed to ${ctx.newAddress}. "Lost your mobile device?" links now go there.`,
+      ],
+      { notMe: 'If you did not change it, someone has your password and a code: change your password and contact your organisation admin at once.' },
+    ),
+  /** To the recovery address that was replaced: it will no longer receive reset links. */
+  recoveryAddressReplacedNotice: (ctx: MailContext & { oldAddress: string }) =>
+    compose(
+      ctx,
+      'This address is no longer a recovery address',
+      [`${ctx.oldAddress} is no longer the recovery email address of ${ctx.email}: links that reset its two-factor authentication will not be sent here any more.`],
+      { notMe: `If the owner of ${ctx.email} did not do this, tell them or their organisation admin at once.` },
     ),
   codeReplayed: (ctx: MailContext) =>
     compose(

@@ -35,12 +35,17 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/totp/replace/confirm': { code: '123456' },
   'POST /api/v1/me/password': { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' },
   'PATCH /api/v1/admin/org': { require2fa: true },
+  'PUT /api/v1/admin/org/help-contact': { helpContact: 'it-desk@acme.test' },
+  'PUT /api/v1/me/recovery-email': { password: DEFAULT_PASSWORD, code: '123456', recoveryEmail: 'me@home.test' },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
   'PATCH /api/v1/admin/users/:id': { role: 'member' },
   'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },
   'POST /api/v1/admin/users/:id/email': { email: 'new@acme.test' },
   'POST /api/v1/admin/api-tokens': { name: 'another' },
   'PATCH /api/v1/me': { name: 'A Name' },
+  'POST /api/v1/me/passkeys': { response: {}, name: 'Work laptop' },
+  'PATCH /api/v1/me/passkeys/:id': { name: 'Work laptop' },
+  'DELETE /api/v1/me/passkeys/:id': { password: DEFAULT_PASSWORD, code: '123456' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */

@@ -16,6 +16,7 @@ import {
 } from '../../services/admin.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
+import { updateHelpContact } from '../../services/lockout-help.ts';
 import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
@@ -139,6 +140,25 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     const admin = activeSession(request);
     const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; password?: unknown });
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
+  });
+
+  app.put('/admin/org/help-contact', {
+    schema: {
+      tags,
+      summary: 'Set whom locked-out people are told to contact (an email address, a web address or one line of text); an empty string clears it',
+      body: {
+        type: 'object',
+        properties: { helpContact: { type: 'string', maxLength: 1000 } },
+        required: ['helpContact'],
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = activeSession(request);
+    const helpContact = await updateHelpContact(deps, requestContext(request), admin, (request.body as { helpContact: unknown }).helpContact);
+    return { helpContact };
   });
 
   app.get('/admin/audit', {

@@ -20,7 +20,7 @@ export async function mySessionRoutes(app: FastifyInstance, opts: { deps: Servic
     return {
       sessions: sessions.map((s) => ({
         id: s.id, current: s.current, level: s.level, device: s.device, userAgent: s.userAgent, ip: s.ip,
-        createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(),
+        createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(), signInMethod: s.signInMethod, amr: s.amr,
       })),
     };
   });

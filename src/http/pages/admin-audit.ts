@@ -22,6 +22,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'sign_in.sso_refused': 'Password sign-in refused (SSO user)',
   'account.locked': 'Account locked',
   'account.unlocked': 'Account unlocked',
+  'account.unlock_requested': 'Asked the admins to unlock',
   'mfa.enabled': '2FA turned on',
   'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
@@ -31,7 +32,13 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'mfa.reset_completed': '2FA reset',
   'backup_code.used': 'Backup code used',
   'backup_code.regenerated': 'Backup code regenerated',
+  'passkey.added': 'Passkey added',
+  'passkey.renamed': 'Passkey renamed',
+  'passkey.removed': 'Passkey removed',
+  'passkey.counter_regressed': 'Passkey refused: it may have been copied',
+  'sign_in.passkey_refused': 'Passkey sign-in refused',
   'password.changed': 'Password changed',
+  'recovery_email.changed': 'Recovery address changed',
   'password.reset_requested': 'Password reset requested',
   'password.reset_completed': 'Password reset by emailed link',
   'session.ended': 'Signed out',
@@ -51,7 +58,9 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'api_token.revoked': 'API token revoked',
   'api_token.used': 'API call with a token',
   'org.created': 'Organisation created',
+  'org.help_contact_changed': 'Help contact changed',
   'keys.rotated': 'Encryption keys rotated',
+  'oidc.client_auth_failed': 'Application failed to authenticate',
 };
 
 function describeDetails(raw: string): string {

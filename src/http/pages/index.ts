@@ -3,11 +3,15 @@ import type { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import type { HtmlErrorRenderer } from '../errors.ts';
 import { accountPages } from './account.ts';
+import { passkeyPages } from './passkeys.ts';
 import { codePromptPages } from './code-prompt.ts';
 import { homePages } from './home.ts';
 import { passwordPages } from './password.ts';
 import { passwordResetPages } from './password-reset.ts';
 import { invitationPages } from './invitation.ts';
+import { gracePages } from './grace.ts';
+import { lockedPages } from './locked.ts';
+import { recoveryAddressPages } from './recovery-address.ts';
 import { sessionPages } from './sessions.ts';
 import { emailChangePages } from './email-change.ts';
 import { accountNamePages } from './account-name.ts';
@@ -51,6 +55,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(codePromptPages, opts);
   await app.register(setupPages, opts);
   await app.register(accountPages, opts);
+  await app.register(passkeyPages, opts);
   await app.register(passwordPages, opts);
   await app.register(resetLinkPages, opts);
   await app.register(passwordResetPages, opts);
@@ -58,4 +63,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(sessionPages, opts);
   await app.register(emailChangePages, opts);
   await app.register(accountNamePages, opts);
+  await app.register(lockedPages, opts);
+  await app.register(gracePages, opts);
+  await app.register(recoveryAddressPages, opts);
 }
