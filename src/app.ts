@@ -29,6 +29,7 @@ import { shedPasswordStepsUnderOverload } from './http/overload.ts';
 import { instrumentRequests, metricsRoute } from './metrics/http.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
+import { sessionCookieName } from './http/session-cookie.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
@@ -171,6 +172,8 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     const level = (route.config as { level?: AssuranceLevel } | undefined)?.level;
     if (!level || !LEVELS.has(level)) throw new Error(`route ${String(route.method)} ${route.url} declares no assurance level`);
     if (level !== 'public') route.preHandler = [...[route.preHandler ?? []].flat(), guardLevel(deps, level)];
+    // The OpenAPI document says which routes take an organisation API token besides the session cookie.
+    if (level === 'admin_or_api_token' && route.schema) route.schema = { ...route.schema, security: [{ sessionCookie: [] }, { organisationApiToken: [] }] };
     for (const method of [route.method].flat()) if (method !== 'HEAD') table.push({ method, url: route.url, level });
   });
 
@@ -193,6 +196,12 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },
       servers: [{ url: deps.config.baseUrl }],
+      components: {
+        securitySchemes: {
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: sessionCookieName(deps.config), description: 'The session of a signed-in person' },
+          organisationApiToken: { type: 'http', scheme: 'bearer', description: 'An organisation API token (admin routes marked with it; created at /admin/api-tokens)' },
+        },
+      },
     },
   });
 

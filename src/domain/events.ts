@@ -40,6 +40,7 @@ export const SECURITY_EVENT_TYPES = [
   'user.reactivated',
   'user.role_changed',
   'user.deleted',
+  'user.name_changed',
   'email.change_requested',
   'email.changed',
   'api_token.created',

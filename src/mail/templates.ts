@@ -197,6 +197,15 @@ export const mailTemplates = {
       [`An admin of ${ctx.orgName} deleted the account ${ctx.email}. Its password, two-factor authentication and sessions are gone, and the audit log no longer names you. This is the last email you get from us about it.`],
       { notMe: 'If you think this is a mistake, contact your organisation admin: they can invite you again.' },
     ),
+  nameChanged: (ctx: MailContext & { name: string | null; byAdmin: boolean }) =>
+    compose(
+      ctx,
+      'Your name was changed',
+      [ctx.name === null
+        ? `${ctx.byAdmin ? 'An admin of your organisation' : 'You'} removed the display name of ${ctx.email}. Apps you sign in to no longer receive one.`
+        : `${ctx.byAdmin ? 'An admin of your organisation' : 'You'} changed the display name of ${ctx.email} to “${ctx.name}”. Apps you sign in to receive it from your next sign-in.`],
+      { notMe: 'If you did not expect this, change your password and contact your organisation admin.' },
+    ),
   accountDeactivated: (ctx: MailContext & { orgName: string }) =>
     compose(
       ctx,

@@ -115,3 +115,8 @@ export function isEmailAddress(email: string): boolean {
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
+
+/** What a notification about `user` says about when and from where. */
+export function mailContextFor(deps: ServiceDeps, ctx: RequestContext, user: UserRow) {
+  return { email: user.email, at: deps.clock.now(), ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
+}

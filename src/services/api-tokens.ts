@@ -129,7 +129,7 @@ export async function revokeOrgApiToken(deps: ServiceDeps, ctx: RequestContext, 
 function tokenAccount(row: ApiTokenRow, org: Account['org']): Account {
   const user: UserRow = {
     id: `api-token:${row.id}`, org_id: row.org_id, email: `api-token:${row.name}`, password_hash: null, role: 'admin', licensed: 0, sso: 0,
-    recovery_email: null, failed_code_attempts: 0, locked_at: null, weak_password_hash: 0, created_at: row.created_at,
+    recovery_email: null, failed_code_attempts: 0, locked_at: null, weak_password_hash: 0, created_at: row.created_at, name: row.name,
   };
   return { user, org };
 }

@@ -86,6 +86,7 @@ export async function createUser(deps: ServiceDeps, ctx: RequestContext, actor: 
     locked_at: null,
     weak_password_hash: input.weakPasswordHash ? 1 : 0,
     created_at: deps.clock.now().getTime(),
+    name: null,
   };
   await deps.db.transaction().execute(async (tx) => {
     await insertUser(tx, user);

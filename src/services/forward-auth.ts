@@ -117,8 +117,8 @@ export async function checkForwardAuth(
     headers: {
       'remote-user': headerSafe(user.id),
       'remote-email': headerSafe(user.email),
-      // People have no display name in Tessera yet; the header is still sent, empty.
-      'remote-name': '',
+      // Empty when the person has no display name; percent-encoded beyond printable ASCII, like the others.
+      'remote-name': headerSafe(user.name ?? ''),
       'remote-groups': headerSafe(user.role),
       'remote-org': headerSafe(org.name),
       'remote-acr': acr ?? '',

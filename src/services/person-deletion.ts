@@ -3,11 +3,11 @@ import { mailTemplates } from '../mail/templates.ts';
 import { lockOrg } from '../store/deactivations.ts';
 import { deletePersonRows, findAddressesOf, insertDeletedPerson, pseudonymiseAuditRows, renameActorElsewhere } from '../store/people-erasure.ts';
 import { findUserById } from '../store/users.ts';
-import { type Account, eventFor, userActor } from './accounts.ts';
+import { type Account, eventFor, mailContextFor, userActor } from './accounts.ts';
 import { findUserInOrg, requireAdmin } from './admin.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { endProviderSessions } from './oidc-sessions.ts';
-import { mailContextFor, requireAnotherActiveAdmin } from './people.ts';
+import { requireAnotherActiveAdmin } from './people.ts';
 import { queueMail } from './security-events.ts';
 
 /**

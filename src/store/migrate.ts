@@ -20,6 +20,7 @@ import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
 import * as peopleDeletion from './migrations/015-people-deletion.ts';
 import * as oidcClientActivity from './migrations/016-oidc-client-activity.ts';
 import * as orgHelpContacts from './migrations/017-org-help-contacts.ts';
+import * as userNames from './migrations/019-user-names.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -45,6 +46,7 @@ const STEPS: Record<string, Step> = {
   '015-people-deletion': peopleDeletion,
   '016-oidc-client-activity': oidcClientActivity,
   '017-org-help-contacts': orgHelpContacts,
+  '019-user-names': userNames,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

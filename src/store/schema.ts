@@ -56,6 +56,8 @@ export interface UserTable {
   locked_at: number | null;
   weak_password_hash: number;
   created_at: number;
+  /** Display name (migration 015); null when none was given. */
+  name: string | null;
 }
 
 export interface TotpCredentialTable {
@@ -231,6 +233,8 @@ export interface InvitationTable {
   expires_at: number;
   accepted_at: number | null;
   revoked_at: number | null;
+  /** The display name the account gets on acceptance (migration 015). */
+  name: string | null;
 }
 
 export interface UserDeactivationTable {

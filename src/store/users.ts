@@ -477,6 +477,10 @@ export async function setEmail(db: Db, userId: string, email: string): Promise<v
   await db.updateTable('users').set({ email }).where('id', '=', userId).execute();
 }
 
+export async function setName(db: Db, userId: string, name: string | null): Promise<void> {
+  await db.updateTable('users').set({ name }).where('id', '=', userId).execute();
+}
+
 /** Where "Lost your mobile device?" links go; null sends them to the sign-in address. */
 export async function setRecoveryEmail(db: Db, userId: string, recoveryEmail: string | null): Promise<void> {
   await db.updateTable('users').set({ recovery_email: recoveryEmail }).where('id', '=', userId).execute();

@@ -73,7 +73,7 @@ describe('offboarding and roles', () => {
     assert.equal(await snapshotState(db()), before);
     const r = await admin.patch(`/admin/users/${id}`, { role: 'admin', licensed: false });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { id, email: 'climber@acme.test', role: 'admin', licensed: false });
+    assert.deepEqual(r.body, { id, email: 'climber@acme.test', name: null, role: 'admin', licensed: false });
     const mail = await mailTo(ts, sink, 'climber@acme.test', 'Your role was changed');
     assert.match(mail.text, /role member → admin; licence removed/);
     const [event] = (await auditRows(ts, 'user.role_changed')).filter((e) => e.subject_user_id === id);

@@ -42,6 +42,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },
   'POST /api/v1/admin/users/:id/email': { email: 'new@acme.test' },
   'POST /api/v1/admin/api-tokens': { name: 'another' },
+  'PATCH /api/v1/me': { name: 'A Name' },
   'POST /api/v1/me/passkeys': { response: {}, name: 'Work laptop' },
   'PATCH /api/v1/me/passkeys/:id': { name: 'Work laptop' },
   'DELETE /api/v1/me/passkeys/:id': { password: DEFAULT_PASSWORD, code: '123456' },

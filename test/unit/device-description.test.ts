@@ -58,7 +58,7 @@ describe('describeDevice', () => {
 
   it('no word of a hostile User-Agent reaches any security email, the reset-link emails included', () => {
     const base = { email: 'ann@acme.test', at: new Date(Date.UTC(2026, 0, 1)), ip: '203.0.113.5', baseUrl: 'https://id.acme.test', issuer: 'Tessera' };
-    const link = { url: 'https://id.acme.test/mfa-reset/abc', minutes: 60, days: 7, orgName: 'Acme', invitedBy: 'ada@acme.test', changes: ['Role: admin'], person: 'mia@acme.test', personUrl: 'https://id.acme.test/admin/users/u1', newEmail: 'ann@new.test' };
+    const link = { url: 'https://id.acme.test/mfa-reset/abc', minutes: 60, days: 7, orgName: 'Acme', invitedBy: 'ada@acme.test', changes: ['Role: admin'], person: 'mia@acme.test', personUrl: 'https://id.acme.test/admin/users/u1', newEmail: 'ann@new.test', oldEmail: 'ann@old.test', hours: 24, byAdmin: false, name: 'Ann Lee', change: 'created' as const, expiresAt: new Date(Date.UTC(2026, 3, 1)) };
     for (const [name, template] of Object.entries(mailTemplates)) {
       const render = (userAgent: string | null) => (template as (ctx: typeof base & typeof link & { userAgent: string | null }) => { subject: string; text: string; html: string })({ ...base, ...link, userAgent });
       const plain = render(null);

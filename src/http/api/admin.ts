@@ -78,6 +78,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
         return {
           id: u.id,
           email: u.email,
+          name: u.name,
           role: u.role,
           licensed: u.licensed === 1,
           sso: u.sso === 1,

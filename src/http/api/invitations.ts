@@ -23,6 +23,7 @@ export async function invitationRoutes(app: FastifyInstance, opts: { deps: Servi
           emails: { type: 'array', items: { type: 'string', maxLength: 320 } },
           role: { type: 'string' },
           licensed: { type: 'boolean' },
+          name: { type: 'string', maxLength: 400, description: 'Display name, with a single `email` only' },
         },
         additionalProperties: false,
       },
@@ -31,9 +32,9 @@ export async function invitationRoutes(app: FastifyInstance, opts: { deps: Servi
     config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
     const admin = adminAccount(request);
-    const b = request.body as { email?: string; emails?: string[]; role?: string; licensed?: boolean };
+    const b = request.body as { email?: string; emails?: string[]; role?: string; licensed?: boolean; name?: string };
     if ((b.email === undefined) === (b.emails === undefined)) throw new TesseraError('invalid_request', { field: 'emails' }, 'Send either email or emails.');
-    const outcome = await invitePeople(deps, requestContext(request), admin, { emails: b.emails ?? [b.email], role: b.role ?? 'member', licensed: b.licensed ?? true });
+    const outcome = await invitePeople(deps, requestContext(request), admin, { emails: b.emails ?? [b.email], role: b.role ?? 'member', licensed: b.licensed ?? true, name: b.name });
     const serialized = {
       invited: outcome.invited.map((i) => ({ id: i.id, email: i.email, expiresAt: i.expiresAt.toISOString() })),
       notInvited: outcome.notInvited,

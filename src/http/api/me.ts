@@ -8,6 +8,8 @@ import { beginAppReplacement, confirmAppReplacement } from '../../services/app-r
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
+import { changeOwnName } from '../../services/display-name.ts';
+import { MAX_DISPLAY_NAME_LENGTH } from '../../domain/display-name.ts';
 import { changeRecoveryEmail } from '../../services/recovery-address.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -35,6 +37,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
           properties: {
             id: { type: 'string' },
             email: { type: 'string' },
+            name: { type: ['string', 'null'] },
             role: { type: 'string' },
             org: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, edition: { type: 'string' } } },
             mfa: {
@@ -83,11 +86,25 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
       signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
       id: active.user.id,
       email: active.user.email,
+      name: active.user.name,
       role: active.user.role,
       org: { id: active.org.id, name: active.org.name, edition: active.org.edition },
       mfa,
       passkeys,
     };
+  });
+
+  app.patch('/me', {
+    schema: {
+      tags,
+      summary: `Change my display name (null or "" removes it; at most ${MAX_DISPLAY_NAME_LENGTH} characters, no control or text-direction characters); I am emailed`,
+      body: body({ name: { type: ['string', 'null'], maxLength: MAX_DISPLAY_NAME_LENGTH * 4 } }, ['name']),
+      response: { 200: { type: 'object', properties: { name: { type: ['string', 'null'] } } }, ...errors(400, 401) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const user = await changeOwnName(deps, requestContext(request), activeSession(request), (request.body as { name: unknown }).name);
+    return { name: user.name };
   });
 
   app.post('/me/totp/setup', {

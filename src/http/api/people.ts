@@ -51,14 +51,15 @@ export async function peopleRoutes(app: FastifyInstance, opts: { deps: ServiceDe
   app.patch('/admin/users/:id', {
     schema: {
       tags,
-      summary: 'Change a person’s role and/or licence (audited, the person is emailed); the last active admin cannot be demoted (409 last_admin)',
+      summary: 'Change a person’s role, licence and/or display name (each audited, the person is emailed); the last active admin cannot be demoted (409 last_admin)',
       params: userIdParams,
-      body: { type: 'object', properties: { role: { type: 'string' }, licensed: { type: 'boolean' } }, additionalProperties: false },
+      body: { type: 'object', properties: { role: { type: 'string' }, licensed: { type: 'boolean' }, name: { type: ['string', 'null'], maxLength: 400 } }, additionalProperties: false },
       response: errors(400, 401, 403, 404, 409),
     },
     config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const user = await changeRoleAndLicence(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id, request.body as { role?: unknown; licensed?: unknown });
-    return { id: user.id, email: user.email, role: user.role, licensed: user.licensed === 1 };
+    const input = request.body as { role?: unknown; licensed?: unknown; name?: unknown };
+    const user = await changeRoleAndLicence(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id, input);
+    return { id: user.id, email: user.email, name: user.name, role: user.role, licensed: user.licensed === 1 };
   });
 }

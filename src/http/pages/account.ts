@@ -23,6 +23,7 @@ import { sendSetupPage } from './setup.ts';
 
 const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
+  name: 'Your name is saved. Apps receive it from your next sign-in.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
   recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
@@ -174,6 +175,11 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
   ${statusSection(mfa, active.user.role === 'admin', hasApp)}
+</section>
+<section class="card" aria-labelledby="name-heading">
+  <h2 id="name-heading">Name</h2>
+  <p>${active.user.name ? html`Apps see you as <strong id="display-name">${active.user.name}</strong>.` : 'You have not given a name: apps see only your email address.'}</p>
+  <div class="actions"><a class="button secondary" href="/account/name" id="change-name">${active.user.name ? 'Change name' : 'Add your name'}</a></div>
 </section>
 <section class="card" aria-labelledby="email-heading">
   <h2 id="email-heading">Email address</h2>

@@ -51,6 +51,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.reactivated': 'Person reactivated',
   'user.role_changed': 'Role or licence changed',
   'user.deleted': 'Person deleted',
+  'user.name_changed': 'Name changed',
   'email.change_requested': 'Email address change requested',
   'email.changed': 'Email address changed',
   'api_token.created': 'API token created',

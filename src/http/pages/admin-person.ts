@@ -5,6 +5,8 @@ import { cancelAdminReset, describePerson, type PersonView } from '../../service
 import { findUserInOrg } from '../../services/admin.ts';
 import { requestEmailChangeByAdmin } from '../../services/email-change.ts';
 import { sendPasswordResetByAdmin } from '../../services/password-reset.ts';
+import { changeNameByAdmin } from '../../services/display-name.ts';
+import { MAX_DISPLAY_NAME_LENGTH } from '../../domain/display-name.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { RESET_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import { requestContext } from '../request-context.ts';
@@ -20,6 +22,7 @@ const DONE: Record<string, string> = {
   cancelled: 'The reset was withdrawn: the emailed link no longer works.',
   'nothing-to-cancel': 'There was no reset link waiting to withdraw.',
   unlock: 'The account is unlocked.',
+  name: 'The name is saved; they were emailed. Apps receive it from their next sign-in.',
   'password-reset': 'A password reset link was emailed to them, valid 30 minutes. Their 2FA stays as it is.',
   'email-change': 'A confirmation link was emailed to the new address, and a notice to the current one. The address changes when the link is followed.',
 };
@@ -62,6 +65,21 @@ function emailChangeSection(ctx: AdminContext, view: PersonView, email: string):
 </section>`;
 }
 
+/** The display name, which apps receive as `name` and Remote-Name. */
+function nameSection(ctx: AdminContext, view: PersonView): SafeHtml {
+  return html`<section class="card" aria-labelledby="name-heading">
+<h2 id="name-heading">Name</h2>
+<form method="post" action="/admin/users/${view.user.id}/name" class="stack">
+  ${csrfField(ctx.csrf)}
+  <div class="field">
+    <label for="person-name-field">Display name (empty for none)</label>
+    <input id="person-name-field" name="name" type="text" maxlength="${String(MAX_DISPLAY_NAME_LENGTH)}" value="${view.user.name ?? ''}">
+  </div>
+  <button type="submit" class="secondary" id="save-name">Save name</button>
+</form>
+</section>`;
+}
+
 function personBody(ctx: AdminContext, view: PersonView, opts: { email?: string } = {}): SafeHtml {
   const u = view.user;
   const availability = describeMfaAvailability(orgPolicy(ctx.admin.org), userStanding(u));
@@ -80,6 +98,7 @@ ${u.sso === 0 && u.password_hash !== null ? html`<form method="post" action="/ad
 <a class="button danger" href="/admin/users/${u.id}/delete" id="delete">Delete</a>
 </div>`;
   return html`<h1>${u.email}</h1>
+${u.name ? html`<p class="lead" id="person-name">${u.name}</p>` : ''}
 <p><a href="/admin/users">Back to people</a></p>
 ${pendingResetSection(view, ctx.csrf)}
 <dl class="facts">
@@ -89,7 +108,7 @@ ${pendingResetSection(view, ctx.csrf)}
   <div><dt>Last sign-in</dt><dd id="last-sign-in">${when(view.lastSignInAt, 'Never')}</dd></div>
   <div><dt>Locked</dt><dd id="person-locked">${locked}</dd></div>
 </dl>
-${self ? html`<p class="muted">This is you: change your own 2FA and address on <a href="/account/security">your security page</a>.</p>` : html`${actions}${emailChangeSection(ctx, view, opts.email ?? '')}`}
+${self ? html`<p class="muted">This is you: change your own 2FA and address on <a href="/account/security">your security page</a>.</p>` : html`${actions}${nameSection(ctx, view)}${emailChangeSection(ctx, view, opts.email ?? '')}`}
 <h2>Recent events</h2>
 ${view.recent.length === 0 ? html`<p>No events yet.</p>` : auditTable(view.recent, `The latest ${view.recent.length} events about ${u.email}`)}
 <p><a href="/admin/audit?person=${encodeURIComponent(u.email)}">All of their events in the audit log</a></p>`;
@@ -137,6 +156,8 @@ working and they set 2FA up again at their next sign-in.</p>
     });
   personAction('/admin/users/:id/email', 'email-change', (request, ctx, id) =>
     requestEmailChangeByAdmin(deps, requestContext(request), ctx.admin, id, { email: (request.body as { email?: unknown } | undefined)?.email }));
+  personAction('/admin/users/:id/name', 'name', (request, ctx, id) =>
+    changeNameByAdmin(deps, requestContext(request), ctx.admin, id, (request.body as { name?: unknown } | undefined)?.name ?? null));
   personAction('/admin/users/:id/password-reset', 'password-reset', (request, ctx, id) => sendPasswordResetByAdmin(deps, requestContext(request), ctx.admin, id));
 
   /** Asks first: deleting cannot be undone. */

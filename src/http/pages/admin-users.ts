@@ -211,7 +211,7 @@ function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: s
     return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”${view.search ? html` with an email starting “${view.search}”` : ''}.</p>`;
   }
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
-  <th scope="row" class="email"><a href="/admin/users/${u.id}">${u.email}</a>${u.id === view.selfId ? html` <span class="muted small">(you)</span>` : ''}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
+  <th scope="row" class="email"><a href="/admin/users/${u.id}">${u.email}</a>${u.name ? html`<br><span class="muted small person-name">${u.name}</span>` : ''}${u.id === view.selfId ? html` <span class="muted small">(you)</span>` : ''}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
   <td data-label="Role">${u.role === 'admin' ? 'Admin' : 'Member'}</td>
   <td data-label="Licence">${u.licensed === 1 ? 'Yes' : 'No'}</td>
   <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>

@@ -14,6 +14,7 @@ import { lockedPages } from './locked.ts';
 import { recoveryAddressPages } from './recovery-address.ts';
 import { sessionPages } from './sessions.ts';
 import { emailChangePages } from './email-change.ts';
+import { accountNamePages } from './account-name.ts';
 import { html } from './html.ts';
 import { page, sendPage } from './layout.ts';
 import { resetLinkPages } from './reset-link.ts';
@@ -61,6 +62,7 @@ export async function pageRoutes(app: FastifyInstance, opts: { deps: ServiceDeps
   await app.register(invitationPages, opts);
   await app.register(sessionPages, opts);
   await app.register(emailChangePages, opts);
+  await app.register(accountNamePages, opts);
   await app.register(lockedPages, opts);
   await app.register(gracePages, opts);
   await app.register(recoveryAddressPages, opts);
