@@ -24,7 +24,7 @@ import { readHelpContact } from '../../services/lockout-help.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
-import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
+import { type AdminContext, enterAdmin, formatDay, plural, queryValue, sendAdminPage } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
 import { helpContactCard, policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -60,6 +60,16 @@ const DONE: Record<string, (email: string | null) => string> = {
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
   role: (email) => `The role or licence of ${email ?? 'the person'} is changed; they were emailed.`,
 };
+
+/** Who a saved policy reaches, said with the save: the people without 2FA who could have it. */
+function policyReach(policy: ReturnType<typeof describeOrgPolicy>, overview: OrgOverview): string {
+  if (!policy.require2fa) return 'Everyone chooses for themselves whether to use 2FA.';
+  if (overview.off === 0) return 'Everyone who can use 2FA already has it.';
+  const who = overview.off === 1 ? '1 person without 2FA' : `${overview.off} people without 2FA`;
+  return policy.graceEndsAt && policy.graceDaysLeft > 0
+    ? `${who} will be asked to set it up after their password, and must by ${formatDay(policy.graceEndsAt)}.`
+    : `${who} will set it up right after their password at their next sign-in.`;
+}
 
 export interface UsersPageOptions {
   status?: number;
@@ -249,6 +259,7 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
     const who = queryValue(request, 'user');
     const subject = typeof who === 'string' ? await findUserInOrg(deps, org.id, who).catch(() => null) : null;
     notice = DONE[done](subject?.email ?? null);
+    if (done === 'policy') notice = `${notice} ${policyReach(describeOrgPolicy(deps, ctx.admin), overview)}`;
   }
   const body = html`<h1>People and 2FA in ${org.name}</h1>
 ${overviewSection(org, overview)}
