@@ -3,14 +3,9 @@
 // the header shows ISSUER; saving the policy says who is affected.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { csrfIn, getPage, postForm } from '../support/admin-flows.ts';
+import { csrfIn, getPage, postForm, signInOnPages } from '../support/admin-flows.ts';
 import { enrolFromProfile, signInPassword } from '../support/flows.ts';
-import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
-
-async function signInOnPages(ts: TestServer, c: TestClient, email: string, path = '/login') {
-  const login = await getPage(ts, c, path);
-  return postForm(ts, c, '/login', { _csrf: csrfIn(login.body), email, password: DEFAULT_PASSWORD });
-}
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 describe('wayfinding (issue 17 item 14)', () => {
   let ts: TestServer;
