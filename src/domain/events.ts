@@ -36,6 +36,7 @@ export const SECURITY_EVENT_TYPES = [
   'user.role_changed',
   'org.created',
   'org.help_contact_changed',
+  'org.links_changed',
   'keys.rotated',
 ] as const;
 

@@ -14,7 +14,7 @@ import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
 import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
-import * as orgHelpContacts from './migrations/017-org-help-contacts.ts';
+import * as orgSettings from './migrations/017-org-settings.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -34,7 +34,7 @@ const STEPS: Record<string, Step> = {
   '011-session-sign-in-method': sessionSignInMethod,
   '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
-  '017-org-help-contacts': orgHelpContacts,
+  '017-org-settings': orgSettings,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

@@ -76,4 +76,30 @@ describe('wayfinding (issue 17 item 14)', () => {
     const after = await getPage(ts, admin, saved.headers.get('location')!);
     assert.match(after.body, /The 2FA policy is saved\. 1 person without 2FA will set it up right after their password at their next sign-in\./);
   });
+
+  it('"Back to <product>" on home and the SSO sign-in address for SSO users, set by an admin', async () => {
+    await ts.createUser({ email: 'sue@shop.test', org: 'Shop', sso: true });
+    await ts.createUser({ email: 'lin@shop.test', org: 'Shop', admin: true });
+    const people = ts.client();
+    assert.equal(await signInPassword(people, 'lin@shop.test'), 'done');
+    const put = (body: Record<string, string>) => people.request('PUT', '/api/v1/admin/org/links', body);
+    const hostile = await put({ productName: 'CRM', productUrl: 'javascript:alert(1)', ssoUrl: '' });
+    assert.equal(hostile.status, 400);
+    assert.equal(hostile.body.error.field, 'productUrl');
+    assert.equal((await put({ productName: 'CRM', productUrl: '', ssoUrl: '' })).body.error.field, 'productUrl', 'a name needs an address');
+    assert.equal(ts.events.filter((e) => e.type === 'org.links_changed').length, 0);
+
+    const form = await getPage(ts, people, '/admin/users');
+    const saved = await postForm(ts, people, '/admin/org-links', { _csrf: csrfIn(form.body), productName: 'Acme CRM', productUrl: 'https://crm.shop.test/', ssoUrl: 'https://sso.acme.test/start' });
+    assert.equal(saved.headers.get('location'), '/admin/users?done=links');
+    assert.match((await getPage(ts, people, '/')).body, /<a class="button" href="https:\/\/crm\.shop\.test\/" id="back-to-product">Back to Acme CRM<\/a>/);
+
+    const sso = ts.client();
+    const refused = await signInOnPages(ts, sso, 'sue@shop.test');
+    assert.equal(refused.status, 403);
+    assert.match(refused.body, /<p id="sso-link"><a class="button" href="https:\/\/sso\.acme\.test\/start">Sign in with your organisation’s SSO<\/a><\/p>/);
+    const api = await ts.client().post('/sessions', { email: 'sue@shop.test', password: 'whatever it is here' });
+    assert.equal(api.body.error.code, 'sso_required');
+    assert.equal(api.body.error.ssoUrl, 'https://sso.acme.test/start');
+  });
 });

@@ -47,6 +47,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'user.role_changed': 'Role or licence changed',
   'org.created': 'Organisation created',
   'org.help_contact_changed': 'Help contact changed',
+  'org.links_changed': 'Product and SSO addresses changed',
   'keys.rotated': 'Encryption keys rotated',
 };
 

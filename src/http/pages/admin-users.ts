@@ -21,12 +21,13 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
 import { signOutPersonEverywhere } from '../../services/session-list.ts';
 import { readHelpContact } from '../../services/lockout-help.ts';
+import { readOrgLinks } from '../../services/org-settings.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
 import { type AdminContext, enterAdmin, formatDay, plural, queryValue, sendAdminPage } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
-import { helpContactCard, policyCard, type PolicyDraft } from './admin-policy.ts';
+import { helpContactCard, type LinksDraft, orgLinksCard, policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { formBody } from './components.ts';
 import { csrfField } from './layout.ts';
@@ -55,6 +56,7 @@ const DONE: Record<string, (email: string | null) => string> = {
   'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
   policy: () => 'The 2FA policy is saved.',
   'help-contact': () => 'The help contact is saved. Locked-out people now see it.',
+  links: () => 'The product and SSO addresses are saved.',
   deactivated: (email) => `${email ?? 'The person'} is deactivated and was signed out everywhere.`,
   reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
@@ -78,6 +80,7 @@ export interface UsersPageOptions {
   policyDraft?: PolicyDraft;
   /** A refused help contact, shown again in its field. */
   helpContactDraft?: string;
+  linksDraft?: LinksDraft;
 }
 
 export type UsersPageRenderer = (
@@ -246,10 +249,11 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
   const before = after === null ? parseAfter(queryValue(request, 'before')) : null;
   const search = parseAfter(queryValue(request, 'q'))?.trim() || null;
   const view: ListView = { filter, after, before, search, selfId: ctx.admin.user.id };
-  const [page, overview, helpContact] = await Promise.all([
+  const [page, overview, helpContact, links] = await Promise.all([
     listOrgUsers(deps, ctx.admin, { filter, after, before, emailPrefix: search }),
     describeOrgOverview(deps, ctx.admin),
     readHelpContact(deps, ctx.admin.org.id),
+    readOrgLinks(deps, ctx.admin.org.id),
   ]);
   const position = await locateUsersPage(deps, ctx.admin, page, { filter, emailPrefix: search });
   const org = ctx.admin.org;
@@ -272,7 +276,8 @@ ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
 ${pager(page, view, position)}
 </section>
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
-${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}`;
+${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}
+${orgLinksCard(links, ctx.csrf, opts.linksDraft)}`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
 

@@ -22,7 +22,7 @@ const NOTICES: Record<string, string> = {
   locked_expired: 'To ask your admin to unlock your account, sign in again with your password.',
 };
 
-function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null; pending?: ActiveSession | null }): FastifyReply {
+function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null; pending?: ActiveSession | null; ssoUrl?: string | null }): FastifyReply {
   const body = html`<h1>Sign in</h1>
 ${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong>${opts.continueTo}</strong></p>` : ''}
 ${opts.pending
@@ -43,6 +43,7 @@ ${opts.pending
   ${passwordField({ autofocus: Boolean(opts.email), invalid: Boolean(opts.error) })}
   <button type="submit">Sign in</button>
 </form>
+${opts.ssoUrl ? html`<p id="sso-link"><a class="button" href="${opts.ssoUrl}">Sign in with your organisation’s SSO</a></p>` : ''}
 <p><a href="/login/forgot">Forgot your password?</a></p>
 <p class="muted">After your password you may be asked for a code from your authenticator app.</p>`;
   return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice }, body), opts.status ?? 200);
@@ -110,7 +111,8 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
       const message = describeFormError(err, 'sign-in');
       if (message === null) throw err;
       const email = typeof form.email === 'string' ? form.email.slice(0, 254) : '';
-      return sendSignInPage(reply, csrf, { email, error: message, status: (err as TesseraError).status });
+      const ssoUrl = err instanceof TesseraError && typeof err.details.ssoUrl === 'string' ? err.details.ssoUrl : null;
+      return sendSignInPage(reply, csrf, { email, error: message, status: (err as TesseraError).status, ssoUrl });
     }
   });
 }
