@@ -205,6 +205,7 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     },
   });
 
+  app.decorate('tesseraBrand', deps.config.issuer);
   app.setErrorHandler(createErrorHandler(renderErrorPage(deps)));
   app.setNotFoundHandler((request, reply) => createErrorHandler(renderErrorPage(deps))(new TesseraError('not_found'), request, reply));
 

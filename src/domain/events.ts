@@ -48,6 +48,7 @@ export const SECURITY_EVENT_TYPES = [
   'api_token.used',
   'org.created',
   'org.help_contact_changed',
+  'org.links_changed',
   'keys.rotated',
   'oidc.client_auth_failed',
 ] as const;

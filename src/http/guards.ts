@@ -59,7 +59,9 @@ export function meetsLevel(active: ActiveSession | null, level: AssuranceLevel):
 /** Throws unless the request's session meets `level`; returns the session for the guard to hand on. */
 async function requireLevel(deps: ServiceDeps, request: FastifyRequest, level: AssuranceLevel): Promise<ActiveSession> {
   const active = await currentSession(deps, request);
-  if ((level === 'admin' || level === 'admin_or_api_token') && active?.session.level === 'full' && active.user.role !== 'admin') throw new TesseraError('forbidden');
+  if ((level === 'admin' || level === 'admin_or_api_token') && active?.session.level === 'full' && active.user.role !== 'admin') {
+    throw new TesseraError('forbidden', { reason: 'admin_only' }, 'Only organisation admins can see this page. If you need something done here, ask an admin of your organisation.');
+  }
   if (level === 'password_verified' && active?.session.level === 'full') throw new TesseraError('wrong_step');
   if (!active || !meetsLevel(active, level)) {
     throw level === 'password_verified' ? new TesseraError('wrong_step', {}, 'Sign in with your password first.') : new TesseraError('not_authenticated');

@@ -30,15 +30,27 @@ function when(ctx: MailContext): string {
   return `${ctx.at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }
 
+/** Addresses in a paragraph become links in the HTML body (escaped first, so only our own text is linked). */
+function linkify(escaped: string): string {
+  return escaped.replace(/https?:\/\/[^\s<>"]+[^\s<>".,;:!?)]/g, (url) => `<a href="${url}">${url}</a>`);
+}
+
+/** Long addresses break anywhere rather than widen the message past a phone's screen (390 px). */
+const WRAP = 'overflow-wrap:anywhere;word-break:break-word';
+
 function compose(
   ctx: MailContext,
   subject: string,
   paragraphs: string[],
-  opts: { link?: { url: string; label: string }; notMe?: string } = {},
+  opts: { link?: { url: string; label: string }; notMe?: string; requestedBy?: string } = {},
 ): MailContent {
   // The device is described, never quoted: the raw User-Agent is whatever the requester wrote, and
   // these emails (one carries a working reset link) must not carry an attacker's words.
-  const from = ctx.byOperator ? 'By: support, from the command line' : `From IP address: ${ctx.ip ?? 'unknown'}\nDevice: ${describeDevice(ctx.userAgent)}`;
+  const device = `IP address: ${ctx.ip ?? 'unknown'}\nDevice: ${describeDevice(ctx.userAgent)}`;
+  // Someone else's request (an admin's) says whose address and device these are.
+  const from = ctx.byOperator
+    ? 'By: support, from the command line'
+    : opts.requestedBy ? `Requested by: ${opts.requestedBy}\nTheir ${device.replace('\nDevice', '\nTheir device')}` : `From ${device}`;
   const origin = `When: ${when(ctx)}\n${from}`;
   const notMe = opts.notMe ?? `If this was not you, change your password at ${ctx.baseUrl}/account/password and contact your organisation admin at once.`;
   const text = [
@@ -48,11 +60,11 @@ function compose(
     notMe,
     `— ${ctx.issuer}`,
   ].join('\n\n');
-  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;max-width:36rem">
-${paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n')}
-${opts.link ? `<p><a href="${escapeHtml(opts.link.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1d4ed8;color:#fff;text-decoration:none;border-radius:6px">${escapeHtml(opts.link.label)}</a></p><p style="font-size:.9em">Or paste this address into your browser: ${escapeHtml(opts.link.url)}</p>` : ''}
+  const html = `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1"></head><body style="font-family:system-ui,sans-serif;line-height:1.5;max-width:36rem;margin:0 auto;padding:0 12px;${WRAP}">
+${paragraphs.map((p) => `<p>${linkify(escapeHtml(p))}</p>`).join('\n')}
+${opts.link ? `<p><a href="${escapeHtml(opts.link.url)}" style="display:inline-block;padding:.6em 1.2em;background:#1d4ed8;color:#fff;text-decoration:none;border-radius:6px">${escapeHtml(opts.link.label)}</a></p><p style="font-size:.9em;${WRAP}">Or open this address in your browser: <a href="${escapeHtml(opts.link.url)}">${escapeHtml(opts.link.url)}</a></p>` : ''}
 <p style="color:#555;font-size:.9em">${escapeHtml(origin).replace(/\n/g, '<br>')}</p>
-<p style="color:#555;font-size:.9em">${escapeHtml(notMe)}</p>
+<p style="color:#555;font-size:.9em">${linkify(escapeHtml(notMe))}</p>
 <p>— ${escapeHtml(ctx.issuer)}</p></body></html>`;
   return { subject: `[${ctx.issuer}] ${subject}`, text, html };
 }
@@ -304,39 +316,40 @@ export const mailTemplates = {
       [`A two-factor code for ${ctx.email} that had already been used was sent again, and refused. Someone else may have seen your code.`],
       { notMe: 'If you did not just sign in twice with the same code, change your password and tell your organisation admin.' },
     ),
-  adminResetRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+  adminResetRequested: (ctx: MailContext & { url: string; minutes: number; orgName: string; requestedBy: string }) =>
     compose(
       ctx,
-      'Confirm the reset of your two-factor authentication',
+      `${ctx.orgName}: Confirm the reset of your two-factor authentication`,
       [
-        `An admin of your organisation asked to reset two-factor authentication for ${ctx.email}.`,
+        `${ctx.requestedBy}, an admin of ${ctx.orgName}, asked to reset two-factor authentication for ${ctx.email}.`,
         `Nothing changes until you confirm. The link is valid for ${ctx.minutes} minutes and works once.`,
       ],
       {
         link: { url: ctx.url, label: 'Confirm 2FA reset' },
-        notMe: 'If you did not ask your admin for this, ignore this email: your two-factor authentication stays as it is.',
+        requestedBy: `${ctx.requestedBy} (admin of ${ctx.orgName})`,
+        notMe: `If you did not ask your admin for this, ignore this email: your two-factor authentication stays as it is. Tell ${ctx.requestedBy} or another admin of ${ctx.orgName}.`,
       },
     ),
-  lostDeviceRequested: (ctx: MailContext & { url: string; minutes: number }) =>
+  lostDeviceRequested: (ctx: MailContext & { url: string; minutes: number; orgName: string }) =>
     compose(
       ctx,
-      'Reset two-factor authentication for your account',
+      `${ctx.orgName}: Reset two-factor authentication for your account`,
       [
-        `Someone who knows the password of ${ctx.email} said they lost their mobile device and asked to reset two-factor authentication.`,
+        `You, or someone with your password, asked to reset two-factor authentication for ${ctx.email} in ${ctx.orgName}, saying the mobile device was lost.`,
         `The link is valid for ${ctx.minutes} minutes and works once. After the reset, sign in as usual; you may be asked to set up your authenticator app again.`,
       ],
       {
         link: { url: ctx.url, label: 'Reset two-factor authentication' },
-        notMe: 'If this was not you, do not follow the link, and change your password now: someone knows it.',
+        notMe: 'If you did not ask for this, do not follow the link, and change your password now: someone else knows it.',
       },
     ),
   /** To the sign-in address when the link itself went to a separate recovery address. */
-  lostDeviceNotice: (ctx: MailContext & { minutes: number }) =>
+  lostDeviceNotice: (ctx: MailContext & { minutes: number; orgName: string }) =>
     compose(
       ctx,
-      'A reset of your two-factor authentication was requested',
+      `${ctx.orgName}: A reset of your two-factor authentication was requested`,
       [
-        `Someone who knows the password of ${ctx.email} said they lost their mobile device. A link that resets two-factor authentication was sent to the account's recovery address; it is valid for ${ctx.minutes} minutes and works once.`,
+        `You, or someone with your password, asked to reset two-factor authentication for ${ctx.email} in ${ctx.orgName}, saying the mobile device was lost. The link was sent to the account's recovery address; it is valid for ${ctx.minutes} minutes and works once.`,
       ],
       { notMe: 'If this was not you, change your password now (someone knows it) and tell your organisation admin.' },
     ),

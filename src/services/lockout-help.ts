@@ -4,7 +4,7 @@ import { TesseraError } from '../domain/errors.ts';
 import { type Actor, describeActor } from '../domain/events.ts';
 import { normalizeHelpContact } from '../domain/help-contact.ts';
 import { type MailContent, type MailContext, mailTemplates } from '../mail/templates.ts';
-import { listActiveAdminAddresses, findHelpContact, saveHelpContact } from '../store/org-help.ts';
+import { listActiveAdminAddresses, findHelpContact, saveHelpContact } from '../store/org-settings.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { hitRateLimit } from '../store/rate-limits.ts';
 import type { Database } from '../store/schema.ts';

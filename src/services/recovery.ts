@@ -45,9 +45,11 @@ async function issueResetLink(
   const ttlSeconds = purpose === 'admin_reset' ? RESET_LINK_TTL_SECONDS : LOST_DEVICE_LINK_TTL_SECONDS;
   const url = `${deps.config.baseUrl}/mfa-reset/${token}`;
   const to = purpose === 'lost_device' ? (user.recovery_email ?? user.email) : user.email;
-  const template = purpose === 'admin_reset' ? mailTemplates.adminResetRequested : mailTemplates.lostDeviceRequested;
-  const mailContext = { email: user.email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
-  const content = template({ ...mailContext, url, minutes: ttlSeconds / 60 });
+  const orgName = (await findOrgById(deps.db, user.org_id))?.name ?? deps.config.issuer;
+  const mailContext = { email: user.email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer, orgName };
+  const content = purpose === 'admin_reset'
+    ? mailTemplates.adminResetRequested({ ...mailContext, url, minutes: ttlSeconds / 60, requestedBy: actor.kind === 'user' ? actor.email : 'Support' })
+    : mailTemplates.lostDeviceRequested({ ...mailContext, url, minutes: ttlSeconds / 60 });
   await deps.db.transaction().execute(async (tx) => {
     // Two requests at once must not both survive the revocation below: on PostgreSQL the user row
     // lock orders them (SQLite's BEGIN IMMEDIATE already does).

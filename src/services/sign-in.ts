@@ -9,6 +9,7 @@ import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
+import { findOrgSettings } from '../store/org-settings.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
 import { clearCodeFailures, findUserByEmail, lockPersonRow } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
@@ -49,7 +50,9 @@ export async function signInWithPassword(
   const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
   if (user && user.sso === 1) {
     await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));
-    throw new TesseraError('sso_required');
+    // Where to sign in instead, when the organisation said (issue 17 item 14).
+    const { ssoUrl } = await findOrgSettings(deps.db, user.org_id);
+    throw new TesseraError('sso_required', ssoUrl ? { ssoUrl } : {});
   }
   if (!user || !ok) {
     // Unknown emails are audited too (without the address): both answers then cost the same write.

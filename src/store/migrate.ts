@@ -19,7 +19,7 @@ import * as emailChanges from './migrations/015-email-changes.ts';
 import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
 import * as peopleDeletion from './migrations/015-people-deletion.ts';
 import * as oidcClientActivity from './migrations/016-oidc-client-activity.ts';
-import * as orgHelpContacts from './migrations/017-org-help-contacts.ts';
+import * as orgSettings from './migrations/017-org-settings.ts';
 import * as userNames from './migrations/019-user-names.ts';
 import type { Database } from './schema.ts';
 
@@ -45,7 +45,7 @@ const STEPS: Record<string, Step> = {
   '015-org-api-tokens': orgApiTokens,
   '015-people-deletion': peopleDeletion,
   '016-oidc-client-activity': oidcClientActivity,
-  '017-org-help-contacts': orgHelpContacts,
+  '017-org-settings': orgSettings,
   '019-user-names': userNames,
 };
 

@@ -20,7 +20,7 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   oidc_backchannel_queue: OidcBackchannelTable;
-  org_help_contacts: OrgHelpContactTable;
+  org_settings: OrgSettingsTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
   org_api_tokens: OrgApiTokenTable;
@@ -267,10 +267,16 @@ export interface DeletedPersonTable {
   deleted_by: string;
 }
 
-/** Whom a locked-out person should contact: an email address, a web address or a line of text (migration 017). */
-export interface OrgHelpContactTable {
+/** What an organisation tells its people beyond the policy (migration 017); every field optional. */
+export interface OrgSettingsTable {
   org_id: string;
-  contact: string;
+  /** Whom a locked-out person should contact: an email address, a web address or a line of text. */
+  help_contact: string | null;
+  /** "Back to <product_name>" on home, linking to product_url. */
+  product_name: string | null;
+  product_url: string | null;
+  /** Where people who sign in through SSO go instead. */
+  sso_url: string | null;
   updated_at: number;
   /** The admin's email, or `operator:<name>`. */
   updated_by: string;

@@ -3,15 +3,10 @@
 // after a reset promise a QR code only when the next sign-in will show one.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { csrfIn, getPage, postForm } from '../support/admin-flows.ts';
+import { csrfIn, getPage, postForm, signInOnPages } from '../support/admin-flows.ts';
 import { appCode, enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { latestMailedToken } from '../support/mail-links.ts';
-import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
-
-async function signInOnPages(ts: TestServer, c: TestClient, email: string) {
-  const login = await getPage(ts, c, '/login');
-  return postForm(ts, c, '/login', { _csrf: csrfIn(login.body), email, password: DEFAULT_PASSWORD });
-}
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 describe('grace period (issue 17 item 6)', () => {
   let ts: TestServer;

@@ -10,7 +10,7 @@ import type { DestinationStream } from 'pino';
 import { type ReceivedMessage, type SmtpSink, startSmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { linkIn } from './mail-links.ts';
-import { startTestServer, type TestClient, type TestServer } from './server.ts';
+import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from './server.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -188,6 +188,12 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
     'content-type': 'application/x-www-form-urlencoded',
     origin: ts.url,
   });
+}
+
+/** The password step on the pages, as a browser does it: the form's page first (its CSRF token), then the post. */
+export async function signInOnPages(ts: TestServer, client: TestClient, email: string, loginPath = '/login') {
+  const login = await getPage(ts, client, loginPath);
+  return postForm(ts, client, '/login', { _csrf: csrfIn(login.body), email, password: DEFAULT_PASSWORD });
 }
 
 /**

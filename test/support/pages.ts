@@ -73,6 +73,8 @@ export interface ScannedSetup {
 
 /** Reads the set-up page like a phone camera would: screenshot the QR, decode it, and compare with the text. */
 export async function scanSetupPage(page: Page): Promise<ScannedSetup> {
+  // On a phone the QR code waits behind "Setting up on a computer?" (a phone cannot scan itself).
+  if (!(await page.locator('#qr').isVisible())) await page.getByText('Setting up on a computer?').click();
   const png = await page.locator('#qr').screenshot({ type: 'png' });
   const qrUri = await decodeQrPng(png);
   // The groups as a person sees them (spaced by CSS); what a selection copies is the text, without spaces.

@@ -17,6 +17,7 @@ import {
 import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { updateHelpContact } from '../../services/lockout-help.ts';
+import { updateOrgLinks } from '../../services/org-settings.ts';
 import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
@@ -162,6 +163,23 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     const admin = activeSession(request);
     const helpContact = await updateHelpContact(deps, requestContext(request), admin, (request.body as { helpContact: unknown }).helpContact);
     return { helpContact };
+  });
+
+  app.put('/admin/org/links', {
+    schema: {
+      tags,
+      summary: 'Set the product people come from ("Back to <productName>" on home; name and https address together) and the SSO sign-in address shown to SSO users; empty strings clear them',
+      body: {
+        type: 'object',
+        properties: { productName: { type: 'string', maxLength: 1000 }, productUrl: { type: 'string', maxLength: 1000 }, ssoUrl: { type: 'string', maxLength: 1000 } },
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = activeSession(request);
+    return updateOrgLinks(deps, requestContext(request), admin, request.body as { productName?: unknown; productUrl?: unknown; ssoUrl?: unknown });
   });
 
   app.get('/admin/audit', {

@@ -59,6 +59,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'api_token.used': 'API call with a token',
   'org.created': 'Organisation created',
   'org.help_contact_changed': 'Help contact changed',
+  'org.links_changed': 'Product and SSO addresses changed',
   'keys.rotated': 'Encryption keys rotated',
   'oidc.client_auth_failed': 'Application failed to authenticate',
 };

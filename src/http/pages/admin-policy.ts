@@ -3,6 +3,7 @@ import { TesseraError } from '../../domain/errors.ts';
 import { MAX_HELP_CONTACT_LENGTH } from '../../domain/help-contact.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
 import { updateHelpContact } from '../../services/lockout-help.ts';
+import { updateOrgLinks } from '../../services/org-settings.ts';
 import { MAX_GRACE_DAYS, type PolicyView, updatePolicy } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestContext } from '../request-context.ts';
@@ -107,6 +108,36 @@ export function helpContactCard(current: string | null, csrf: string, draft?: st
 </section>`;
 }
 
+export interface LinksDraft {
+  productName: string;
+  productUrl: string;
+  ssoUrl: string;
+  field: string;
+}
+
+function linkField(id: 'productName' | 'productUrl' | 'ssoUrl', label: string, hint: string, value: string, invalid: boolean, type = 'url'): SafeHtml {
+  return html`<div class="field">
+    <label for="${id}">${label}</label>
+    <p class="hint" id="${id}-hint">${hint}</p>
+    <input type="${type}" id="${id}" name="${id}" value="${value}" maxlength="500" aria-describedby="${id}-hint"${invalid ? html` aria-invalid="true" autofocus` : ''}>
+  </div>`;
+}
+
+/** The product people came from ("Back to …" on home) and where SSO users sign in. */
+export function orgLinksCard(current: { productName: string | null; productUrl: string | null; ssoUrl: string | null }, csrf: string, draft?: LinksDraft): SafeHtml {
+  const v = draft ?? { productName: current.productName ?? '', productUrl: current.productUrl ?? '', ssoUrl: current.ssoUrl ?? '', field: '' };
+  return html`<section class="card" aria-labelledby="links-heading">
+<h2 id="links-heading">Your product and SSO addresses</h2>
+<form method="post" action="/admin/org-links" class="stack">
+  ${csrfField(csrf)}
+  ${linkField('productName', 'Product name', 'Shown as “Back to …” on the home page people see after signing in.', v.productName, v.field === 'productName', 'text')}
+  ${linkField('productUrl', 'Product address', 'Where that link goes, starting with https://.', v.productUrl, v.field === 'productUrl')}
+  ${linkField('ssoUrl', 'SSO sign-in address', 'Shown to people who sign in through SSO when they try a password here. Leave empty for none.', v.ssoUrl, v.field === 'ssoUrl')}
+  <button type="submit">Save addresses</button>
+</form>
+</section>`;
+}
+
 const REFUSALS: ReadonlySet<string> = new Set(['invalid_request', 'mfa_unavailable', 'mfa_not_enabled', 'invalid_credentials', 'rate_limited']);
 
 function parseGraceDays(raw: unknown): number | null {
@@ -159,5 +190,22 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
       });
     }
     return reply.redirect('/admin/users?done=help-contact', 303);
+  });
+
+  app.post('/admin/org-links', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(request, reply);
+    const form = (request.body ?? {}) as Record<string, unknown>;
+    try {
+      await updateOrgLinks(deps, requestContext(request), ctx.admin, { productName: form.productName, productUrl: form.productUrl, ssoUrl: form.ssoUrl });
+    } catch (err) {
+      if (!(err instanceof TesseraError) || err.code !== 'invalid_request') throw err;
+      const text = (k: string): string => (typeof form[k] === 'string' ? (form[k] as string).slice(0, 1000) : '');
+      return sendUsersPage(deps, request, reply, ctx, {
+        status: err.status,
+        error: `The addresses were not saved. ${err.message}`,
+        linksDraft: { productName: text('productName'), productUrl: text('productUrl'), ssoUrl: text('ssoUrl'), field: String(err.details.field ?? '') },
+      });
+    }
+    return reply.redirect('/admin/users?done=links', 303);
   });
 }

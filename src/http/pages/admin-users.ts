@@ -22,12 +22,13 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
 import { signOutPersonEverywhere } from '../../services/session-list.ts';
 import { readHelpContact } from '../../services/lockout-help.ts';
+import { readOrgLinks } from '../../services/org-settings.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
-import { type AdminContext, enterAdmin, personFormRoute, plural, queryValue, sendAdminPage, userIdOf } from './admin-common.ts';
+import { type AdminContext, enterAdmin, formatDay, personFormRoute, plural, queryValue, sendAdminPage, userIdOf } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
-import { helpContactCard, policyCard, type PolicyDraft } from './admin-policy.ts';
+import { helpContactCard, type LinksDraft, orgLinksCard, policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { formBody } from './components.ts';
 import { csrfField } from './layout.ts';
@@ -56,12 +57,23 @@ const DONE: Record<string, (email: string | null) => string> = {
   'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
   policy: () => 'The 2FA policy is saved.',
   'help-contact': () => 'The help contact is saved. Locked-out people now see it.',
+  links: () => 'The product and SSO addresses are saved.',
   deactivated: (email) => `${email ?? 'The person'} is deactivated and was signed out everywhere.`,
   reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
   role: (email) => `The role or licence of ${email ?? 'the person'} is changed; they were emailed.`,
   deleted: () => 'The person is deleted, with their password, 2FA and sessions. The audit log keeps their events under a pseudonym.',
 };
+
+/** Who a saved policy reaches, said with the save: the people without 2FA who could have it. */
+function policyReach(policy: ReturnType<typeof describeOrgPolicy>, overview: OrgOverview): string {
+  if (!policy.require2fa) return 'Everyone chooses for themselves whether to use 2FA.';
+  if (overview.off === 0) return 'Everyone who can use 2FA already has it.';
+  const who = overview.off === 1 ? '1 person without 2FA' : `${overview.off} people without 2FA`;
+  return policy.graceEndsAt && policy.graceDaysLeft > 0
+    ? `${who} will be asked to set it up after their password, and must by ${formatDay(policy.graceEndsAt)}.`
+    : `${who} will set it up right after their password at their next sign-in.`;
+}
 
 export interface UsersPageOptions {
   status?: number;
@@ -70,6 +82,7 @@ export interface UsersPageOptions {
   policyDraft?: PolicyDraft;
   /** A refused help contact, shown again in its field. */
   helpContactDraft?: string;
+  linksDraft?: LinksDraft;
 }
 
 export type UsersPageRenderer = (
@@ -238,10 +251,11 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
   const before = after === null ? parseAfter(queryValue(request, 'before')) : null;
   const search = parseAfter(queryValue(request, 'q'))?.trim() || null;
   const view: ListView = { filter, after, before, search, selfId: ctx.admin.user.id };
-  const [page, overview, helpContact] = await Promise.all([
+  const [page, overview, helpContact, links] = await Promise.all([
     listOrgUsers(deps, ctx.admin, { filter, after, before, emailPrefix: search }),
     describeOrgOverview(deps, ctx.admin),
     readHelpContact(deps, ctx.admin.org.id),
+    readOrgLinks(deps, ctx.admin.org.id),
   ]);
   const position = await locateUsersPage(deps, ctx.admin, page, { filter, emailPrefix: search });
   const org = ctx.admin.org;
@@ -251,6 +265,7 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
     const who = queryValue(request, 'user');
     const subject = typeof who === 'string' ? await findUserInOrg(deps, org.id, who).catch(() => null) : null;
     notice = DONE[done](subject?.email ?? null);
+    if (done === 'policy') notice = `${notice} ${policyReach(describeOrgPolicy(deps, ctx.admin), overview)}`;
   }
   const body = html`<h1>People and 2FA in ${org.name}</h1>
 ${overviewSection(org, overview)}
@@ -263,7 +278,8 @@ ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
 ${pager(page, view, position)}
 </section>
 ${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
-${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}`;
+${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}
+${orgLinksCard(links, ctx.csrf, opts.linksDraft)}`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
 

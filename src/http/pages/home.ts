@@ -3,6 +3,7 @@ import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { endProviderSessions } from '../../services/oidc-sessions.ts';
 import { endSession } from '../../services/sessions.ts';
+import { readOrgLinks } from '../../services/org-settings.ts';
 import { currentSession } from '../guards.ts';
 import { checkReturnAddress, takeReturnAddress } from '../return-address.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
@@ -21,13 +22,14 @@ export async function homePages(app: FastifyInstance, opts: { deps: ServiceDeps 
     // Every way of finishing a sign-in lands here, so this is where a forward-auth sign-in goes back to its app.
     const returnTo = takeReturnAddress(request, reply, deps.config);
     if (returnTo !== null) return reply.redirect(returnTo, 303);
-    const mfa = await describeMfaState(deps, active);
+    const [mfa, links] = await Promise.all([describeMfaState(deps, active), readOrgLinks(deps, active.org.id)]);
     const csrf = newCsrf(reply);
     const status = !mfa.available
       ? 'not available for your account'
       : mfa.enabled ? 'on' : 'off';
     const body = html`<h1>You are signed in</h1>
 <p class="lead">Signed in as <strong id="signed-in-as">${active.user.email}</strong> in ${active.org.name}.</p>
+${links.productName && links.productUrl ? html`<p><a class="button" href="${links.productUrl}" id="back-to-product">Back to ${links.productName}</a></p>` : ''}
 ${graceWarning(active.org.name, mfa)}
 <section class="card" aria-labelledby="security-heading">
   <h2 id="security-heading">Security</h2>

@@ -36,15 +36,31 @@ const TITLES: Record<number, string> = {
  * has (expired or never started) sends them to where they can continue instead of a dead end.
  */
 export function renderErrorPage(_deps: ServiceDeps): HtmlErrorRenderer {
-  return (request: FastifyRequest, reply: FastifyReply, err: TesseraError) => {
-    if (err.code === 'not_authenticated') return reply.redirect(request.method === 'GET' ? '/login' : '/login?notice=expired', 303);
+  return async (request: FastifyRequest, reply: FastifyReply, err: TesseraError) => {
+    // A page that needs a sign-in comes back after it (`return_to`, checked like any return address).
+    if (err.code === 'not_authenticated') {
+      const path = request.url;
+      return reply.redirect(request.method !== 'GET' ? '/login?notice=expired' : path === '/' ? '/login' : `/login?return_to=${encodeURIComponent(path)}`, 303);
+    }
     if (err.code === 'wrong_step') return reply.redirect('/', 303);
     const title = TITLES[err.status] ?? (err.status >= 500 ? 'Something went wrong' : 'That did not work');
+    const why = err.status === 404 ? 'There is no page at this address. It may be mistyped, or the page may have moved.' : err.message;
     const body = html`<h1>${title}</h1>
-<div class="alert error" role="alert">${err.message}</div>
+<div class="alert error" role="alert">${why}</div>
 <p><a href="/">Go to the start page</a></p>`;
-    // No CSRF token or session lookup here: an error page must render even when those are what failed.
-    return sendPage(reply, page({ title }, body), err.status);
+    // The header stays (Security, Admin, Sign out) for someone signed in, from the session this
+    // request already looked up; no new lookup: an error page must render even when that is what failed.
+    const active = await (request.tesseraAuth ?? Promise.resolve(null)).catch(() => null);
+    let csrf: string | null = null;
+    if (active?.session.level === 'full' && err.status < 500 && typeof reply.generateCsrf === 'function') {
+      try {
+        csrf = reply.generateCsrf();
+      } catch {
+        csrf = null;
+      }
+    }
+    const header = csrf === null || !active ? {} : { signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf };
+    return sendPage(reply, page({ title, ...header }, body), err.status);
   };
 }
 

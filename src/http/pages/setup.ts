@@ -131,13 +131,20 @@ ${mode === 'forced' ? html`<h2 id="app-heading">Or use an authenticator app</h2>
   </li>
   <li>
     <h2>Add your account to the app</h2>
-    <p><strong>Signing in on a computer?</strong> In the app, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
-    <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
-    <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
-    <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
-    <div class="secret">
-      <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
-      ${copyButton(setup.secret, 'Copy key')}
+    <div class="add-account">
+      <div class="on-phone" id="on-phone">
+        <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
+        <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
+        <div class="secret">
+          <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
+          ${copyButton(setup.secret, 'Copy key')}
+        </div>
+      </div>
+      <details class="on-computer" id="on-computer">
+        <summary>Setting up on a computer?</summary>
+        <p>In the app on your phone, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
+        <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
+      </details>
     </div>
   </li>
   <li>
