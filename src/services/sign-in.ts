@@ -44,8 +44,16 @@ export async function signInWithPassword(
   const password = input.password;
   // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
   const attempt = await claimPasswordAttempt(deps, ctx, email);
-  const user = await findUserByEmail(deps.db, email);
-  const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
+  let user: Awaited<ReturnType<typeof findUserByEmail>>;
+  let ok: boolean;
+  try {
+    user = await findUserByEmail(deps.db, email);
+    ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
+  } catch (err) {
+    await attempt.failed();
+    throw err;
+  }
+  if (!user || !ok || user.sso === 1) await attempt.failed();
   if (user && user.sso === 1) {
     await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));
     throw new TesseraError('sso_required');

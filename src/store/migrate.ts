@@ -14,6 +14,7 @@ import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
 import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
+import * as passwordAttemptsInFlight from './migrations/018-password-attempts-in-flight.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -33,6 +34,7 @@ const STEPS: Record<string, Step> = {
   '011-session-sign-in-method': sessionSignInMethod,
   '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
+  '018-password-attempts-in-flight': passwordAttemptsInFlight,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */
