@@ -10,11 +10,14 @@ import type { Logger } from 'pino';
 import { TesseraError } from './domain/errors.ts';
 import { adminRoutes } from './http/api/admin.ts';
 import { meRoutes } from './http/api/me.ts';
+import { passkeyRoutes } from './http/api/passkeys.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { passwordResetRoutes } from './http/api/password-resets.ts';
 import { invitationRoutes } from './http/api/invitations.ts';
 import { peopleRoutes } from './http/api/people.ts';
 import { mySessionRoutes } from './http/api/my-sessions.ts';
+import { emailChangeRoutes } from './http/api/email-changes.ts';
+import { apiTokenRoutes } from './http/api/api-tokens.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
@@ -36,7 +39,7 @@ import { createOidcProvider, type OidcProvider } from './oidc/index.ts';
 /** Bodies are a few short fields; anything bigger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-const LEVELS: ReadonlySet<AssuranceLevel> = new Set(['public', 'password_verified', 'enrolling', 'signed_in', 'admin']);
+const LEVELS: ReadonlySet<AssuranceLevel> = new Set(['public', 'password_verified', 'enrolling', 'signed_in', 'admin', 'admin_or_api_token']);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -209,12 +212,15 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     });
     await api.register(sessionRoutes, { deps });
     await api.register(meRoutes, { deps });
+    await api.register(passkeyRoutes, { deps });
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
     await api.register(passwordResetRoutes, { deps });
     await api.register(invitationRoutes, { deps });
     await api.register(peopleRoutes, { deps });
     await api.register(mySessionRoutes, { deps });
+    await api.register(emailChangeRoutes, { deps });
+    await api.register(apiTokenRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });

@@ -10,11 +10,11 @@ import { endingProviderSessions } from './services/oidc-sessions.ts';
 import { createPasswordHasher } from './services/password-hasher.ts';
 import { createAuditAndNotifySink, type EventSink } from './services/security-events.ts';
 import { secureDataFiles } from './store/data-dir.ts';
-import { loadAssertionSigner } from './store/assertion-key.ts';
 import { type DatabaseHandle, openDatabase } from './store/database.ts';
 import { keyringStamp, loadKeyring } from './store/key-file.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { createSigningKeyAssertions } from './oidc/assertion-signer.ts';
 
 /** How often a running process looks for keys added by `tessera keys rotate`. */
 const KEYRING_RECHECK_MS = 1000;
@@ -97,8 +97,8 @@ export async function createRuntime(config: Config, log: Logger, overrides: Runt
     keys,
     passwords: createPasswordHasher({ acceptWeakHashes: config.acceptWeakPasswordHashes, queueLimit: config.passwordQueueLimit }),
     events: overrides.events ? overrides.events(baseSink) : baseSink,
-    // The lead swaps this for the OpenID provider's signing key ring once src/oidc/ lands.
-    assertions: loadAssertionSigner(config.dataDir),
+    // One JWKS: the assertion is signed with the OpenID provider's keys (read once deps exist).
+    assertions: createSigningKeyAssertions(() => deps!),
     log,
     onMailQueued: () => mail?.kick(),
   };

@@ -1,14 +1,16 @@
 import { parseArgs } from 'node:util';
 import type { Runtime } from '../deps.ts';
 import { TesseraError } from '../domain/errors.ts';
-import { type ClientView, createClient, listClients, removeClient, rotateClientSecret, showClient } from '../services/oidc-clients.ts';
+import { type ClientView, createClient, type IdTokenAlg, listClients, removeClient, rotateClientSecret, showClient, updateClient } from '../services/oidc-clients.ts';
 
-/** `tessera client create|list|show|rotate-secret|remove`: applications that sign in through Tessera. */
+/** `tessera client create|list|show|update|rotate-secret|remove`: applications that sign in through Tessera. */
 
 export const CLIENT_USAGE = `  tessera client create --name N --redirect-uri U [--redirect-uri U2] [--public] [--third-party]
                         [--post-logout-redirect-uri U] [--backchannel-logout-uri U] [--org NAME]...
+                        [--id-token-alg ES256|RS256]
   tessera client list
   tessera client show --client-id ID
+  tessera client update --client-id ID --id-token-alg ES256|RS256
   tessera client rotate-secret --client-id ID
   tessera client remove --client-id ID`;
 
@@ -28,6 +30,7 @@ function describe(c: ClientView): string {
     ...(c.postLogoutRedirectUris.length ? [`post-logout: ${c.postLogoutRedirectUris.join(' ')}`] : []),
     ...(c.backchannelLogoutUri ? [`back-channel logout: ${c.backchannelLogoutUri}`] : []),
     `organisations: ${c.orgs.length ? c.orgs.join(', ') : 'all'}`,
+    `ID tokens:   ${c.idTokenAlg}`,
     `created:     ${c.createdAt}`,
   ].join('\n');
 }
@@ -46,6 +49,7 @@ export async function clientCommand(action: string | undefined, args: string[], 
       'third-party': { type: 'boolean' },
       org: { type: 'string', multiple: true },
       'client-id': { type: 'string' },
+      'id-token-alg': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -61,6 +65,7 @@ export async function clientCommand(action: string | undefined, args: string[], 
           public: v.public === true,
           thirdParty: v['third-party'] === true,
           orgNames: v.org ?? [],
+          ...(v['id-token-alg'] !== undefined ? { idTokenAlg: v['id-token-alg'] as IdTokenAlg } : {}),
         }),
       );
       console.log(describe(client));
@@ -77,6 +82,13 @@ export async function clientCommand(action: string | undefined, args: string[], 
     case 'show': {
       const client = await withRuntime((r) => showClient(r.deps, clientId()));
       console.log(v.json ? JSON.stringify(client, null, 2) : describe(client));
+      return 0;
+    }
+    case 'update': {
+      const id = clientId();
+      const alg = v['id-token-alg'] ?? usage('--id-token-alg is required (the only setting update changes)');
+      const client = await withRuntime((r) => updateClient(r.deps, id, { idTokenAlg: alg }));
+      console.log(describe(client));
       return 0;
     }
     case 'rotate-secret': {

@@ -220,7 +220,8 @@ export async function run(argv: string[]): Promise<number> {
         }),
       );
       console.log(
-        `new current key ${report.keyId}: ${report.rotated} secrets re-encrypted, ${report.skipped} changed meanwhile, ` +
+        `new current key ${report.keyId}: ${report.rotated} secrets re-encrypted (${report.reEncrypted.totp} TOTP, ` +
+          `${report.reEncrypted.oidcClientSecrets} OpenID client secrets, ${report.reEncrypted.oidcSigningKeys} OpenID signing keys), ${report.skipped} changed meanwhile, ` +
           `${report.unreadable} unreadable, ${report.remaining} still under an older key`,
       );
       // The OpenID signing keys too: new ones sign at once, the old ones stay published for the overlap.

@@ -62,3 +62,12 @@ export function nextStepAfterPassword(input: {
   if (!isMfaRequired(input.org, input.user)) return 'done';
   return graceDaysLeft(input.org, input.now) > 0 ? 'done' : 'enroll';
 }
+
+/** What the next sign-in asks of someone who has no 2FA now (after a reset, say): said before it happens. */
+export type SetUpOnNextSignIn = { kind: 'forced' } | { kind: 'postponed'; until: Date } | { kind: 'optional' };
+
+export function setUpOnNextSignIn(org: OrgPolicy, user: UserStanding, now: Date): SetUpOnNextSignIn {
+  if (!isMfaRequired(org, user)) return { kind: 'optional' };
+  const end = graceEndsAt(org);
+  return end !== null && graceDaysLeft(org, now) > 0 ? { kind: 'postponed', until: end } : { kind: 'forced' };
+}

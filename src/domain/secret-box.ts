@@ -47,3 +47,11 @@ export function openSecret(keyring: Keyring, sealed: SealedSecret, boundTo: stri
 export function totpSecretBinding(userId: string): string {
   return `tessera:totp:${userId}`;
 }
+
+export function oidcClientSecretBinding(clientId: string): string {
+  return `tessera:oidc-client:${clientId}`;
+}
+
+export function oidcSigningKeyBinding(kid: string): string {
+  return `tessera:oidc-signing-key:${kid}`;
+}

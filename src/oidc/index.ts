@@ -6,6 +6,7 @@ import { errors } from 'oidc-provider';
 import type { Acr } from '../domain/assurance.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import { type BackchannelDelivery, createBackchannelDelivery } from '../services/backchannel-delivery.ts';
+import { type ClientAuthFailure, recordClientAuthFailure, recordClientUse } from '../services/oidc-client-activity.ts';
 import { endProviderSessions } from '../services/oidc-sessions.ts';
 import { enqueueBackchannel } from '../store/backchannel-queue.ts';
 import { signingKeysStamp } from '../store/oidc-keys.ts';
@@ -60,10 +61,52 @@ export interface OidcProvider {
    * the app calls it every few seconds. True when it reloaded.
    */
   reloadKeysIfChanged(): Promise<boolean>;
+  /**
+   * The provider's own endpoints, for the security walks: they are not Fastify routes (middie hands
+   * /oidc/* to the Koa app), so listRoutes() cannot see them. Each path once per method a walker
+   * should try; a path parameter is filled with "x".
+   */
+  routes(): Array<{ method: 'GET' | 'POST'; url: string }>;
 }
+
+/**
+ * Every route name oidc-provider 9 registers (lib/helpers/initialize_app.js); the ones whose
+ * feature is off have no path and are left out, so enabling a feature adds its routes to the walk.
+ */
+const PROVIDER_ROUTE_NAMES = [
+  'authorization', 'resume', 'userinfo', 'token', 'jwks', 'discovery', 'openid_credential_issuer', 'credential',
+  'challenge', 'registration', 'client', 'revocation', 'introspection', 'end_session', 'end_session_confirm',
+  'end_session_success', 'device_authorization', 'code_verification', 'device_resume', 'pushed_authorization_request',
+  'backchannel_authentication', 'interaction', 'submit', 'abort',
+] as const;
 
 /** How often a running process looks for rotated signing keys (real time: key files are checked alike). */
 const KEYS_RECHECK_MS = 5000;
+
+/** The endpoints where a client authenticates; the library emits `<route>.error` for each. */
+const CLIENT_AUTH_ROUTES = { token: 'grant.error', revocation: 'revocation.error', introspection: 'introspection.error', pushed_authorization_request: 'pushed_authorization_request.error' } as const;
+
+type KoaCtx = Parameters<Parameters<Provider['use']>[0]>[0];
+
+/** Which client the request named and how it tried to authenticate; never the secret itself. */
+function describeClientAuth(ctx: KoaCtx): Pick<ClientAuthFailure, 'clientId' | 'methodUsed'> {
+  const body = ((ctx.oidc as { body?: Record<string, unknown> } | undefined)?.body) ?? {};
+  const basic = /^Basic\s+(\S+)$/i.exec(ctx.get('authorization'));
+  if (basic) {
+    const user = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':')[0] ?? '';
+    let clientId: string;
+    try {
+      clientId = decodeURIComponent(user);
+    } catch {
+      clientId = user;
+    }
+    return { clientId, methodUsed: 'client_secret_basic' };
+  }
+  const clientId = typeof body.client_id === 'string' ? body.client_id : null;
+  if (typeof body.client_assertion === 'string') return { clientId, methodUsed: 'client_assertion' };
+  if (typeof body.client_secret === 'string') return { clientId, methodUsed: 'client_secret_post' };
+  return { clientId, methodUsed: 'none' };
+}
 
 function gone(err: unknown): never {
   if (err instanceof errors.SessionNotFound) throw new InteractionGone(err.error_description ?? err.message);
@@ -90,16 +133,46 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     enqueueBackchannel(deps.db, { client_id: client.clientId, account_id: accountId, sid }, deps.clock.now().getTime())
       .catch((err: unknown) => deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not queue a back-channel logout'));
   };
-  provider.on('backchannel.error', queueFailedBackchannel);
+  // A client's failed authentication is seen by the event (which carries the library's reason) and
+  // recorded by the middleware once the route is done, so the answer waits for the audit row.
+  const authFailures = new WeakMap<object, string>();
+  const watch = (p: Provider) => {
+    p.on('backchannel.error', queueFailedBackchannel);
+    for (const event of Object.values(CLIENT_AUTH_ROUTES)) {
+      // The `<route>.error` events are missing from the library's type definitions.
+      (p as unknown as NodeJS.EventEmitter).on(event, (ctx: object, err: { error?: string; error_detail?: string }) => {
+        if (err?.error === 'invalid_client') authFailures.set(ctx, err.error_detail ?? 'client authentication failed');
+      });
+    }
+    p.use(async (ctx, next) => {
+      await next();
+      const route = ctx.oidc?.route;
+      if (route === undefined || !(route in CLIENT_AUTH_ROUTES)) return;
+      const reason = authFailures.get(ctx);
+      try {
+        if (reason !== undefined) {
+          const request = { ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null, requestId: ctx.response.get('x-request-id') || null };
+          await recordClientAuthFailure(deps, request, { ...describeClientAuth(ctx), endpoint: route, reason });
+        } else if (route === 'token' && ctx.status === 200 && ctx.oidc.client) {
+          await recordClientUse(deps, ctx.oidc.client.clientId);
+        }
+      } catch (err) {
+        deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not record an application\'s activity');
+      }
+    });
+  };
+  watch(provider);
 
   async function reloadKeysIfChanged(): Promise<boolean> {
     const stamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
     if (stamp === keysStamp) return false;
     const next = await createProvider(deps);
-    next.on('backchannel.error', queueFailedBackchannel);
+    watch(next);
     provider = next;
     handler = next.callback();
     keysStamp = stamp;
+    // Tessera-Assertion signs with the same keys: switch it with the provider.
+    await deps.assertions.refresh();
     deps.log.info({ keys: stamp }, 'OpenID signing keys reloaded');
     return true;
   }
@@ -140,6 +213,20 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     },
     backchannel,
     reloadKeysIfChanged,
+
+    routes() {
+      const paths = new Set<string>();
+      for (const name of PROVIDER_ROUTE_NAMES) {
+        try {
+          paths.add(provider.pathFor(name, { uid: 'x', clientId: 'x' }));
+        } catch {
+          // Not registered: its feature is off.
+        }
+      }
+      // The OpenID discovery document; the library's route name maps to the OAuth one first.
+      paths.add(`${OIDC_PATH}/.well-known/openid-configuration`);
+      return [...paths].sort().flatMap((url) => [{ method: 'GET' as const, url }, { method: 'POST' as const, url }]);
+    },
 
     async interaction(request, reply) {
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);

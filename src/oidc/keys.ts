@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import { HOUR_MS } from '../domain/clock.ts';
-import { openSecret, sealSecret } from '../domain/secret-box.ts';
+import { oidcSigningKeyBinding as keyBinding, openSecret, sealSecret } from '../domain/secret-box.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import { insertSigningKey, listSigningKeys, retireSigningKeysBefore, type SigningKeyRow } from '../store/oidc-keys.ts';
 
@@ -17,10 +17,6 @@ const ALGS = ['ES256', 'RS256'] as const;
  * the relying parties' clock tolerance, so every token signed before a rotation still verifies.
  */
 export const RETIRED_KEY_OVERLAP_MS = 2 * HOUR_MS;
-
-function keyBinding(kid: string): string {
-  return `tessera:oidc-signing-key:${kid}`;
-}
 
 function generate(alg: (typeof ALGS)[number]): JsonWebKey {
   const { privateKey } = alg === 'ES256'
@@ -48,6 +44,12 @@ export async function loadSigningKeys(deps: ServiceDeps): Promise<JsonWebKey[]> 
   const rank = (r: SigningKeyRow) => ALGS.indexOf(r.alg as (typeof ALGS)[number]);
   const ordered = [...rows].sort((a, b) => rank(a) - rank(b) || b.generation - a.generation);
   return ordered.map((r) => JSON.parse(openSecret(deps.keys.keyring(), { keyId: r.key_id, ciphertext: r.sealed_jwk }, keyBinding(r.kid))) as JsonWebKey);
+}
+
+/** The public half of a private JWK, with the members the provider publishes at /oidc/jwks. */
+export function publicJwkOf(jwk: JsonWebKey): JsonWebKey {
+  const { kty, crv, x, y, e, n, kid, alg, use } = jwk as JsonWebKey & { kid?: string; alg?: string; use?: string };
+  return kty === 'RSA' ? { kty, e, n, kid, alg, use } as JsonWebKey : { kty, crv, x, y, kid, alg, use } as JsonWebKey;
 }
 
 /**

@@ -10,7 +10,7 @@ import { findUserWithOrg } from '../store/users.ts';
 import { adapterClass } from './adapter.ts';
 import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
 import { loadSigningKeys } from './keys.ts';
-import { renderProviderError, renderLogoutConfirm, renderLogoutDone } from './views.ts';
+import { renderLogoutDone, renderLogoutPage, renderProviderError } from './views.ts';
 
 /** Interaction pages are Tessera's own; this is where the provider sends the browser. */
 export const INTERACTION_PATH = '/interaction';
@@ -68,6 +68,25 @@ function loginChecks(deps: ServiceDeps) {
   ];
 }
 
+/**
+ * Whether the logout request's `id_token_hint` (already verified by the library: signature, issuer,
+ * audience) belongs to the current session: the same person, in a session that signed in to this
+ * client, and the same sign-in of it (`sid` where the token carries one, else `auth_time`), and the
+ * Tessera session in this browser, if any, is that person's too. An older ID token of the same
+ * person, e.g. from a log, therefore still gets the question.
+ */
+async function hintNamesThisSession(ctx: KoaContextWithOIDC, deps: ServiceDeps): Promise<boolean> {
+  const hint = (ctx.oidc.entities as { IdTokenHint?: { payload: Record<string, unknown> } }).IdTokenHint?.payload;
+  const { session, client } = ctx.oidc;
+  if (!hint || !session?.accountId || !client || hint.sub !== session.accountId) return false;
+  if (!session.authorizations?.[client.clientId]) return false;
+  const sameSignIn = typeof hint.sid === 'string' ? hint.sid === session.sidFor(client.clientId) : hint.auth_time === session.authTime();
+  if (!sameSignIn) return false;
+  const token = tesseraSessionToken(ctx, deps);
+  const active = token ? await resolveSession(deps, token) : null;
+  return active === null || active.user.id === session.accountId;
+}
+
 function cookieKeys(deps: ServiceDeps): string[] {
   return [...deps.keys.keyring().all.values()].map((k) => createHmac('sha256', k.key).update('tessera:oidc-cookies').digest('base64url'));
 }
@@ -104,7 +123,7 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
       // A client may revoke only its own tokens; another's is silently left alone (RFC 7009 §2.2).
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
-      rpInitiatedLogout: { enabled: true, logoutSource: renderLogoutConfirm, postLogoutSuccessSource: renderLogoutDone },
+      rpInitiatedLogout: { enabled: true, logoutSource: async (ctx, form) => renderLogoutPage(ctx, form, await hintNamesThisSession(ctx, deps)), postLogoutSuccessSource: renderLogoutDone },
       backchannelLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`, policy },

@@ -16,9 +16,28 @@ Go back to the application and start again; if this keeps happening, tell its ad
 <p><a href="/">Go to the Tessera start page</a></p>`).value;
 }
 
-export async function renderLogoutConfirm(ctx: KoaContextWithOIDC, form: string): Promise<void> {
+/**
+ * The logout page. Without a valid `id_token_hint` naming the current session the person is asked
+ * (RP-Initiated Logout 1.0 §2 requires it: anyone can send a browser to this URL). With one, the
+ * application that holds the person's ID token for this very session asked, so the library's form
+ * is sent with "yes" at once (tessera.js submits it; without script, one button), as the library
+ * itself does when there is no one signed in.
+ */
+export async function renderLogoutPage(ctx: KoaContextWithOIDC, form: string, hintNamesThisSession: boolean): Promise<void> {
   const name = ctx.oidc.client?.clientName ?? null;
   ctx.type = 'html';
+  if (hintNamesThisSession) {
+    const action = ctx.oidc.urlFor('end_session_confirm');
+    const xsrf = String((ctx.oidc.session!.state as { secret: string }).secret);
+    ctx.body = page({ title: 'Signing out' }, html`<h1>Signing you out</h1>
+<p>${name ? html`<strong>${name}</strong> signed you out; you are being signed out of Tessera too.` : 'You are being signed out of Tessera.'}</p>
+<form method="post" action="${action}" data-submit-on-load>
+<input type="hidden" name="xsrf" value="${xsrf}">
+<input type="hidden" name="logout" value="yes">
+<p><button type="submit">Continue</button></p>
+</form>`).value;
+    return;
+  }
   // `form` is the library's own hidden form (action and xsrf token); the buttons submit it.
   ctx.body = page({ title: 'Sign out' }, html`<h1>Sign out?</h1>
 <p>${name ? html`<strong>${name}</strong> asks to sign you out.` : 'An application asks to sign you out.'} This signs you out of Tessera too.</p>

@@ -1,16 +1,17 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
   describeMfaAvailability,
   graceDaysLeft,
+  graceEndsAt,
   isMfaRequired,
   type MfaUnavailableReason,
   type OrgPolicy,
 } from '../domain/policy.ts';
 import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserWithOrg, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -45,12 +46,15 @@ export interface MfaState {
   enabled: boolean;
   locked: boolean;
   graceDaysLeft: number;
+  /** When a postponed set-up becomes forced (the grace period's end); null when nothing is postponed. */
+  setupDueBy: Date | null;
 }
 
 /** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
 export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, totpEnabled?: boolean): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const enabled = totpEnabled ?? (await findTotpCredential(db, account.user.id)) !== null;
+  // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
+  const enabled = totpEnabled === true || (await hasSecondFactor(db, account.user.id));
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,
@@ -60,6 +64,7 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     locked: account.user.locked_at !== null,
     // Only someone who still has to set 2FA up is postponing anything.
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
   };
 }
 

@@ -1,13 +1,14 @@
 import { DAY_MS } from '../domain/clock.ts';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
 import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
-import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
+import { countUsersInOrg, countUsersInView, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { mailPersonUnlocked } from './lockout-help.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 import { requestAdminReset } from './recovery.ts';
@@ -36,6 +37,35 @@ export interface UsersPage {
   next: string | null;
   /** Where the previous page ends (the first email of this one), or null on the first page. */
   previous: string | null;
+}
+
+/** "101–200 of 251": counted only up to this many people, so a page of a huge list costs no full scan. */
+export const USERS_POSITION_CAP = 10_000;
+
+export interface PagePosition {
+  from: number;
+  to: number;
+  total: number;
+}
+
+/** Where a page sits in its list, or null when the list is past USERS_POSITION_CAP (or the page is empty). */
+export async function locateUsersPage(
+  deps: ServiceDeps,
+  admin: Account,
+  page: UsersPage,
+  opts: { filter?: UserFilter; emailPrefix?: string | null } = {},
+): Promise<PagePosition | null> {
+  requireAdmin(admin);
+  const first = page.users[0];
+  if (!first) return null;
+  const view = { filter: opts.filter ?? 'all', emailPrefix: opts.emailPrefix?.trim().toLowerCase() || null, mfaOffered: admin.org.edition === 'enterprise' };
+  const now = deps.clock.now().getTime();
+  const [total, before] = await Promise.all([
+    countUsersInView(deps.db, admin.org.id, now, view, USERS_POSITION_CAP),
+    countUsersInView(deps.db, admin.org.id, now, { ...view, beforeEmail: first.email }, USERS_POSITION_CAP),
+  ]);
+  if (total > USERS_POSITION_CAP) return null;
+  return { from: before + 1, to: before + page.users.length, total };
 }
 
 export async function listOrgUsers(
@@ -164,6 +194,10 @@ export async function unlockAccount(deps: ServiceDeps, ctx: RequestContext, acto
   return deps.db.transaction().execute(async (tx) => {
     const wasLocked = await unlockUser(tx, target.id);
     await deps.events.record(tx, eventFor(deps, ctx, 'account.unlocked', target, { actor, details: { wasLocked } }));
+    if (wasLocked) await mailPersonUnlocked(deps, tx, ctx, target, actor);
+    return wasLocked;
+  }).then((wasLocked) => {
+    if (wasLocked) deps.onMailQueued();
     return wasLocked;
   });
 }
@@ -197,7 +231,7 @@ export async function updatePolicy(
   }
   const wasRequired = admin.org.require_2fa === 1;
   // As GitHub does: an admin who would sign in with a password alone cannot require more of everyone else.
-  if (input.require2fa && !wasRequired && !(await findTotpCredential(deps.db, admin.user.id))) {
+  if (input.require2fa && !wasRequired && !(await hasSecondFactor(deps.db, admin.user.id))) {
     throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_mfa' }, 'Set up two-factor authentication for your own account first (Security), then require it for everyone.');
   }
   if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);

@@ -1,7 +1,6 @@
 /**
  * What forward-auth needs to sign `Tessera-Assertion`: a JWS signer and the public keys a backend
- * verifies it with. Kept this small so the OpenID provider's key ring (src/oidc/) can stand in for
- * the interim one-key implementation (src/store/assertion-key.ts) without forward-auth changing.
+ * verifies it with. Implemented over the OpenID provider's signing keys (src/oidc/assertion-signer.ts).
  */
 export interface AssertionClaims {
   iss: string;
@@ -21,7 +20,9 @@ export interface PublicJwks {
 export interface AssertionSigner {
   /** A compact JWS (JWT) over the claims, with `kid` naming a key in publicJwks(). */
   sign(claims: AssertionClaims): Promise<string>;
-  publicJwks(): PublicJwks;
+  publicJwks(): Promise<PublicJwks>;
+  /** Re-reads the keys if `tessera keys rotate` (in any process) changed them; true when it did. */
+  refresh(): Promise<boolean>;
 }
 
 /** How long a backend may accept an assertion: one proxied request, with room for clock skew. */

@@ -19,6 +19,7 @@ import {
 } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { mailAdminsOfLock } from './lockout-help.ts';
 
 export function openTotpSecret(deps: ServiceDeps, userId: string, sealed: { key_id: string; secret_ciphertext: string }): string {
   let keyring = deps.keys.keyring();
@@ -95,12 +96,13 @@ export async function withCodeAttempt<T>(
 
 
 /**
- * The lock just taken is audited (and the person emailed), and every place the person is fully
+ * The lock just taken is audited (the person and the organisation's admins emailed), and every place the person is fully
  * signed in ends: whoever is guessing codes holds the password, and may hold a session too.
  * Partial sessions stay, so the one that hit the lock can still be shown the locked page.
  */
-async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
+export async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
   await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts } }));
+  await mailAdminsOfLock(deps, tx, ctx, user);
   const ended = await deleteFullSessions(tx, user.id);
   if (ended > 0) await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', user, { details: { reason: 'account_locked', sessions: ended } }));
 }
@@ -113,7 +115,7 @@ async function replayRefused(deps: ServiceDeps, ctx: RequestContext, user: UserR
   return new TesseraError('invalid_code', { attemptsLeft, reason: 'code_already_used' }, message);
 }
 
-function tooManyAtOnce(): TesseraError {
+export function tooManyAtOnce(): TesseraError {
   return new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
 }
 

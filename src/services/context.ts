@@ -41,7 +41,7 @@ export interface ServiceDeps {
   keys: KeyProvider;
   passwords: PasswordHasher;
   events: EventSink;
-  /** Signs forward-auth's Tessera-Assertion (interim key in src/store/assertion-key.ts). */
+  /** Signs forward-auth's Tessera-Assertion with the OpenID provider's signing keys. */
   assertions: AssertionSigner;
   log: Logger;
   /** Called after a transaction that queued mail committed, so delivery starts without waiting for the poll. */

@@ -32,6 +32,7 @@ export async function createOrg(
     grace_days: 0,
     require_2fa_since: input.require2fa ? now.getTime() : null,
     created_at: now.getTime(),
+    require_phishing_resistant: 0,
   };
   await deps.db.transaction().execute(async (tx) => {
     await insertOrg(tx, org);

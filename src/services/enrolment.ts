@@ -5,11 +5,11 @@ import { describeMfaAvailability, UNAVAILABLE_EXPLANATIONS } from '../domain/pol
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Database } from '../store/schema.ts';
 import {
   discardPendingEnrolment,
   findPendingEnrolment,
-  findTotpCredential,
   insertTotpCredential,
   savePendingEnrolment,
   spendSetupCodeAttempt,
@@ -49,7 +49,7 @@ export function requireAvailable(active: ActiveSession): void {
 }
 
 /** Either forced set-up right after the password step, or a full session; nothing else may enrol. */
-function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'profile' {
+export function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'profile' {
   if (active.session.level === 'partial') {
     if (active.session.next_step !== 'enroll') throw new TesseraError('wrong_step');
     return 'forced';
@@ -72,7 +72,8 @@ export async function beginTotpSetup(
   if (mode === 'profile') {
     await verifyFreshPassword(deps, ctx, active, password);
   }
-  if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
+  // With passkeys 2FA is already on: adding the app beside them would need a current factor, which this set-up does not ask.
+  if (await hasSecondFactor(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
   const secret = generateTotpSecret(deps.random);
   await savePendingSecret(deps, deps.db, active, secret);
   return presentTotpSetup(deps, active.user.email, secret);
@@ -132,7 +133,7 @@ export async function confirmTotpSetup(
   const recoveryCode = backup.code;
   const result = await deps.db.transaction().execute(async (tx) => {
     if (!(await takePendingEnrolment(tx, active.session.id_hash, pending.created_at, MAX_SETUP_CODE_ATTEMPTS))) throw new TesseraError('no_pending_setup');
-    if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
+    if (await hasSecondFactor(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
     await insertTotpCredential(tx, {
       user_id: active.user.id,
       key_id: pending.key_id,

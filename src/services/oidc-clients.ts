@@ -1,5 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
-import { openSecret, sealSecret } from '../domain/secret-box.ts';
+import { oidcClientSecretBinding as clientSecretBinding, openSecret, sealSecret } from '../domain/secret-box.ts';
 import { findOrgById, findOrgByName } from '../store/orgs.ts';
 import { listClientGrantIds, revokeGrant } from '../store/oidc-models.ts';
 import {
@@ -8,6 +8,7 @@ import {
   insertOidcClient,
   listOidcClients,
   type OidcClientRow,
+  replaceOidcClientMetadata,
   replaceOidcClientSecret,
 } from '../store/oidc-clients.ts';
 import type { ServiceDeps } from './context.ts';
@@ -27,6 +28,20 @@ export interface ClientInput {
   public: boolean;
   thirdParty: boolean;
   orgNames: string[];
+  /** How its ID tokens are signed; ES256 unless the application only knows RS256. */
+  idTokenAlg?: IdTokenAlg;
+}
+
+/** The ID-token signing algorithms a client may choose: the provider holds a key for each. */
+export const ID_TOKEN_ALGS = ['ES256', 'RS256'] as const;
+export type IdTokenAlg = (typeof ID_TOKEN_ALGS)[number];
+const DEFAULT_ID_TOKEN_ALG: IdTokenAlg = 'ES256';
+
+function validIdTokenAlg(alg: string): IdTokenAlg {
+  if (!(ID_TOKEN_ALGS as readonly string[]).includes(alg)) {
+    throw new TesseraError('invalid_request', { field: 'id-token-alg' }, `--id-token-alg must be ${ID_TOKEN_ALGS.join(' or ')}, got "${alg}"`);
+  }
+  return alg as IdTokenAlg;
 }
 
 export interface ClientView {
@@ -38,6 +53,7 @@ export interface ClientView {
   postLogoutRedirectUris: string[];
   backchannelLogoutUri: string | null;
   orgs: string[];
+  idTokenAlg: IdTokenAlg;
   createdAt: string;
 }
 
@@ -51,10 +67,6 @@ export interface ProviderClient {
 const SECRET_BYTES = 32;
 const MAX_NAME = 100;
 const MAX_URIS = 20;
-
-function clientSecretBinding(clientId: string): string {
-  return `tessera:oidc-client:${clientId}`;
-}
 
 /**
  * Absolute http(s), no fragment, no credentials; the provider then matches them exactly. Plain http
@@ -85,6 +97,7 @@ export async function createClient(deps: ServiceDeps, input: ClientInput): Promi
   const redirectUris = input.redirectUris.map((u) => validUri(u, 'redirect-uri'));
   const postLogout = input.postLogoutRedirectUris.map((u) => validUri(u, 'post-logout-redirect-uri'));
   const backchannel = input.backchannelLogoutUri === null ? null : validUri(input.backchannelLogoutUri, 'backchannel-logout-uri');
+  const idTokenAlg = validIdTokenAlg(input.idTokenAlg ?? DEFAULT_ID_TOKEN_ALG);
   const orgIds: string[] = [];
   for (const orgName of input.orgNames) {
     const org = await findOrgByName(deps.db, orgName);
@@ -100,6 +113,7 @@ export async function createClient(deps: ServiceDeps, input: ClientInput): Promi
     response_types: ['code'],
     grant_types: ['authorization_code', 'refresh_token'],
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
+    id_token_signed_response_alg: idTokenAlg,
     ...(backchannel ? { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true } : {}),
   };
   const secret = input.public ? null : newSecret(deps);
@@ -113,6 +127,10 @@ export async function createClient(deps: ServiceDeps, input: ClientInput): Promi
     third_party: input.thirdParty ? 1 : 0,
     org_ids: JSON.stringify(orgIds),
     created_at: deps.clock.now().getTime(),
+    last_used_at: null,
+    auth_failures: 0,
+    last_auth_failure_at: null,
+    last_auth_failure_reason: null,
   };
   await insertOidcClient(deps.db, row);
   return { client: await viewOf(deps, row), secret };
@@ -131,6 +149,7 @@ async function viewOf(deps: ServiceDeps, row: OidcClientRow): Promise<ClientView
     postLogoutRedirectUris: (metadata.post_logout_redirect_uris as string[] | undefined) ?? [],
     backchannelLogoutUri: (metadata.backchannel_logout_uri as string | undefined) ?? null,
     orgs,
+    idTokenAlg: (metadata.id_token_signed_response_alg as IdTokenAlg | undefined) ?? DEFAULT_ID_TOKEN_ALG,
     createdAt: new Date(Number(row.created_at)).toISOString(),
   };
 }
@@ -158,6 +177,20 @@ export async function rotateClientSecret(deps: ServiceDeps, clientId: string): P
   const sealed = sealSecret(deps.keys.keyring(), secret, clientSecretBinding(clientId), deps.random);
   if (!(await replaceOidcClientSecret(deps.db, clientId, sealed.keyId, sealed.ciphertext))) throw new TesseraError('not_found', { field: 'client-id' });
   return secret;
+}
+
+/**
+ * Changes how the client's ID tokens are signed, from its next token on (the provider reads a
+ * client's metadata afresh on every lookup). Tokens issued before keep their signature.
+ */
+export async function updateClient(deps: ServiceDeps, clientId: string, change: { idTokenAlg: string }): Promise<ClientView> {
+  const idTokenAlg = validIdTokenAlg(change.idTokenAlg);
+  const row = await requireClient(deps, clientId);
+  const metadata = { ...(JSON.parse(row.metadata) as Record<string, unknown>), id_token_signed_response_alg: idTokenAlg };
+  if (!(await replaceOidcClientMetadata(deps.db, clientId, row.metadata, JSON.stringify(metadata)))) {
+    throw new TesseraError('conflict', { field: 'client-id' }, 'the client changed meanwhile; try again');
+  }
+  return viewOf(deps, { ...row, metadata: JSON.stringify(metadata) });
 }
 
 /** Removes the client; every grant issued to it is revoked, so its tokens die with it. */

@@ -17,11 +17,11 @@ import { endOtherSessions } from './sessions.ts';
  * loses its last active admin: each change that could take the organisation's row first and counts.
  */
 
-function mailContextFor(deps: ServiceDeps, ctx: RequestContext, user: UserRow) {
+export function mailContextFor(deps: ServiceDeps, ctx: RequestContext, user: UserRow) {
   return { email: user.email, at: deps.clock.now(), ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
 }
 
-async function requireAnotherActiveAdmin(deps: ServiceDeps, tx: ServiceDeps['db'], orgId: string, leaving: UserRow): Promise<void> {
+export async function requireAnotherActiveAdmin(deps: ServiceDeps, tx: ServiceDeps['db'], orgId: string, leaving: UserRow): Promise<void> {
   if (leaving.role !== 'admin') return;
   if ((await countOtherActiveAdmins(tx, orgId, leaving.id)) === 0) throw new TesseraError('last_admin');
 }

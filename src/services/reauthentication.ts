@@ -14,7 +14,7 @@ export async function verifyFreshPassword(deps: ServiceDeps, ctx: RequestContext
   if (!isPasswordWithinLimits(password)) {
     throw new TesseraError('invalid_request', { field: 'password' });
   }
-  const attempt = await claimPasswordAttempt(deps, ctx, active.user.email);
+  const attempt = await claimPasswordAttempt(deps, ctx, { email: active.user.email, userId: active.user.id });
   let ok: boolean;
   try {
     ok = await deps.passwords.verify(active.user.password_hash, password);

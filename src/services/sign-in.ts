@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import type { SignInMethod } from '../domain/forward-auth-policy.ts';
-import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { graceEndsAt, isMfaRequired, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { clearCodeFailures, findUserByEmail, lockPersonRow } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
@@ -37,17 +37,17 @@ export async function signInWithPassword(
   ctx: RequestContext,
   input: { email: unknown; password: unknown },
   previous: SessionRow | null,
-): Promise<{ next: NextStep; issued: IssuedSession }> {
+): Promise<{ next: NextStep; issued: IssuedSession; setupDueBy: Date | null }> {
   const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
   // The same limits any password was set within: a password that could be set can be used.
   if (!isPasswordWithinLimits(input.password)) throw new TesseraError('invalid_request', { field: 'password' });
   const password = input.password;
-  // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
-  const attempt = await claimPasswordAttempt(deps, ctx, email);
-  let user: Awaited<ReturnType<typeof findUserByEmail>>;
+  // Looked up first so the count follows the person, not the address; known and unknown
+  // addresses make the same query. Throttled before the hash is checked: a refused guess learns nothing.
+  const user = await findUserByEmail(deps.db, email);
+  const attempt = await claimPasswordAttempt(deps, ctx, { email, userId: user?.id ?? null });
   let ok: boolean;
   try {
-    user = await findUserByEmail(deps.db, email);
     ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
   } catch (err) {
     await attempt.failed();
@@ -72,7 +72,7 @@ export async function signInWithPassword(
   if (user.locked_at !== null) throw new TesseraError('account_locked');
   const org = await findOrgById(deps.db, user.org_id);
   if (!org) throw new TesseraError('invalid_credentials');
-  const mfaEnabled = (await findTotpCredential(deps.db, user.id)) !== null;
+  const mfaEnabled = await hasSecondFactor(deps.db, user.id);
   const next = nextStepAfterPassword({ org: orgPolicy(org), user: userStanding(user), mfaEnabled, now: deps.clock.now() });
   const now = deps.clock.now().getTime();
   const issued = await deps.db.transaction().execute(async (tx) => {
@@ -85,7 +85,9 @@ export async function signInWithPassword(
     else await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_verified', user, { details: { next } }));
     return session;
   });
-  return { next, issued };
+  // Required but postponed (grace period): the pages ask once per sign-in whether to set it up now.
+  const setupDueBy = next === 'done' && !mfaEnabled && isMfaRequired(orgPolicy(org), userStanding(user)) ? graceEndsAt(orgPolicy(org)) : null;
+  return { next, issued, setupDueBy };
 }
 
 function requirePendingStep(active: ActiveSession, step: 'totp' | 'enroll'): void {
@@ -124,7 +126,7 @@ export async function completeSignInWithCode(
   );
 }
 
-function alreadyCompleted(): TesseraError {
+export function alreadyCompleted(): TesseraError {
   return new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
 }
 

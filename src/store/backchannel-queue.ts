@@ -43,3 +43,16 @@ export async function listBackchannelUris(db: Db): Promise<Set<string>> {
   const uris = rows.map((r) => (JSON.parse(r.metadata) as { backchannel_logout_uri?: string }).backchannel_logout_uri).filter((u): u is string => typeof u === 'string');
   return new Set(uris.map((u) => new URL(u).href));
 }
+
+/** Notices not (yet) delivered to the people of one organisation, newest first: what its admins are shown. */
+export async function listUndeliveredBackchannelOfOrg(db: Db, orgId: string, limit: number): Promise<BackchannelRow[]> {
+  return db
+    .selectFrom('oidc_backchannel_queue as q')
+    .innerJoin('users as u', 'u.id', 'q.account_id')
+    .selectAll('q')
+    .where('u.org_id', '=', orgId)
+    .where('q.sent_at', 'is', null)
+    .orderBy('q.created_at', 'desc')
+    .limit(limit)
+    .execute();
+}

@@ -14,6 +14,12 @@ import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
 import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
+import * as passkeys from './migrations/014-passkeys.ts';
+import * as emailChanges from './migrations/015-email-changes.ts';
+import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
+import * as peopleDeletion from './migrations/015-people-deletion.ts';
+import * as oidcClientActivity from './migrations/016-oidc-client-activity.ts';
+import * as orgHelpContacts from './migrations/017-org-help-contacts.ts';
 import * as passwordAttemptsInFlight from './migrations/018-password-attempts-in-flight.ts';
 import type { Database } from './schema.ts';
 
@@ -34,6 +40,12 @@ const STEPS: Record<string, Step> = {
   '011-session-sign-in-method': sessionSignInMethod,
   '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
+  '014-passkeys': passkeys,
+  '015-email-changes': emailChanges,
+  '015-org-api-tokens': orgApiTokens,
+  '015-people-deletion': peopleDeletion,
+  '016-oidc-client-activity': oidcClientActivity,
+  '017-org-help-contacts': orgHelpContacts,
   '018-password-attempts-in-flight': passwordAttemptsInFlight,
 };
 

@@ -16,6 +16,7 @@ const ORG_COLUMNS = [
   'orgs.grace_days as org__grace_days',
   'orgs.require_2fa_since as org__require_2fa_since',
   'orgs.created_at as org__created_at',
+  'orgs.require_phishing_resistant as org__require_phishing_resistant',
 ] as const;
 
 export async function insertUser(db: Db, row: UserRow): Promise<void> {
@@ -118,10 +119,11 @@ type WithOrgColumns = UserRow & {
   org__grace_days: number;
   org__require_2fa_since: number | null;
   org__created_at: number;
+  org__require_phishing_resistant: number;
 };
 
 function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
-  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, ...user } = row;
+  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, ...user } = row;
   const org: OrgRow = {
     id: user.org_id,
     name: org__name,
@@ -130,6 +132,7 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
     grace_days: org__grace_days,
     require_2fa_since: org__require_2fa_since,
     created_at: org__created_at,
+    require_phishing_resistant: org__require_phishing_resistant,
   };
   return { user, org };
 }
@@ -273,24 +276,15 @@ export interface UserWithMfa extends UserRow {
 /** Which people an admin lists. */
 export type UserListFilter = 'all' | 'enabled' | 'disabled' | 'unavailable' | 'locked' | 'reset_pending';
 
-/**
- * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
- * the query, so a page costs the same with a hundred people or a million.
- */
-export async function listUsersInOrg(
-  db: Db,
-  orgId: string,
-  now: number,
-  page: {
-    filter: UserListFilter;
-    afterEmail: string | null;
-    limit: number;
-    emailPrefix?: string | null;
-    beforeEmail?: string | null;
-    /** False on the standard edition: nobody there can have 2FA, so nobody's is "off". */
-    mfaOffered?: boolean;
-  },
-): Promise<UserWithMfa[]> {
+/** Which people a list view holds: a filter, and optionally the start of an email address. */
+export interface UserView {
+  filter: UserListFilter;
+  emailPrefix?: string | null;
+  /** False on the standard edition: nobody there can have 2FA, so nobody's is "off". */
+  mfaOffered?: boolean;
+}
+
+function usersInView(db: Db, orgId: string, now: number, view: UserView) {
   const resetPending = sql<SqlBool>`exists (select 1 from link_tokens where link_tokens.user_id = users.id
     and link_tokens.purpose = 'admin_reset' and link_tokens.used_at is null and link_tokens.revoked_at is null
     and link_tokens.expires_at > ${now})`;
@@ -304,21 +298,46 @@ export async function listUsersInOrg(
       eb.exists(eb.selectFrom('user_deactivations').select('user_deactivations.user_id').whereRef('user_deactivations.user_id', '=', 'users.id')).as('deactivated'),
     ])
     .where('users.org_id', '=', orgId);
-  if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
+  if (view.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
   // "Off" is for people who could turn it on; the rest without an app are "not available", as counted above.
-  const offered = page.mfaOffered ?? true;
-  if (page.filter === 'disabled' || page.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
-  if (page.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
-  if (page.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
-  if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
-  if (page.filter === 'reset_pending') q = q.where(resetPending);
+  const offered = view.mfaOffered ?? true;
+  if (view.filter === 'disabled' || view.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
+  if (view.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
+  if (view.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
+  if (view.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
+  if (view.filter === 'reset_pending') q = q.where(resetPending);
+  if (view.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(view.emailPrefix)} escape '\\'`);
+  return q;
+}
+
+/**
+ * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
+ * the query, so a page costs the same with a hundred people or a million.
+ */
+export async function listUsersInOrg(
+  db: Db,
+  orgId: string,
+  now: number,
+  page: UserView & { afterEmail: string | null; limit: number; beforeEmail?: string | null },
+): Promise<UserWithMfa[]> {
+  let q = usersInView(db, orgId, now, page);
   if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
-  if (page.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(page.emailPrefix)} escape '\\'`);
   // Paging backwards reads the page before `beforeEmail` from the end, then puts it in order again.
   if (page.beforeEmail) q = q.where('users.email', '<', page.beforeEmail);
   const ordered = await q.orderBy('users.email', page.beforeEmail ? 'desc' : 'asc').limit(page.limit).execute();
   const rows = page.beforeEmail ? ordered.reverse() : ordered;
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending), deactivated: Boolean(r.deactivated) }));
+}
+
+/**
+ * How many people of the view there are (before `beforeEmail`, when given), counting at most `cap`:
+ * "101–200 of 251" must not cost a scan of a million rows, so past the cap the caller shows no figure.
+ */
+export async function countUsersInView(db: Db, orgId: string, now: number, view: UserView & { beforeEmail?: string | null }, cap: number): Promise<number> {
+  let q = usersInView(db, orgId, now, view).clearSelect().select('users.id');
+  if (view.beforeEmail) q = q.where('users.email', '<', view.beforeEmail);
+  const row = await db.selectFrom(q.limit(cap + 1).as('v')).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 export interface OrgUserCounts {
@@ -445,4 +464,14 @@ export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<str
 
 export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['role'], licensed: number): Promise<void> {
   await db.updateTable('users').set({ role, licensed }).where('id', '=', userId).execute();
+}
+
+/** The person's new sign-in address; the unique index on email refuses one taken meanwhile. */
+export async function setEmail(db: Db, userId: string, email: string): Promise<void> {
+  await db.updateTable('users').set({ email }).where('id', '=', userId).execute();
+}
+
+/** Where "Lost your mobile device?" links go; null sends them to the sign-in address. */
+export async function setRecoveryEmail(db: Db, userId: string, recoveryEmail: string | null): Promise<void> {
+  await db.updateTable('users').set({ recovery_email: recoveryEmail }).where('id', '=', userId).execute();
 }

@@ -9,7 +9,7 @@ import { createClient } from '../../src/services/oidc-clients.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { enrolFromProfile } from '../support/flows.ts';
 import { startOidcServer } from '../support/oidc.ts';
-import { assertAccessible, currentCode, enterCode, openPage } from '../support/pages.ts';
+import { assertAccessible, currentCode, enterCode, openPage, submitPassword } from '../support/pages.ts';
 import { startRelyingPartyApp, type RelyingPartyApp } from '../support/relying-party-app.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
 
@@ -26,7 +26,7 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await ts.createUser({ email: EMAIL });
     ({ secret } = await enrolFromProfile(ts, ts.client(), EMAIL));
     const { client, secret: clientSecret } = await createClient(ts.server.runtime.deps, {
-      name: 'Team Wiki', redirectUris: [app.callbackUrl], postLogoutRedirectUris: [], backchannelLogoutUri: null, public: false, thirdParty: false, orgNames: [],
+      name: 'Team Wiki', redirectUris: [app.callbackUrl], postLogoutRedirectUris: [app.byeUrl], backchannelLogoutUri: null, public: false, thirdParty: false, orgNames: [],
     });
     await app.configure(`${ts.url}/oidc`, client.clientId, clientSecret!);
   });
@@ -44,7 +44,7 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await assertAccessible(page);
     await page.getByLabel('Email address').fill(EMAIL);
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     await enterCode(page, currentCode(ts, secret));
     await page.waitForURL(`${app.callbackUrl}?**`);
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Signed in to the app');
@@ -53,5 +53,33 @@ describe('signing in to an application through Tessera, in a real browser', () =
     assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(claims.email, EMAIL);
     assert.ok(Math.abs(claims.auth_time - Date.now() / 1000) < 120);
+  });
+
+  it("the app's sign-out with its ID token as hint: no question, back in the app, signed out of Tessera too", async () => {
+    const { page } = await openPage(browser);
+    await page.goto(`${app.url}/start`);
+    await page.getByLabel('Email address').fill(EMAIL);
+    await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
+    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+    ts.clock.advance(30_000); // the code step of the first test is spent
+    await enterCode(page, currentCode(ts, secret));
+    await page.waitForURL(`${app.callbackUrl}?**`);
+    await page.goto(`${app.url}/logout`);
+    await page.waitForURL(`${app.byeUrl}?state=bye-state`);
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Signed out of the app');
+    await page.goto(`${ts.url}/`);
+    assert.equal(new URL(page.url()).pathname, '/login', 'signed out of Tessera');
+  });
+
+  it('an admin finds the application under Admin → Applications, with when it was last used', async () => {
+    await ts.createUser({ email: 'boss@acme.test', admin: true });
+    const { page } = await openPage(browser);
+    await submitPassword(page, ts, 'boss@acme.test');
+    await page.goto(`${ts.url}/admin/users`);
+    await Promise.all([page.waitForURL(/\/admin\/apps$/), page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Applications' }).click()]);
+    const row = page.getByRole('row', { name: /Team Wiki/ });
+    await row.waitFor();
+    assert.match((await row.locator('.last-used').textContent()) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    await assertAccessible(page);
   });
 });

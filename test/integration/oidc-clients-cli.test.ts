@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { authorizationRequest, follow, oidc, redeem, relyingParty, signInOnPages, startOidcServer } from '../support/oidc.ts';
+import { authorizationRequest, follow, oidc, redeem, relyingParty, signInOnPages, startOidcServer, verifyJwt } from '../support/oidc.ts';
 import { runCli } from '../support/processes.ts';
 import type { TestServer } from '../support/server.ts';
 
@@ -28,8 +28,8 @@ function field(stdout: string, name: string): string {
   return m[1]!;
 }
 
-async function signInThrough(clientId: string, secret: string | null) {
-  const rp = await relyingParty(ts, clientId, secret);
+async function signInThrough(clientId: string, secret: string | null, metadata: Partial<oidc.ClientMetadata> = {}) {
+  const rp = await relyingParty(ts, clientId, secret, metadata);
   const req = await authorizationRequest(rp);
   const browser = ts.client();
   const callback = await signInOnPages(ts, browser, await follow(ts, browser, req.url.toString()), 'ann@acme.test');
@@ -84,6 +84,30 @@ describe('tessera client', () => {
     assert.notEqual((await tessera('show', '--client-id', clientId)).code, 0);
   });
 
+  it('--id-token-alg RS256 at create: ID tokens an RS256-only relying party accepts, verified against the JWKS', async () => {
+    const r = await tessera('create', '--name', 'Legacy', '--redirect-uri', 'http://app.example.test/callback', '--id-token-alg', 'RS256');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ID tokens:\s+RS256$/m);
+    const { tokens } = await signInThrough(field(r.stdout, 'client_id'), field(r.stdout, 'client_secret'), { id_token_signed_response_alg: 'RS256' });
+    const { header } = await verifyJwt(ts, tokens.id_token!);
+    assert.equal(header.alg, 'RS256');
+  });
+
+  it('update --id-token-alg: an ES256 client moves to RS256 from its next token, without a restart', async () => {
+    const created = await tessera('create', '--name', 'Grafana', '--redirect-uri', 'http://app.example.test/callback');
+    const clientId = field(created.stdout, 'client_id');
+    const secret = field(created.stdout, 'client_secret');
+    assert.match(created.stdout, /^ID tokens:\s+ES256$/m);
+    // An RS256-only relying party refuses the ES256 token: it really checks the algorithm.
+    await assert.rejects(signInThrough(clientId, secret, { id_token_signed_response_alg: 'RS256' }), (err: Error) => /"alg"/.test(String((err.cause as Error | undefined)?.message)));
+    const updated = await tessera('update', '--client-id', clientId, '--id-token-alg', 'RS256');
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(updated.stdout, /^ID tokens:\s+RS256$/m);
+    const { tokens } = await signInThrough(clientId, secret, { id_token_signed_response_alg: 'RS256' });
+    assert.equal((await verifyJwt(ts, tokens.id_token!)).header.alg, 'RS256');
+    assert.equal(JSON.parse((await tessera('show', '--client-id', clientId, '--json')).stdout).idTokenAlg, 'RS256');
+  });
+
   it('refuses bad input with one line and a non-zero exit', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['create', '--redirect-uri', 'http://app.example.test/cb'], /--name is required/],
@@ -94,6 +118,9 @@ describe('tessera client', () => {
       [['create', '--name', 'X', '--redirect-uri', 'http://app.example.test/cb', '--org', 'Nope'], /no organisation named "Nope"/],
       [['show', '--client-id', 'tc_missing'], /no client with id/],
       [['rotate-secret'], /--client-id is required/],
+      [['create', '--name', 'X', '--redirect-uri', 'http://app.example.test/cb', '--id-token-alg', 'HS256'], /--id-token-alg must be ES256 or RS256/],
+      [['update', '--client-id', 'tc_missing'], /--id-token-alg is required/],
+      [['update', '--client-id', 'tc_missing', '--id-token-alg', 'RS256'], /no client with id/],
       [['frobnicate'], /unknown command "client frobnicate"/],
     ];
     for (const [args, message] of cases) {

@@ -95,7 +95,7 @@ describe('tessera keys rotate while serving', () => {
     await load;
 
     assert.equal(rotation.code, 0, rotation.stderr + rotation.stdout);
-    const summary = /new current key (\w+): (\d+) secrets re-encrypted, (\d+) changed meanwhile, (\d+) unreadable, (\d+) still under an older key/.exec(rotation.stdout);
+    const summary = /new current key (\w+): \d+ secrets re-encrypted \((\d+) TOTP, 0 OpenID client secrets, 2 OpenID signing keys\), (\d+) changed meanwhile, (\d+) unreadable, (\d+) still under an older key/.exec(rotation.stdout);
     assert.ok(summary, rotation.stdout);
     const newKeyId = summary[1]!;
     assert.notEqual(newKeyId, oldKeyId);

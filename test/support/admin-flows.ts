@@ -191,15 +191,16 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
 }
 
 /**
- * Registers before/after hooks that start a real SMTP peer and a linked server sending to it, and
- * stop both; read `ts` and `sink` inside the tests.
+ * Registers before/after hooks that start a real SMTP peer and a linked server sending to it (with
+ * `admins` as admins of Acme), and stop both; read `ts` and `sink` inside the tests.
  */
-export function useMailedServer(opts: { env?: Record<string, string> } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
+export function useMailedServer(opts: { env?: Record<string, string>; admins?: string[] } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
   let ts: TestServer | undefined;
   let sink: SmtpSink | undefined;
   before(async () => {
     sink = await startSmtpSink();
     ts = await startLinkedServer({ smtpUrl: sink.url, env: opts.env });
+    for (const email of opts.admins ?? []) await ts.createUser({ email, admin: true });
   });
   after(async () => {
     await ts?.close();
@@ -214,5 +215,20 @@ export function useMailedServer(opts: { env?: Record<string, string> } = {}): { 
       assert.ok(sink, 'the SMTP peer starts in before()');
       return sink;
     },
+  };
+}
+
+/** Acme with chief@acme.test as its admin, on a mailed server: where the people-management tests start. */
+export function useAcmeServer(opts: { env?: Record<string, string> } = {}) {
+  const mailed = useMailedServer({ ...opts, admins: ['chief@acme.test'] });
+  return {
+    get ts(): TestServer {
+      return mailed.ts;
+    },
+    get sink(): SmtpSink {
+      return mailed.sink;
+    },
+    db: () => mailed.ts.server.runtime.deps.db,
+    chief: (): Promise<TestClient> => signedIn(mailed.ts, 'chief@acme.test'),
   };
 }

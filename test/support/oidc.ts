@@ -45,8 +45,10 @@ export async function registerClient(ts: TestServer, input: Partial<ClientInput>
 }
 
 /** openid-client configured by discovery for a client registered some other way (the CLI). */
-export async function relyingParty(ts: TestServer, clientId: string, secret: string | null): Promise<RegisteredClient> {
-  const config = await oidc.discovery(new URL(`${ts.url}/oidc`), clientId, secret ?? undefined, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
+export async function relyingParty(ts: TestServer, clientId: string, secret: string | null, metadata: Partial<oidc.ClientMetadata> = {}): Promise<RegisteredClient> {
+  const config = await oidc.discovery(
+    new URL(`${ts.url}/oidc`), clientId, { ...(secret ? { client_secret: secret } : {}), ...metadata }, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] },
+  );
   return { clientId, secret, config };
 }
 

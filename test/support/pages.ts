@@ -40,7 +40,7 @@ export async function submitPassword(page: Page, ts: TestServer, email: string, 
   await page.goto(`${ts.url}/login`);
   await page.getByLabel('Email address').fill(email);
   await page.getByLabel('Password').fill(password);
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
 }
 
 /** The code an authenticator app shows now, by Debian's oathtool at the server's clock. */

@@ -7,6 +7,8 @@ import * as oidc from 'openid-client';
 export interface RelyingPartyApp {
   url: string;
   callbackUrl: string;
+  /** Where Tessera sends the browser after the app's sign-out (register it as a post-logout URI). */
+  byeUrl: string;
   /** Called once the client is registered with Tessera (the redirect URI needs the app's port first). */
   configure(issuer: string, clientId: string, secret: string): Promise<void>;
   close(): Promise<void>;
@@ -15,6 +17,7 @@ export interface RelyingPartyApp {
 export async function startRelyingPartyApp(params: Record<string, string> = {}): Promise<RelyingPartyApp> {
   let config: oidc.Configuration | null = null;
   const pending = new Map<string, { verifier: string; nonce: string }>();
+  let lastIdToken: string | null = null;
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', base);
@@ -39,8 +42,19 @@ export async function startRelyingPartyApp(params: Record<string, string> = {}):
           return;
         }
         const tokens = await oidc.authorizationCodeGrant(config, url, { pkceCodeVerifier: expected.verifier, expectedState: state, expectedNonce: expected.nonce });
+        lastIdToken = tokens.id_token ?? null;
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
           .end(`<!doctype html><title>App</title><h1>Signed in to the app</h1><pre id="claims">${JSON.stringify(tokens.claims())}</pre>`);
+        return;
+      }
+      // The app's sign-out: RP-initiated logout with the ID token it holds as the hint.
+      if (url.pathname === '/logout' && config && lastIdToken) {
+        const to = oidc.buildEndSessionUrl(config, { id_token_hint: lastIdToken, post_logout_redirect_uri: `${base}/bye`, state: 'bye-state' });
+        res.writeHead(302, { location: to.toString() }).end();
+        return;
+      }
+      if (url.pathname === '/bye') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>App</title><h1>Signed out of the app</h1>');
         return;
       }
       res.writeHead(404).end();
@@ -53,6 +67,7 @@ export async function startRelyingPartyApp(params: Record<string, string> = {}):
   return {
     url: base,
     callbackUrl: `${base}/callback`,
+    byeUrl: `${base}/bye`,
     async configure(issuer, clientId, secret) {
       config = await oidc.discovery(new URL(issuer), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
     },

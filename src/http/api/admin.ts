@@ -16,7 +16,8 @@ import {
 } from '../../services/admin.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { activeSession } from '../guards.ts';
+import { updateHelpContact } from '../../services/lockout-help.ts';
+import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
 import { summarizeUserAgent } from '../../domain/user-agent-summary.ts';
@@ -58,9 +59,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
       },
       response: errors(400, 401, 403),
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     const q = request.query as { state?: string; after?: string; limit?: string };
     const filter = parseUserFilter(q.state);
     const [page, overview] = await Promise.all([
@@ -93,26 +94,26 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
 
   app.get('/admin/org', {
     schema: { tags, summary: 'The organisation’s 2FA policy, with why 2FA is unavailable when it is', response: errors(401, 403) },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     return serializePolicy(admin.org, describeOrgPolicy(deps, admin));
   });
 
   app.post('/admin/users/:id/mfa-reset', {
     schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404, 409) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     await adminRequestReset(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(202).send();
   });
 
   app.post('/admin/users/:id/unlock', {
     schema: { tags, summary: 'Unlock an account locked by wrong codes', params: userIdParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     await adminUnlock(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(204).send();
   });
@@ -140,6 +141,25 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
   });
 
+  app.put('/admin/org/help-contact', {
+    schema: {
+      tags,
+      summary: 'Set whom locked-out people are told to contact (an email address, a web address or one line of text); an empty string clears it',
+      body: {
+        type: 'object',
+        properties: { helpContact: { type: 'string', maxLength: 1000 } },
+        required: ['helpContact'],
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = activeSession(request);
+    const helpContact = await updateHelpContact(deps, requestContext(request), admin, (request.body as { helpContact: unknown }).helpContact);
+    return { helpContact };
+  });
+
   app.get('/admin/audit', {
     schema: {
       tags,
@@ -158,9 +178,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
       },
       response: errors(400, 401, 403),
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     const q = request.query as { before?: string; limit?: string } & AuditFilterQuery;
     const limit = q.limit ? Number(q.limit) : undefined;
     if (limit !== undefined && (limit < 1 || limit > 200)) throw new TesseraError('invalid_request', { field: 'limit' });

@@ -1,10 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { parseSignInMethod } from '../../domain/forward-auth-policy.ts';
 import { describeMfaState } from '../../services/accounts.ts';
+import { sessionAssurance } from '../../services/session-assurance.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
+import { changeRecoveryEmail } from '../../services/recovery-address.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -42,6 +46,18 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
+                setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
+                passkeys: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+              },
+            },
+            signIn: {
+              type: 'object',
+              description: 'How this session was signed in',
+              properties: {
+                method: { type: ['string', 'null'], enum: ['password', 'password+totp', 'password+backup_code', 'password+hwk', 'password+swk', 'hwk', 'swk', null] },
+                acr: { type: 'string' },
+                amr: { type: 'array', items: { type: 'string' } },
+                authTime: { type: 'string', format: 'date-time' },
               },
             },
           },
@@ -53,8 +69,10 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   }, async (request) => {
     const active = activeSession(request);
     // Nothing has changed since the session was looked up: its reading of the authenticator stands.
-    const mfa = await describeMfaState(deps, active, deps.db, active.totpEnabled);
+    const mfa = { ...(await describeMfaState(deps, active, deps.db, active.totpEnabled)), passkeys: await countPasskeys(deps.db, active.user.id) };
+    const assurance = sessionAssurance(active);
     return {
+      signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
       id: active.user.id,
       email: active.user.email,
       role: active.user.role,
@@ -136,6 +154,20 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     const active = activeSession(request);
     await removeTotp(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
     return reply.status(204).send();
+  });
+
+  app.put('/me/recovery-email', {
+    schema: {
+      tags,
+      summary: 'Set where "Lost your mobile device?" links go (password and a current code); "" sends them to the sign-in address. The sign-in address and the replaced address are emailed.',
+      body: body({ password: passwordString, code: codeString, recoveryEmail: { type: 'string', maxLength: 320 } }, ['password', 'code', 'recoveryEmail']),
+      response: { 200: { type: 'object', properties: { recoveryEmail: { type: ['string', 'null'] } }, required: ['recoveryEmail'] }, ...errors(400, 401, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = activeSession(request);
+    const recoveryEmail = await changeRecoveryEmail(deps, requestContext(request), active, request.body as { password: unknown; code: unknown; recoveryEmail: unknown });
+    return { recoveryEmail };
   });
 
   app.post('/me/recovery-code', {

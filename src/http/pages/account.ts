@@ -6,12 +6,17 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
+import { listOwnPasskeys } from '../../services/passkeys.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import { findTotpCredential } from '../../store/totp.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { formatLongDay } from './grace.ts';
+import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { passkeySection } from './passkeys.ts';
 import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
@@ -20,14 +25,23 @@ const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
+  recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
+  passkey: 'Your passkey has been added.',
+  'passkey-renamed': 'Your passkey has been renamed.',
+  'passkey-removed': 'Your passkey has been removed. You have been signed out everywhere else.',
+  'passkey-removed-off': 'Your passkey has been removed, and with it two-factor authentication. You have been signed out everywhere else.',
 };
 
-function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
+function statusSection(mfa: MfaState, isAdmin: boolean, hasApp: boolean): SafeHtml {
   // Someone who set 2FA up and has since lost the right to it (licence, edition) keeps their app,
   // so they must still see it and be able to remove it.
   if (!mfa.available && !mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">not available</strong> for your account.</p>
 <p id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']}</p>`;
+  }
+  if (mfa.enabled && !hasApp) {
+    // On through passkeys alone: their list below is where they are managed.
+    return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You use a passkey or security key each time you sign in.</p>`;
   }
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
@@ -44,9 +58,9 @@ Anyone with your password could reset other people's 2FA and change your organis
 <p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
-    ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
+    ? html`<p><strong>Your organisation requires it${mfa.setupDueBy !== null ? html` from ${formatLongDay(mfa.setupDueBy)}: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
     : ''}
-<div class="actions"><a class="button" href="/account/security/setup" id="configure">Configure</a></div>`;
+<div class="actions"><a class="button" href="/account/security/setup" id="configure">Set up two-factor authentication</a></div>`;
 }
 
 interface ReauthForm {
@@ -147,6 +161,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   app.get('/account/security', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const mfa = await describeMfaState(deps, active);
+    const [passkeys, hasApp] = await Promise.all([listOwnPasskeys(deps, active), findTotpCredential(deps.db, active.user.id).then((c) => c !== null)]);
     const csrf = newCsrf(reply);
     const key = (request.query as { done?: unknown }).done;
     const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
@@ -154,8 +169,15 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <p>Signed in as <strong>${active.user.email}</strong>.</p>
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
-  ${statusSection(mfa, active.user.role === 'admin')}
+  ${statusSection(mfa, active.user.role === 'admin', hasApp)}
 </section>
+<section class="card" aria-labelledby="email-heading">
+  <h2 id="email-heading">Email address</h2>
+  <p>You sign in with <strong>${active.user.email}</strong>.</p>
+  <div class="actions"><a class="button secondary" href="/account/email" id="change-email">Change email address</a></div>
+</section>
+${mfa.enabled ? recoveryAddressCard(active.user) : ''}
+${passkeySection(passkeys, mfa)}
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
   <p>Change it whenever you think someone else may know it.</p>

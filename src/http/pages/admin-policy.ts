@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
+import { MAX_HELP_CONTACT_LENGTH } from '../../domain/help-contact.ts';
 import { UNAVAILABLE_EXPLANATIONS } from '../../domain/policy.ts';
+import { updateHelpContact } from '../../services/lockout-help.ts';
 import { MAX_GRACE_DAYS, type PolicyView, updatePolicy } from '../../services/admin.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { requestContext } from '../request-context.ts';
@@ -49,8 +51,9 @@ ${describeStatus(policy)}
     <input type="checkbox" id="require2fa" name="require2fa" value="on" aria-describedby="require2fa-hint"${required ? html` checked` : ''}>
     <label for="require2fa">Require 2FA for everyone</label>
   </div>
-  <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in,
-  and nobody can remove it. People who sign in through SSO or have no licence are not affected.</p>
+  <p class="hint" id="require2fa-hint">People without 2FA are taken to set-up right after their password at their next sign-in
+  (with a grace period: asked after their password and may postpone until it ends), and nobody can remove it.
+  People who sign in through SSO or have no licence are not affected.</p>
   <div class="field">
     <label for="graceDays">Grace period in days</label>
     <p class="hint" id="graceDays-hint">0 to ${MAX_GRACE_DAYS}. During it, people may postpone set-up; they see how many days are left.</p>
@@ -65,6 +68,25 @@ ${describeStatus(policy)}
   </div>`
     : ''}
   <button type="submit">Save policy</button>
+</form>
+</section>`;
+}
+
+/** Whom locked-out people should contact: shown on the page they see, where they cannot sign in to find out. */
+export function helpContactCard(current: string | null, csrf: string, draft?: string): SafeHtml {
+  const invalid = draft !== undefined;
+  return html`<section class="card" aria-labelledby="help-heading">
+<h2 id="help-heading">Help for locked-out people</h2>
+<form method="post" action="/admin/help-contact" class="stack">
+  ${csrfField(csrf)}
+  <div class="field">
+    <label for="helpContact">Help contact</label>
+    <p class="hint" id="helpContact-hint">Shown on the page people see when their account is locked: an email address, a web address or a phone number.
+    Leave empty to show none. Admins are emailed on every lock either way.</p>
+    <input type="text" id="helpContact" name="helpContact" maxlength="${MAX_HELP_CONTACT_LENGTH}" value="${invalid ? draft : (current ?? '')}"
+      aria-describedby="helpContact-hint"${invalid ? html` aria-invalid="true" autofocus` : ''}>
+  </div>
+  <button type="submit">Save help contact</button>
 </form>
 </section>`;
 }
@@ -104,5 +126,21 @@ export async function adminPolicyPages(app: FastifyInstance, opts: { deps: Servi
       });
     }
     return reply.redirect('/admin/users?done=policy', 303);
+  });
+
+  app.post('/admin/help-contact', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
+    const ctx = await enterAdmin(request, reply);
+    const raw = (request.body as { helpContact?: unknown } | undefined)?.helpContact ?? '';
+    try {
+      await updateHelpContact(deps, requestContext(request), ctx.admin, raw);
+    } catch (err) {
+      if (!(err instanceof TesseraError) || err.code !== 'invalid_request') throw err;
+      return sendUsersPage(deps, request, reply, ctx, {
+        status: err.status,
+        error: `The help contact was not saved. ${err.message}`,
+        helpContactDraft: typeof raw === 'string' ? raw.slice(0, MAX_HELP_CONTACT_LENGTH * 2) : '',
+      });
+    }
+    return reply.redirect('/admin/users?done=help-contact', 303);
   });
 }

@@ -7,6 +7,7 @@ import { currentSession } from '../guards.ts';
 import { checkReturnAddress, takeReturnAddress } from '../return-address.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
 import { chrome, newCsrf, pendingStepPath } from './components.ts';
+import { graceWarning } from './grace.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
@@ -27,9 +28,7 @@ export async function homePages(app: FastifyInstance, opts: { deps: ServiceDeps 
       : mfa.enabled ? 'on' : 'off';
     const body = html`<h1>You are signed in</h1>
 <p class="lead">Signed in as <strong id="signed-in-as">${active.user.email}</strong> in ${active.org.name}.</p>
-${mfa.required && !mfa.enabled && mfa.graceDaysLeft > 0
-    ? html`<div class="alert notice" role="status">Your organisation requires two-factor authentication. Set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}.</div>`
-    : ''}
+${graceWarning(active.org.name, mfa)}
 <section class="card" aria-labelledby="security-heading">
   <h2 id="security-heading">Security</h2>
   <p>Two-factor authentication is <strong id="mfa-status">${status}</strong>.</p>

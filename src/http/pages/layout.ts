@@ -11,6 +11,8 @@ export interface PageOptions {
   /** Error announced to screen readers; rendered above the content, and the title then starts with "Error:". */
   error?: string | null;
   notice?: string | null;
+  /** The page runs a passkey ceremony: load @simplewebauthn/browser (served from here) and passkeys.js. */
+  passkeys?: boolean;
 }
 
 /** The hidden field every state-changing form carries. */
@@ -28,7 +30,9 @@ export function page(opts: PageOptions, body: SafeHtml): SafeHtml {
 <title>${opts.error ? 'Error: ' : ''}${opts.title} · Tessera</title>
 <link rel="stylesheet" href="/static/tessera.css">
 <script src="/static/tessera.js" defer></script>
-</head>
+${opts.passkeys ? html`<script src="/static/vendor/simplewebauthn-browser.js" defer></script>
+<script src="/static/passkeys.js" defer></script>
+` : ''}</head>
 <body>
 <header class="site">
   <a class="brand" href="/">Tessera</a>

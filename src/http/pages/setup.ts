@@ -14,6 +14,8 @@ import { backupCodePanel, chrome, codeField, copyButton, describeFormError, form
 import { html, type SafeHtml, trusted } from './html.ts';
 import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { MAX_PASSKEY_NAME_LENGTH } from '../../domain/passkeys.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
 
@@ -70,6 +72,29 @@ function newKeyNotice(active: ActiveSession): SafeHtml {
 delete the earlier entry for ${active.user.email} from your app: it will not work.</div>`;
 }
 
+/** Forced set-up offers a passkey first: one step, and it cannot be phished. */
+function forcedPasskeyOption(): SafeHtml {
+  return html`<section class="card" aria-labelledby="passkey-heading" id="passkey-option">
+  <h2 id="passkey-heading">Use a passkey or security key</h2>
+  <p>Sign in with your fingerprint, face, screen lock or a security key such as a YubiKey.</p>
+  ${NO_SCRIPT_NOTE}
+  <form class="stack" data-passkey-register data-done="/login/passkey-done" hidden>
+    <div class="field">
+      <label for="passkey-name">Name for this passkey</label>
+      <input id="passkey-name" name="name" type="text" required maxlength="${String(MAX_PASSKEY_NAME_LENGTH)}" autocomplete="off" value="My passkey">
+    </div>
+    ${PASSKEY_STATUS}
+    <button type="submit" id="add-passkey-submit">Use a passkey</button>
+  </form>
+  <div id="passkey-backup" hidden>
+    <h3>Save your backup code</h3>
+    <p>Two-factor authentication is on. If you lose your passkey, this code lets you sign in once without it. Keep it somewhere safe. It will not be shown again.</p>
+    <p class="backup-code" id="backup-code"></p>
+    <p><a class="button" href="/login/passkey-done" id="continue">Continue</a></p>
+  </div>
+</section>`;
+}
+
 export function sendSetupPage(
   reply: FastifyReply,
   mode: Mode,
@@ -84,6 +109,8 @@ export function sendSetupPage(
 ${opts.newKey ? newKeyNotice(active) : ''}
 ${leadParagraph(mode, active)}
 ${timeLimit(mode, active)}
+${mode === 'forced' ? forcedPasskeyOption() : ''}
+${mode === 'forced' ? html`<h2 id="app-heading">Or use an authenticator app</h2>` : ''}
 <ol class="steps">
   <li>
     <h2>Install an authenticator app</h2>
@@ -115,7 +142,7 @@ ${mode === 'forced'
   // No autofocus on a first view: focusing the code field would scroll the QR code out of view and,
   // on a phone, open the keyboard over the instructions. After a wrong code the error sits under the
   // field and the field takes the focus (codeField), since the key is already in the app.
-  return sendPage(reply, page({ title: HEADING[mode], error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: HEADING[mode], error, passkeys: mode === 'forced', ...chrome(active, csrf) }, body), status);
 }
 
 function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {

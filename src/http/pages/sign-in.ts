@@ -9,13 +9,17 @@ import { rememberReturnAddress } from '../return-address.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
 import { html } from './html.ts';
+import { lockedPerson } from './locked.ts';
 import { readPendingInteraction, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { PASSKEY_STATUS } from './passkeys.ts';
 
 const NOTICES: Record<string, string> = {
   signed_out: 'You have signed out.',
   expired: 'Your sign-in took too long. Please sign in again.',
   reauth: 'The application asks you to sign in again to continue.',
+  unlocked: 'Your account is no longer locked. Sign in again.',
+  locked_expired: 'To ask your admin to unlock your account, sign in again with your password.',
 };
 
 function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null }): FastifyReply {
@@ -25,15 +29,22 @@ ${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong
   ${csrfField(csrf)}
   <div class="field">
     <label for="email">Email address</label>
-    <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${opts.email ?? ''}"${
+    <input id="email" name="email" type="email" autocomplete="username webauthn" required maxlength="254" value="${opts.email ?? ''}"${
       opts.email ? html`` : html` autofocus`}${opts.error ? html` aria-invalid="true"` : ''}>
   </div>
   ${passwordField({ autofocus: Boolean(opts.email), invalid: Boolean(opts.error) })}
   <button type="submit">Sign in</button>
 </form>
 <p><a href="/login/forgot">Forgot your password?</a></p>
-<p class="muted">After your password you may be asked for a code from your authenticator app.</p>`;
-  return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice }, body), opts.status ?? 200);
+<p class="muted">After your password you may be asked for a code from your authenticator app or for your passkey.</p>
+<section aria-labelledby="passkey-heading" id="passkey-option">
+  <h2 id="passkey-heading">Or sign in with a passkey</h2>
+  <p>If you have added a passkey to your account, sign in with it instead of your email and password.</p>
+  <noscript><p class="hint-box" id="passkey-noscript">Signing in with a passkey needs JavaScript, which is turned off in this browser. Sign in with your email and password.</p></noscript>
+  <button type="button" class="secondary" id="sign-in-with-passkey" data-passkey-sign-in hidden>Sign in with a passkey</button>
+  ${PASSKEY_STATUS}
+</section>`;
+  return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice, passkeys: true }, body), opts.status ?? 200);
 }
 
 export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
@@ -71,15 +82,18 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     const form = formBody(request);
     const previous = await currentSession(deps, request);
     try {
-      const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
+      const { next, issued, setupDueBy } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
       if (next === 'done') {
+        // Set-up postponed by a grace period: ask first, then go on (the interstitial knows where).
+        if (setupDueBy !== null) return reply.redirect('/login/grace', 303);
         return sendSignInDone(request, reply);
       }
       return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);
     } catch (err) {
       const csrf = newCsrf(reply);
-      if (isLocked(err)) return sendLockedPage(reply, csrf);
+      // Told only after the right password, so naming whom the page is for reveals nothing new.
+      if (isLocked(err)) return sendLockedPage(reply, csrf, deps, await lockedPerson(deps, { email: form.email }));
       const message = describeFormError(err, 'sign-in');
       if (message === null) throw err;
       const email = typeof form.email === 'string' ? form.email.slice(0, 254) : '';

@@ -43,6 +43,9 @@
     });
   });
 
+  // A form that needs no decision (an application's sign-out with proof of the session) goes at once.
+  document.querySelectorAll('form[data-submit-on-load]').forEach(function (form) { form.submit(); });
+
   // Submit as soon as the sixth digit is typed or pasted.
   document.querySelectorAll('input[data-autosubmit]').forEach(function (input) {
     input.addEventListener('input', function () {
