@@ -57,27 +57,35 @@ function statSafe(path: string): number {
  * Total instructions the server ran while `run` ran. Callgrind counts only while switched on (the
  * start-up and warm-up run uninstrumented, which is many times faster); a dump
  * writes the counts since the last one and zeroes them, so a dump before and one after bracket
- * the phase. Callgrind notices the command only when the process runs, so each is followed by
- * requests to /healthz until the dump file appears (their own cost is a few of 100s of requests).
+ * the phase. Callgrind notices a command only while the process runs, so requests to /healthz are
+ * sent until it has (their own cost is a few against hundreds of measured requests).
  */
 async function instructions<T>(pid: number, port: number, run: () => Promise<T>): Promise<{ result: T; ir: number }> {
   if (!CALLGRIND) return { result: await run(), ir: Number.NaN };
-  await callgrindControl(['--instr=on', String(pid)]);
+  await control(pid, port, '--instr=on');
   await dump(pid, port);
   const result = await run();
   const ir = await dump(pid, port);
-  await callgrindControl(['--instr=off', String(pid)]);
+  await control(pid, port, '--instr=off');
   return { result, ir };
+}
+/** callgrind_control waits until the server runs: requests to /healthz keep it running meanwhile. */
+async function control(pid: number, port: number, command: string): Promise<void> {
+  let done = false;
+  const finished = callgrindControl([command, String(pid)]).finally(() => (done = true));
+  const agent = new http.Agent({ keepAlive: true });
+  while (!done) await Promise.race([get(agent, port, '/healthz', null), new Promise((r) => setTimeout(r, 200))]);
+  agent.destroy();
+  await finished;
 }
 async function dump(pid: number, port: number): Promise<number> {
   const dumps = () => readdirSync(work).filter((f) => /^callgrind\.out\.\d+\.\d+$/.test(f));
   for (const file of dumps()) rmSync(join(work, file));
-  await callgrindControl(['--dump', String(pid)]);
-  const agent = new http.Agent();
-  while (dumps().length === 0) await get(agent, port, '/healthz', null);
-  await new Promise((r) => setTimeout(r, 200)); // let the file be written out
-  const text = readFileSync(join(work, dumps()[0]!), 'utf8');
-  return Number(/^totals: (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+  await control(pid, port, '--dump');
+  await new Promise((r) => setTimeout(r, 500)); // let the file be written out
+  const [file] = dumps();
+  if (!file) throw new Error('callgrind wrote no dump');
+  return Number(/^totals: (\d+)/m.exec(readFileSync(join(work, file), 'utf8'))?.[1] ?? Number.NaN);
 }
 function callgrindControl(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
