@@ -82,7 +82,9 @@ async function dump(pid: number, port: number): Promise<number> {
   const dumps = () => readdirSync(work).filter((f) => /^callgrind\.out\.\d+\.\d+$/.test(f));
   for (const file of dumps()) rmSync(join(work, file));
   await control(pid, port, '--dump');
-  await new Promise((r) => setTimeout(r, 500)); // let the file be written out
+  // The file is written after callgrind_control returns, slowly on a loaded machine.
+  for (let i = 0; i < 600 && dumps().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 1000));
   const [file] = dumps();
   if (!file) throw new Error('callgrind wrote no dump');
   return Number(/^totals: (\d+)/m.exec(readFileSync(join(work, file), 'utf8'))?.[1] ?? Number.NaN);
