@@ -2,7 +2,8 @@
  * Throttling of the password step. Fixed windows: one atomic upsert per counter keeps them exact
  * across processes, and the answer can say exactly when to come back (Retry-After).
  *
- * Three counters, each counting attempts that did not succeed (a success takes its hit back):
+ * Three counters, each counting attempts that did not succeed (a success takes its hit back), and
+ * which of those are still being checked (in flight) rather than failed:
  *  - per source IP, against credential stuffing across many accounts;
  *  - per account and source IP, against guessing one person's password from one place;
  *  - per account across all sources, a ceiling against a distributed guess.
@@ -22,6 +23,11 @@ export interface WindowCount {
   windowStart: number;
   /** Hits in the window, the current attempt included. */
   hits: number;
+  /**
+   * Of those hits, password attempts still being checked, the current one included (1 when not
+   * given: no other is in flight). The rest of the hits are failures.
+   */
+  inFlight?: number;
 }
 
 export interface PasswordLimits {
@@ -54,11 +60,19 @@ export function secondsUntilWindowEnds(count: WindowCount, now: number, windowMs
 
 export type ThrottleScope = 'ip' | 'account_ip' | 'account';
 
-export type ThrottleDecision = { allowed: true } | { allowed: false; scope: ThrottleScope; retryAfterSeconds: number };
+export type ThrottleDecision =
+  | { allowed: true }
+  /** `busy`: only attempts still in flight fill the limit; this one may wait for them rather than be refused. */
+  | { allowed: false; scope: ThrottleScope; retryAfterSeconds: number; busy?: true };
 
 /**
  * Decides one password attempt from the counters after it was counted. The owner's escape from
  * a throttled account: a source below `triesPerNewIp` on this account is still let through.
+ * Refused outright only when the failures alone (the attempts in flight aside) have reached a
+ * limit; when attempts still being checked fill the rest, the answer is `busy`: they may all turn
+ * out right (a busy office behind one address), so the caller waits for them instead of refusing.
+ * Waiting instead of checking keeps the promise that failures plus attempts in flight never
+ * exceed a limit, so a flood of wrong guesses is refused before hashing all the same.
  */
 export function decidePasswordAttempt(
   counts: { ip: WindowCount; accountIp: WindowCount; account: WindowCount },
@@ -70,9 +84,14 @@ export function decidePasswordAttempt(
     scope,
     retryAfterSeconds: secondsUntilWindowEnds(count, now, limits.windowMs),
   });
-  if (counts.ip.hits > limits.perIp) return refuse('ip', counts.ip);
-  if (counts.accountIp.hits > limits.perAccountAndIp) return refuse('account_ip', counts.accountIp);
-  if (counts.account.hits > limits.perAccount && counts.accountIp.hits > limits.triesPerNewIp) return refuse('account', counts.account);
+  const busy = (scope: ThrottleScope): ThrottleDecision => ({ allowed: false, scope, retryAfterSeconds: 1, busy: true });
+  const failures = (count: WindowCount): number => count.hits - (count.inFlight ?? 1);
+  if (failures(counts.ip) >= limits.perIp) return refuse('ip', counts.ip);
+  if (failures(counts.accountIp) >= limits.perAccountAndIp) return refuse('account_ip', counts.accountIp);
+  if (failures(counts.account) >= limits.perAccount && failures(counts.accountIp) >= limits.triesPerNewIp) return refuse('account', counts.account);
+  if (counts.ip.hits > limits.perIp) return busy('ip');
+  if (counts.accountIp.hits > limits.perAccountAndIp) return busy('account_ip');
+  if (counts.account.hits > limits.perAccount && counts.accountIp.hits > limits.triesPerNewIp) return busy('account');
   return { allowed: true };
 }
 

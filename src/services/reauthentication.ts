@@ -15,7 +15,15 @@ export async function verifyFreshPassword(deps: ServiceDeps, ctx: RequestContext
     throw new TesseraError('invalid_request', { field: 'password' });
   }
   const attempt = await claimPasswordAttempt(deps, ctx, { email: active.user.email, userId: active.user.id });
-  if (!(await deps.passwords.verify(active.user.password_hash, password))) {
+  let ok: boolean;
+  try {
+    ok = await deps.passwords.verify(active.user.password_hash, password);
+  } catch (err) {
+    await attempt.failed();
+    throw err;
+  }
+  if (!ok) {
+    await attempt.failed();
     await deps.db.transaction().execute((tx) =>
       deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_failed', active.user, { details: { step: 'reauthentication' } })),
     );

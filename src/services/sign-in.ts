@@ -47,7 +47,14 @@ export async function signInWithPassword(
   // addresses make the same query. Throttled before the hash is checked: a refused guess learns nothing.
   const user = await findUserByEmail(deps.db, email);
   const attempt = await claimPasswordAttempt(deps, ctx, { email, userId: user?.id ?? null });
-  const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
+  let ok: boolean;
+  try {
+    ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
+  } catch (err) {
+    await attempt.failed();
+    throw err;
+  }
+  if (!user || !ok || user.sso === 1) await attempt.failed();
   if (user && user.sso === 1) {
     await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));
     // Where to sign in instead, when the organisation said (issue 17 item 14).

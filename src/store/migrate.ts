@@ -20,6 +20,7 @@ import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
 import * as peopleDeletion from './migrations/015-people-deletion.ts';
 import * as oidcClientActivity from './migrations/016-oidc-client-activity.ts';
 import * as orgSettings from './migrations/017-org-settings.ts';
+import * as passwordAttemptsInFlight from './migrations/018-password-attempts-in-flight.ts';
 import * as userNames from './migrations/019-user-names.ts';
 import type { Database } from './schema.ts';
 
@@ -46,6 +47,7 @@ const STEPS: Record<string, Step> = {
   '015-people-deletion': peopleDeletion,
   '016-oidc-client-activity': oidcClientActivity,
   '017-org-settings': orgSettings,
+  '018-password-attempts-in-flight': passwordAttemptsInFlight,
   '019-user-names': userNames,
 };
 

@@ -151,6 +151,8 @@ export interface RateLimitTable {
   key: string;
   window_start: number;
   hits: number;
+  /** Of the hits, password attempts still being checked (migration 018); 0 for every other counter. */
+  in_flight: ColumnType<number, number | undefined, number>;
 }
 
 /** One stored object of the OpenID provider (session, interaction, code, token, grant…). */
