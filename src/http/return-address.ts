@@ -33,5 +33,9 @@ export function takeReturnAddress(request: FastifyRequest, reply: FastifyReply, 
   if (raw === undefined) return null;
   reply.clearCookie(COOKIE, cookieOptions(config));
   const unsigned = request.unsignCookie(raw);
-  return unsigned.valid ? checkReturnAddress(config, unsigned.value) : null;
+  const address = unsigned.valid ? checkReturnAddress(config, unsigned.value) : null;
+  if (address === null) return null;
+  // A page of Tessera's own is followed by path, so the redirect stays on the origin the browser is on.
+  const url = new URL(address);
+  return url.origin === new URL(config.baseUrl).origin ? `${url.pathname}${url.search}${url.hash}` : address;
 }

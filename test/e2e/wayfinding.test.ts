@@ -21,7 +21,7 @@ describe('wayfinding, in a real browser', () => {
     assert.equal(new URL(page.url()).pathname, '/login');
     await page.getByLabel('Email address').fill('ada@acme.test');
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     // Half-way, /login offers to go on rather than start again.
     await page.goto(`${ts.url}/login`);
     await assertAccessible(page);
@@ -35,7 +35,7 @@ describe('wayfinding, in a real browser', () => {
     await member.page.goto(`${ts.url}/login`);
     await member.page.getByLabel('Email address').fill('mo@acme.test');
     await member.page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([member.page.waitForNavigation(), member.page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([member.page.waitForNavigation(), member.page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     const refused = await member.page.goto(`${ts.url}/admin/users`);
     assert.equal(refused?.status(), 403);
     assert.match((await member.page.locator('[role="alert"]').textContent()) ?? '', /Only organisation admins can see this page/);
