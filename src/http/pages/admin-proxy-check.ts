@@ -47,7 +47,7 @@ export async function adminProxyCheckPages(app: FastifyInstance, opts: { deps: S
     return sendAdminPage(reply, ctx, { title: 'Forward-auth check', section: 'proxy', body: html`${intro}${checkForm(ctx, '')}` });
   });
 
-  app.post('/admin/proxy-check', { config: { level: 'admin' } }, async (request, reply) => {
+  app.post('/admin/proxy-check', { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
     const ctx = await enterAdmin(request, reply);
     const raw = formBody(request).url;
     const url = typeof raw === 'string' ? raw.trim().slice(0, MAX_URL) : '';
