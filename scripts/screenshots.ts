@@ -72,6 +72,19 @@ async function main(): Promise<void> {
       await shoot(page, 'remove-question', 'desktop');
       await page.goto(`${ts.url}/account/password`);
       await shoot(page, 'change-password', 'desktop');
+      await page.goto(`${ts.url}/admin/users`);
+      await page.getByLabel('Help contact').fill('it-desk@acme.example');
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Save help contact' }).click()]);
+      await page.goto(`${ts.url}/admin/users`);
+      await shoot(page, 'people', 'desktop');
+    });
+
+    // A grace period: asked right after the password, with the date.
+    await ts.createUser({ email: 'soon@acme.example', org: 'Acme Soon', require2fa: true });
+    await ts.server.runtime.deps.db.updateTable('orgs').set({ grace_days: 7 }).where('name', '=', 'Acme Soon').execute();
+    await withPage(browser, 'phone', async (page) => {
+      await submitPassword(page, ts, 'soon@acme.example');
+      await shoot(page, 'grace', 'phone');
     });
 
     await ts.createUser({ email: 'locked@acme.example' });

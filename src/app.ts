@@ -10,11 +10,14 @@ import type { Logger } from 'pino';
 import { TesseraError } from './domain/errors.ts';
 import { adminRoutes } from './http/api/admin.ts';
 import { meRoutes } from './http/api/me.ts';
+import { passkeyRoutes } from './http/api/passkeys.ts';
 import { mfaResetRoutes } from './http/api/mfa-resets.ts';
 import { passwordResetRoutes } from './http/api/password-resets.ts';
 import { invitationRoutes } from './http/api/invitations.ts';
 import { peopleRoutes } from './http/api/people.ts';
 import { mySessionRoutes } from './http/api/my-sessions.ts';
+import { emailChangeRoutes } from './http/api/email-changes.ts';
+import { apiTokenRoutes } from './http/api/api-tokens.ts';
 import { sessionRoutes } from './http/api/sessions.ts';
 import { createErrorHandler } from './http/errors.ts';
 import { forwardAuthRoutes } from './http/forward-auth.ts';
@@ -26,6 +29,7 @@ import { shedPasswordStepsUnderOverload } from './http/overload.ts';
 import { instrumentRequests, metricsRoute } from './metrics/http.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { refuseCrossSite } from './http/origin-check.ts';
+import { sessionCookieName } from './http/session-cookie.ts';
 import { computeSecurityHeaders } from './http/security-headers.ts';
 import { adminPageRoutes } from './http/pages/admin.ts';
 import { pageRoutes, renderErrorPage } from './http/pages/index.ts';
@@ -36,7 +40,7 @@ import { createOidcProvider, type OidcProvider } from './oidc/index.ts';
 /** Bodies are a few short fields; anything bigger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-const LEVELS: ReadonlySet<AssuranceLevel> = new Set(['public', 'password_verified', 'enrolling', 'signed_in', 'admin']);
+const LEVELS: ReadonlySet<AssuranceLevel> = new Set(['public', 'password_verified', 'enrolling', 'signed_in', 'admin', 'admin_or_api_token']);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -168,6 +172,8 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     const level = (route.config as { level?: AssuranceLevel } | undefined)?.level;
     if (!level || !LEVELS.has(level)) throw new Error(`route ${String(route.method)} ${route.url} declares no assurance level`);
     if (level !== 'public') route.preHandler = [...[route.preHandler ?? []].flat(), guardLevel(deps, level)];
+    // The OpenAPI document says which routes take an organisation API token besides the session cookie.
+    if (level === 'admin_or_api_token' && route.schema) route.schema = { ...route.schema, security: [{ sessionCookie: [] }, { organisationApiToken: [] }] };
     for (const method of [route.method].flat()) if (method !== 'HEAD') table.push({ method, url: route.url, level });
   });
 
@@ -190,9 +196,16 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Two-factor sign-in for SaaS products. Cookie session; JSON bodies.' },
       servers: [{ url: deps.config.baseUrl }],
+      components: {
+        securitySchemes: {
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: sessionCookieName(deps.config), description: 'The session of a signed-in person' },
+          organisationApiToken: { type: 'http', scheme: 'bearer', description: 'An organisation API token (admin routes marked with it; created at /admin/api-tokens)' },
+        },
+      },
     },
   });
 
+  app.decorate('tesseraBrand', deps.config.issuer);
   app.setErrorHandler(createErrorHandler(renderErrorPage(deps)));
   app.setNotFoundHandler((request, reply) => createErrorHandler(renderErrorPage(deps))(new TesseraError('not_found'), request, reply));
 
@@ -209,12 +222,15 @@ async function buildAppWith(deps: ServiceDeps, log: Logger, ops: AppOperations) 
     });
     await api.register(sessionRoutes, { deps });
     await api.register(meRoutes, { deps });
+    await api.register(passkeyRoutes, { deps });
     await api.register(adminRoutes, { deps });
     await api.register(mfaResetRoutes, { deps });
     await api.register(passwordResetRoutes, { deps });
     await api.register(invitationRoutes, { deps });
     await api.register(peopleRoutes, { deps });
     await api.register(mySessionRoutes, { deps });
+    await api.register(emailChangeRoutes, { deps });
+    await api.register(apiTokenRoutes, { deps });
   }, { prefix: '/api/v1' });
 
   await app.register(healthRoutes, { deps, checkStorage: ops.checkStorage ?? (() => null) });

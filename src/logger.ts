@@ -7,7 +7,7 @@ const LOGGED_QUERY_KEYS = new Set(['state', 'before', 'limit', 'done', 'notice']
 const SECRET_ROUTE_PARAMS = /:token\b/;
 
 /** The path segments that the emailed-link routes put a token after, in any case or encoding. */
-const TOKEN_PATH = /\/(?:mfa-resets?|password-resets?|invitations?)\/(?=.)/i;
+const TOKEN_PATH = /\/(?:mfa-resets?|password-resets?|invitations?|email-changes?)\/(?=.)/i;
 
 /**
  * Percent-decoded as often as it still changes (a few times at most), leaving any invalid sequence

@@ -5,11 +5,13 @@
  */
 export const ACR_PWD = 'urn:tessera:acr:pwd';
 export const ACR_MFA = 'urn:tessera:acr:mfa';
-export const ACR_VALUES = [ACR_PWD, ACR_MFA] as const;
+/** Phishing-resistant: a passkey or security key, whose signature is bound to Tessera's origin. */
+export const ACR_PHR = 'urn:tessera:acr:phr';
+export const ACR_VALUES = [ACR_PWD, ACR_MFA, ACR_PHR] as const;
 export type Acr = (typeof ACR_VALUES)[number];
 
 /** Higher is stronger. */
-export const ACR_RANK: Readonly<Record<Acr, number>> = { [ACR_PWD]: 1, [ACR_MFA]: 2 };
+export const ACR_RANK: Readonly<Record<Acr, number>> = { [ACR_PWD]: 1, [ACR_MFA]: 2, [ACR_PHR]: 3 };
 
 export function isAcr(value: string): value is Acr {
   return value in ACR_RANK;

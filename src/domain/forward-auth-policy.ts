@@ -3,13 +3,17 @@
  * the level a session reached, and whether the proxied request may pass. No I/O, no framework.
  */
 
-import { ACR_MFA, ACR_PWD, ACR_RANK, type Acr } from './assurance.ts';
+import { ACR_MFA, ACR_PHR, ACR_PWD, ACR_RANK, type Acr } from './assurance.ts';
 
-export { ACR_MFA, ACR_PWD, type Acr };
+export { ACR_MFA, ACR_PHR, ACR_PWD, type Acr };
 
-/** How the full session was reached; recorded on the session row (migration 011). */
-export type SignInMethod = 'password' | 'password+totp' | 'password+backup_code';
-const SIGN_IN_METHODS: ReadonlySet<string> = new Set<SignInMethod>(['password', 'password+totp', 'password+backup_code']);
+/**
+ * How the full session was reached; recorded on the session row (migration 011). `hwk`/`swk` are a
+ * passkey (RFC 8176: a device-bound security key, or a synced passkey): after the password, or on
+ * its own with user verification (passwordless).
+ */
+export type SignInMethod = 'password' | 'password+totp' | 'password+backup_code' | 'password+hwk' | 'password+swk' | 'hwk' | 'swk';
+const SIGN_IN_METHODS: ReadonlySet<string> = new Set<SignInMethod>(['password', 'password+totp', 'password+backup_code', 'password+hwk', 'password+swk', 'hwk', 'swk']);
 
 /** The method a session row recorded, or null for none or for a value this version does not know. */
 export function parseSignInMethod(recorded: string | null): SignInMethod | null {
@@ -34,7 +38,7 @@ export interface ForwardAuthPolicy {
 
 export type PolicyParse = { ok: true; policy: ForwardAuthPolicy } | { ok: false; field: string; reason: string };
 
-const ACR_NAMES: Record<string, Acr> = { pwd: ACR_PWD, mfa: ACR_MFA, [ACR_PWD]: ACR_PWD, [ACR_MFA]: ACR_MFA };
+const ACR_NAMES: Record<string, Acr> = { pwd: ACR_PWD, mfa: ACR_MFA, phr: ACR_PHR, [ACR_PWD]: ACR_PWD, [ACR_MFA]: ACR_MFA, [ACR_PHR]: ACR_PHR };
 
 /**
  * An unknown or repeated parameter is an operator's mistake in the proxy configuration: refusing
@@ -47,7 +51,7 @@ export function parseForwardAuthPolicy(query: Record<string, unknown>): PolicyPa
     switch (key) {
       case 'acr': {
         const acr = ACR_NAMES[value];
-        if (!acr) return { ok: false, field: key, reason: 'must be pwd or mfa' };
+        if (!acr) return { ok: false, field: key, reason: 'must be pwd, mfa or phr' };
         policy.acr = acr;
         break;
       }
@@ -89,8 +93,29 @@ export function authenticationOf(method: SignInMethod | null): Authentication {
       return { acr: ACR_MFA, amr: ['pwd', 'otp', 'mfa'] };
     case 'password+backup_code':
       return { acr: ACR_MFA, amr: ['pwd', 'mfa'] };
+    // WebAuthn always tests presence (`user`); without a password, user verification is the second factor.
+    case 'password+hwk':
+    case 'password+swk':
+      return { acr: ACR_PHR, amr: ['pwd', method.slice('password+'.length), 'user', 'mfa'] };
+    case 'hwk':
+    case 'swk':
+      return { acr: ACR_PHR, amr: [method, 'user', 'mfa'] };
     default:
       return { acr: null, amr: [] };
+  }
+}
+
+/** How a sign-in happened, in words for the person's own lists (sessions, security page). */
+export function describeSignInMethod(method: SignInMethod | null): string {
+  switch (method) {
+    case 'password': return 'Password';
+    case 'password+totp': return 'Password and app code';
+    case 'password+backup_code': return 'Password and backup code';
+    case 'password+hwk': return 'Password and security key';
+    case 'password+swk': return 'Password and passkey';
+    case 'hwk': return 'Security key, no password';
+    case 'swk': return 'Passkey, no password';
+    default: return 'Not recorded';
   }
 }
 
@@ -107,6 +132,8 @@ export interface SessionFacts {
   mfaExpected: boolean;
   /** The person has 2FA turned on, so signing in again can reach mfa. */
   mfaEnabled: boolean;
+  /** The person has a passkey, so signing in again can reach phr. */
+  passkeyEnabled?: boolean;
 }
 
 export type Decision =
@@ -114,7 +141,7 @@ export type Decision =
   | { kind: 'sign_in' }
   /** Signed in, but not strongly or recently enough: sign in again, with both steps where needed. */
   | { kind: 'step_up'; reason: 'acr' | 'max_age'; acr: Acr; maxAgeSeconds: number | null }
-  | { kind: 'deny'; reason: 'role' | 'org' | 'mfa_not_set_up' };
+  | { kind: 'deny'; reason: 'role' | 'org' | 'mfa_not_set_up' | 'passkey_not_set_up' };
 
 /**
  * Who the person is (role, organisation) is checked before how they signed in: no amount of
@@ -131,6 +158,7 @@ export function decideAccess(session: SessionFacts | null, policy: ForwardAuthPo
   if (reached < ACR_RANK[required]) {
     // Sending someone without 2FA to sign in again would bring them straight back here: a loop.
     if (required === ACR_MFA && !session.mfaEnabled) return { kind: 'deny', reason: 'mfa_not_set_up' };
+    if (required === ACR_PHR && !session.passkeyEnabled) return { kind: 'deny', reason: 'passkey_not_set_up' };
     return { kind: 'step_up', reason: 'acr', acr: required, maxAgeSeconds: policy.maxAgeSeconds };
   }
   if (policy.maxAgeSeconds !== null && now - session.authTime > policy.maxAgeSeconds * 1000) {

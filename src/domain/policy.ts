@@ -8,6 +8,9 @@ export interface OrgPolicy {
   require2fa: boolean;
   graceDays: number;
   require2faSince: Date | null;
+  /** Only passkeys count (phishing-resistant 2FA); its grace period counts from `requirePhishingResistantSince`. */
+  requirePhishingResistant?: boolean;
+  requirePhishingResistantSince?: Date | null;
 }
 
 export interface UserStanding {
@@ -61,4 +64,36 @@ export function nextStepAfterPassword(input: {
   if (input.mfaEnabled) return 'totp';
   if (!isMfaRequired(input.org, input.user)) return 'done';
   return graceDaysLeft(input.org, input.now) > 0 ? 'done' : 'enroll';
+}
+
+/** What the next sign-in asks of someone who has no 2FA now (after a reset, say): said before it happens. */
+export type SetUpOnNextSignIn = { kind: 'forced' } | { kind: 'postponed'; until: Date } | { kind: 'optional' };
+
+export function setUpOnNextSignIn(org: OrgPolicy, user: UserStanding, now: Date): SetUpOnNextSignIn {
+  if (!isMfaRequired(org, user)) return { kind: 'optional' };
+  const end = graceEndsAt(org);
+  return end !== null && graceDaysLeft(org, now) > 0 ? { kind: 'postponed', until: end } : { kind: 'forced' };
+}
+
+/** When the passkey requirement's grace period ends, or null when there is none. */
+function passkeyGraceEndsAt(org: OrgPolicy): Date | null {
+  if (!org.require2fa || !org.requirePhishingResistant || org.graceDays <= 0 || !org.requirePhishingResistantSince) return null;
+  return new Date(org.requirePhishingResistantSince.getTime() + org.graceDays * DAY_MS);
+}
+
+/** Days left to add a passkey under the phishing-resistant policy; 0 when none are left or it does not apply. */
+export function passkeyGraceDaysLeft(org: OrgPolicy, now: Date): number {
+  const end = passkeyGraceEndsAt(org);
+  if (end === null || end <= now) return 0;
+  return Math.ceil((end.getTime() - now.getTime()) / DAY_MS);
+}
+
+/** The organisation requires phishing-resistant 2FA of this person (grace aside). */
+export function isPasskeyRequired(org: OrgPolicy, user: UserStanding): boolean {
+  return isMfaRequired(org, user) && org.requirePhishingResistant === true;
+}
+
+/** Required and past its grace period: a person without a passkey must add one before going further. */
+export function mustAddPasskeyNow(org: OrgPolicy, user: UserStanding, now: Date): boolean {
+  return isPasskeyRequired(org, user) && passkeyGraceDaysLeft(org, now) === 0;
 }

@@ -8,6 +8,11 @@ export const LOST_DEVICE_LINK_TTL_SECONDS = 60 * 60;
 /** A forgotten-password link: long enough to reach the mailbox and pick a password, short enough to go stale. */
 export const PASSWORD_RESET_LINK_TTL_SECONDS = 30 * 60;
 /** An invitation: a week, as GitLab and Keycloak give, for people who read their email on Mondays. */
+/**
+ * A change of address: a day, since an admin may start it while the person is away from the new
+ * mailbox; nothing changes until it is followed, and the old address was told at once.
+ */
+export const EMAIL_CHANGE_LINK_TTL_SECONDS = 24 * 60 * 60;
 export const INVITATION_TTL_SECONDS = 7 * 24 * 60 * 60;
 
 export function generateToken(random: RandomSource): string {

@@ -92,10 +92,11 @@ function isScripted(request: FastifyRequest): boolean {
   return /application\/json/i.test(accept) && !/text\/html/i.test(accept);
 }
 
-const DENIALS: Record<'role' | 'org' | 'mfa_not_set_up', string> = {
+const DENIALS: Record<'role' | 'org' | 'mfa_not_set_up' | 'passkey_not_set_up', string> = {
   role: 'This app is for administrators of your organisation only.',
   org: 'This app is for people of another organisation.',
   mfa_not_set_up: 'This app needs two-factor authentication. Turn it on in your security settings, then come back.',
+  passkey_not_set_up: 'This app needs a passkey or security key. Add one in your security settings, then come back.',
 };
 
 function signInAddress(deps: ServiceDeps, request: FastifyRequest, target: URL, again: boolean): string {

@@ -1,5 +1,5 @@
 /** What a sign-in route is, declared in its config beside its level (the metrics and overload shedding read it). */
-export type SignInStep = 'password' | 'code' | 'backup_code';
+export type SignInStep = 'password' | 'code' | 'backup_code' | 'passkey';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -44,6 +44,7 @@ function stepOf(event: SecurityEvent): SignInStep {
   const factors = event.details.factors ?? event.details.kind;
   if (factors === 'password+totp' || factors === 'totp') return 'code';
   if (factors === 'password+backup_code' || factors === 'backup_code') return 'backup_code';
+  if (factors === 'passkey' || (typeof factors === 'string' && /(^|\+)(hwk|swk)$/.test(factors))) return 'passkey';
   return 'password';
 }
 
@@ -76,7 +77,7 @@ export function createMetrics(deps: {
   });
   const steps = new Counter({
     name: 'tessera_sign_in_steps_total',
-    help: 'Sign-in steps by step (password, code, backup_code) and outcome (signed_in, wrong_password, wrong_code, replayed_code, sso_refused, locked, throttled, unavailable).',
+    help: 'Sign-in steps by step (password, code, backup_code, passkey) and outcome (signed_in, wrong_password, wrong_code, replayed_code, sso_refused, locked, throttled, unavailable).',
     labelNames: ['step', 'outcome'],
     registers: [registry],
   });

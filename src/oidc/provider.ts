@@ -138,7 +138,8 @@ export async function createProvider(deps: ServiceDeps): Promise<Provider> {
         async claims() {
           // Tessera never proves that a person controls their address (the operator or an admin
           // typed it), so email_verified says so rather than flattering it.
-          return { sub: user.id, email: user.email, email_verified: false, org_id: org.id, org_name: org.name, roles: [user.role] };
+          // `name` only when the person has one (and the client was granted `profile`): absent, not empty.
+          return { sub: user.id, email: user.email, email_verified: false, org_id: org.id, org_name: org.name, roles: [user.role], ...(user.name ? { name: user.name } : {}) };
         },
       };
     },

@@ -1,16 +1,19 @@
 import type { Kysely } from 'kysely';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import {
   describeMfaAvailability,
   graceDaysLeft,
+  graceEndsAt,
   isMfaRequired,
+  isPasskeyRequired,
+  passkeyGraceDaysLeft,
   type MfaUnavailableReason,
   type OrgPolicy,
 } from '../domain/policy.ts';
 import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserWithOrg, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -25,6 +28,8 @@ export function orgPolicy(org: OrgRow): OrgPolicy {
     require2fa: org.require_2fa === 1,
     graceDays: org.grace_days,
     require2faSince: org.require_2fa_since === null ? null : new Date(org.require_2fa_since),
+    requirePhishingResistant: org.require_phishing_resistant === 1,
+    requirePhishingResistantSince: org.require_phishing_resistant_since === null ? null : new Date(org.require_phishing_resistant_since),
   };
 }
 
@@ -45,12 +50,21 @@ export interface MfaState {
   enabled: boolean;
   locked: boolean;
   graceDaysLeft: number;
+  /** When a postponed set-up becomes forced (the grace period's end); null when nothing is postponed. */
+  setupDueBy: Date | null;
+  /** The organisation requires phishing-resistant 2FA: passkeys only. */
+  passkeyRequired: boolean;
+  /** Days left to add one, for someone without a passkey; 0 otherwise. */
+  passkeyGraceDaysLeft: number;
 }
 
-export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db): Promise<MfaState> {
+/** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
+export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, totpEnabled?: boolean): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const enabled = (await findTotpCredential(db, account.user.id)) !== null;
+  // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
+  const enabled = totpEnabled === true || (await hasSecondFactor(db, account.user.id));
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
+  const passkeyRequired = isPasskeyRequired(orgPolicy(account.org), userStanding(account.user));
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
@@ -59,6 +73,9 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     locked: account.user.locked_at !== null,
     // Only someone who still has to set 2FA up is postponing anything.
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
+    passkeyRequired,
+    passkeyGraceDaysLeft: passkeyRequired && (await countPasskeys(db, account.user.id)) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
   };
 }
 
@@ -97,4 +114,9 @@ export function isEmailAddress(email: string): boolean {
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
+}
+
+/** What a notification about `user` says about when and from where. */
+export function mailContextFor(deps: ServiceDeps, ctx: RequestContext, user: UserRow) {
+  return { email: user.email, at: deps.clock.now(), ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
 }

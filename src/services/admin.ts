@@ -1,13 +1,14 @@
 import { DAY_MS } from '../domain/clock.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Actor } from '../domain/events.ts';
 import { type AuditEventFilter, listAuditEvents, listMfaChangesSince, type AuditEventRow } from '../store/audit.ts';
-import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability } from '../domain/policy.ts';
-import { findTotpCredential } from '../store/totp.ts';
+import { describeMfaAvailability, graceDaysLeft, graceEndsAt, type MfaAvailability, passkeyGraceDaysLeft } from '../domain/policy.ts';
 import { findOrgById, type OrgRow, updateOrgPolicy } from '../store/orgs.ts';
-import { countUsersInOrg, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
+import { countUsersInOrg, countUsersInView, findUserById, listUsersInOrg, unlockUser, type UserListFilter, type UserRow, type UserWithMfa } from '../store/users.ts';
 import { type Account, eventFor, loadAccount, orgPolicy, userActor, userStanding } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { mailPersonUnlocked } from './lockout-help.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 import { requestAdminReset } from './recovery.ts';
@@ -36,6 +37,35 @@ export interface UsersPage {
   next: string | null;
   /** Where the previous page ends (the first email of this one), or null on the first page. */
   previous: string | null;
+}
+
+/** "101–200 of 251": counted only up to this many people, so a page of a huge list costs no full scan. */
+export const USERS_POSITION_CAP = 10_000;
+
+export interface PagePosition {
+  from: number;
+  to: number;
+  total: number;
+}
+
+/** Where a page sits in its list, or null when the list is past USERS_POSITION_CAP (or the page is empty). */
+export async function locateUsersPage(
+  deps: ServiceDeps,
+  admin: Account,
+  page: UsersPage,
+  opts: { filter?: UserFilter; emailPrefix?: string | null } = {},
+): Promise<PagePosition | null> {
+  requireAdmin(admin);
+  const first = page.users[0];
+  if (!first) return null;
+  const view = { filter: opts.filter ?? 'all', emailPrefix: opts.emailPrefix?.trim().toLowerCase() || null, mfaOffered: admin.org.edition === 'enterprise' };
+  const now = deps.clock.now().getTime();
+  const [total, before] = await Promise.all([
+    countUsersInView(deps.db, admin.org.id, now, view, USERS_POSITION_CAP),
+    countUsersInView(deps.db, admin.org.id, now, { ...view, beforeEmail: first.email }, USERS_POSITION_CAP),
+  ]);
+  if (total > USERS_POSITION_CAP) return null;
+  return { from: before + 1, to: before + page.users.length, total };
 }
 
 export async function listOrgUsers(
@@ -87,6 +117,9 @@ export interface PolicyView {
   requiredSince: Date | null;
   graceEndsAt: Date | null;
   graceDaysLeft: number;
+  /** Only passkeys count; people with only an app add one within the grace period. */
+  requirePhishingResistant: boolean;
+  passkeyGraceDaysLeft: number;
 }
 
 export function describeOrgPolicy(deps: ServiceDeps, admin: Account): PolicyView {
@@ -100,6 +133,8 @@ export function describeOrgPolicy(deps: ServiceDeps, admin: Account): PolicyView
     requiredSince: policy.require2faSince,
     graceEndsAt: graceEndsAt(policy),
     graceDaysLeft: graceDaysLeft(policy, deps.clock.now()),
+    requirePhishingResistant: policy.requirePhishingResistant === true,
+    passkeyGraceDaysLeft: passkeyGraceDaysLeft(policy, deps.clock.now()),
   };
 }
 
@@ -164,6 +199,10 @@ export async function unlockAccount(deps: ServiceDeps, ctx: RequestContext, acto
   return deps.db.transaction().execute(async (tx) => {
     const wasLocked = await unlockUser(tx, target.id);
     await deps.events.record(tx, eventFor(deps, ctx, 'account.unlocked', target, { actor, details: { wasLocked } }));
+    if (wasLocked) await mailPersonUnlocked(deps, tx, ctx, target, actor);
+    return wasLocked;
+  }).then((wasLocked) => {
+    if (wasLocked) deps.onMailQueued();
     return wasLocked;
   });
 }
@@ -184,7 +223,7 @@ export async function updatePolicy(
   deps: ServiceDeps,
   ctx: RequestContext,
   admin: ActiveSession,
-  input: { require2fa: unknown; graceDays?: unknown; password?: unknown },
+  input: { require2fa: unknown; graceDays?: unknown; requirePhishingResistant?: unknown; password?: unknown },
 ): Promise<Account['org']> {
   requireAdmin(admin);
   if (typeof input.require2fa !== 'boolean') throw new TesseraError('invalid_request', { field: 'require2fa' });
@@ -197,16 +236,30 @@ export async function updatePolicy(
   }
   const wasRequired = admin.org.require_2fa === 1;
   // As GitHub does: an admin who would sign in with a password alone cannot require more of everyone else.
-  if (input.require2fa && !wasRequired && !(await findTotpCredential(deps.db, admin.user.id))) {
+  if (input.require2fa && !wasRequired && !(await hasSecondFactor(deps.db, admin.user.id))) {
     throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_mfa' }, 'Set up two-factor authentication for your own account first (Security), then require it for everyone.');
   }
-  if (wasRequired && !input.require2fa) await verifyFreshPassword(deps, ctx, admin, input.password);
+  const wasPhishingResistant = admin.org.require_phishing_resistant === 1;
+  // Absent: kept as it is while 2FA stays required, and off with it.
+  const pr = input.requirePhishingResistant ?? (input.require2fa === true && wasPhishingResistant);
+  if (typeof pr !== 'boolean') throw new TesseraError('invalid_request', { field: 'requirePhishingResistant' });
+  const phishingResistant = pr && input.require2fa;
+  if (pr && !input.require2fa) throw new TesseraError('invalid_request', { field: 'requirePhishingResistant' }, 'Phishing-resistant 2FA can only be required together with 2FA.');
+  // The same rule one level up: an admin without a passkey cannot require one of everyone else.
+  if (phishingResistant && !wasPhishingResistant && (await countPasskeys(deps.db, admin.user.id)) === 0) {
+    throw new TesseraError('mfa_not_enabled', { reason: 'admin_without_passkey' }, 'Add a passkey or security key to your own account first (Security), then require one of everyone.');
+  }
+  if ((wasRequired && !input.require2fa) || (wasPhishingResistant && !phishingResistant)) await verifyFreshPassword(deps, ctx, admin, input.password);
   const now = deps.clock.now().getTime();
   const since = input.require2fa ? (wasRequired ? admin.org.require_2fa_since ?? now : now) : null;
+  const prSince = phishingResistant ? (wasPhishingResistant ? admin.org.require_phishing_resistant_since ?? now : now) : null;
   await deps.db.transaction().execute(async (tx) => {
-    await updateOrgPolicy(tx, admin.org.id, { require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since });
+    await updateOrgPolicy(tx, admin.org.id, {
+      require_2fa: input.require2fa ? 1 : 0, grace_days: input.require2fa ? grace : 0, require_2fa_since: since,
+      require_phishing_resistant: phishingResistant ? 1 : 0, require_phishing_resistant_since: prSince,
+    });
     await deps.events.record(tx, {
-      ...eventFor(deps, ctx, 'policy.changed', admin.user, { details: { require2fa: input.require2fa as boolean, graceDays: grace } }),
+      ...eventFor(deps, ctx, 'policy.changed', admin.user, { details: { require2fa: input.require2fa as boolean, graceDays: grace, requirePhishingResistant: phishingResistant } }),
       subject: null,
     });
   });

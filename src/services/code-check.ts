@@ -11,6 +11,7 @@ import {
   countWrongCode,
   findUserById,
   lockPerson,
+  lockPersonWithTotp,
   lockIfAttemptsExhausted,
   returnCodeAttempt,
   takeCodeAttempt,
@@ -18,12 +19,23 @@ import {
 } from '../store/users.ts';
 import { eventFor } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { mailAdminsOfLock } from './lockout-help.ts';
 
 export function openTotpSecret(deps: ServiceDeps, userId: string, sealed: { key_id: string; secret_ciphertext: string }): string {
   let keyring = deps.keys.keyring();
   // Another process may have rotated to a key this one has not loaded yet.
   if (!keyring.all.has(sealed.key_id)) keyring = deps.keys.reload();
   return openSecret(keyring, { keyId: sealed.key_id, ciphertext: sealed.secret_ciphertext }, totpSecretBinding(userId));
+}
+
+/**
+ * The rare case lockPersonWithTotp finds nothing: no person, or no authenticator (removed, or in
+ * the middle of being replaced). Read after the lock, in a statement of its own: on PostgreSQL a
+ * statement sees what was committed before it began, so this one sees what the change before it wrote.
+ */
+async function lockPersonWithoutTotp(tx: Kysely<Database>, userId: string) {
+  const standing = await lockPerson(tx, userId);
+  return standing && { ...standing, credential: await findTotpCredential(tx, userId) };
 }
 
 /** A wrong guess was made; thrown inside a transaction so that it rolls back. */
@@ -84,12 +96,13 @@ export async function withCodeAttempt<T>(
 
 
 /**
- * The lock just taken is audited (and the person emailed), and every place the person is fully
+ * The lock just taken is audited (the person and the organisation's admins emailed), and every place the person is fully
  * signed in ends: whoever is guessing codes holds the password, and may hold a session too.
  * Partial sessions stay, so the one that hit the lock can still be shown the locked page.
  */
-async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
+export async function recordLock(deps: ServiceDeps, tx: Kysely<Database>, ctx: RequestContext, user: UserRow, failedAttempts: number): Promise<void> {
   await deps.events.record(tx, eventFor(deps, ctx, 'account.locked', user, { details: { failedAttempts } }));
+  await mailAdminsOfLock(deps, tx, ctx, user);
   const ended = await deleteFullSessions(tx, user.id);
   if (ended > 0) await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', user, { details: { reason: 'account_locked', sessions: ended } }));
 }
@@ -102,7 +115,7 @@ async function replayRefused(deps: ServiceDeps, ctx: RequestContext, user: UserR
   return new TesseraError('invalid_code', { attemptsLeft, reason: 'code_already_used' }, message);
 }
 
-function tooManyAtOnce(): TesseraError {
+export function tooManyAtOnce(): TesseraError {
   return new TesseraError('rate_limited', { retryAfterSeconds: 1 }, 'Too many codes are being checked at once. Try again in a moment.');
 }
 
@@ -152,13 +165,11 @@ export async function withVerifiedCode<T>(
   let outcome: CheckOutcome<T>;
   try {
     outcome = await deps.db.transaction().execute(async (tx): Promise<CheckOutcome<T>> => {
-      const standing = await lockPerson(tx, user.id);
+      const standing = (await lockPersonWithTotp(tx, user.id)) ?? (await lockPersonWithoutTotp(tx, user.id));
       if (!standing || standing.locked_at !== null) throw new TesseraError('account_locked');
       // Only while backup codes are being checked (their attempts are taken before the slow hash).
       if (standing.failed_code_attempts >= max) throw tooManyAtOnce();
-      // Read after the lock, in a statement of its own: on PostgreSQL a statement sees what was
-      // committed before it began, so this one sees what the check before it wrote.
-      const credential = await findTotpCredential(tx, user.id);
+      const { credential } = standing;
       if (!credential) throw new TesseraError('mfa_not_enabled');
       const secret = openTotpSecret(deps, user.id, credential);
       const check = checkTotpCode({ secret, code, at: deps.clock.now(), lastUsedStep: credential.last_used_step });

@@ -32,6 +32,8 @@ export async function createOrg(
     grace_days: 0,
     require_2fa_since: input.require2fa ? now.getTime() : null,
     created_at: now.getTime(),
+    require_phishing_resistant: 0,
+    require_phishing_resistant_since: null,
   };
   await deps.db.transaction().execute(async (tx) => {
     await insertOrg(tx, org);
@@ -84,6 +86,7 @@ export async function createUser(deps: ServiceDeps, ctx: RequestContext, actor: 
     locked_at: null,
     weak_password_hash: input.weakPasswordHash ? 1 : 0,
     created_at: deps.clock.now().getTime(),
+    name: null,
   };
   await deps.db.transaction().execute(async (tx) => {
     await insertUser(tx, user);

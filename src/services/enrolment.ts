@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
 import { HOUR_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
-import { describeMfaAvailability, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
+import { describeMfaAvailability, mustAddPasskeyNow, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Database } from '../store/schema.ts';
 import {
   discardPendingEnrolment,
   findPendingEnrolment,
-  findTotpCredential,
   insertTotpCredential,
   savePendingEnrolment,
   spendSetupCodeAttempt,
@@ -48,8 +48,15 @@ export function requireAvailable(active: ActiveSession): void {
   }
 }
 
+/** Forced set-up where the organisation requires phishing-resistant 2FA (its grace over) takes a passkey only. */
+function refuseAppWherePasskeyRequired(deps: ServiceDeps, active: ActiveSession, mode: 'forced' | 'profile'): void {
+  if (mode === 'forced' && mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now())) {
+    throw new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires a passkey or security key: add one to finish signing in.');
+  }
+}
+
 /** Either forced set-up right after the password step, or a full session; nothing else may enrol. */
-function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'profile' {
+export function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'profile' {
   if (active.session.level === 'partial') {
     if (active.session.next_step !== 'enroll') throw new TesseraError('wrong_step');
     return 'forced';
@@ -69,10 +76,12 @@ export async function beginTotpSetup(
 ): Promise<TotpSetup> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
+  refuseAppWherePasskeyRequired(deps, active, mode);
   if (mode === 'profile') {
     await verifyFreshPassword(deps, ctx, active, password);
   }
-  if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
+  // With passkeys 2FA is already on: adding the app beside them would need a current factor, which this set-up does not ask.
+  if (await hasSecondFactor(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
   const secret = generateTotpSecret(deps.random);
   await savePendingSecret(deps, deps.db, active, secret);
   return presentTotpSetup(deps, active.user.email, secret);
@@ -118,6 +127,7 @@ export async function confirmTotpSetup(
 ): Promise<{ recoveryCode: string; issued: IssuedSession | null }> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
+  refuseAppWherePasskeyRequired(deps, active, mode);
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
   const pending = await findPendingEnrolment(deps.db, active.session.id_hash);
   const now = deps.clock.now();
@@ -132,7 +142,7 @@ export async function confirmTotpSetup(
   const recoveryCode = backup.code;
   const result = await deps.db.transaction().execute(async (tx) => {
     if (!(await takePendingEnrolment(tx, active.session.id_hash, pending.created_at, MAX_SETUP_CODE_ATTEMPTS))) throw new TesseraError('no_pending_setup');
-    if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
+    if (await hasSecondFactor(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
     await insertTotpCredential(tx, {
       user_id: active.user.id,
       key_id: pending.key_id,

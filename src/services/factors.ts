@@ -9,6 +9,7 @@ import { withVerifiedCode } from './code-check.ts';
 import { issueBackupCode } from './backup-codes.ts';
 import { deleteSecondFactor } from './factor-change.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
+import { withCurrentFactor } from './passkeys.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 
@@ -82,17 +83,17 @@ export async function confirmTotpRemoval(deps: ServiceDeps, ctx: RequestContext,
   });
 }
 
-/** A new backup code replaces the old one; password and a current code are asked first. */
+/** A new backup code replaces the old one; the password and a current factor (an app code, or a passkey) are asked first. */
 export async function regenerateBackupCode(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
-  input: { password: unknown; code: unknown },
+  input: { password: unknown; code?: unknown; assertion?: unknown },
 ): Promise<string> {
   requireFullSession(active);
   await verifyFreshPassword(deps, ctx, active, input.password);
   const backup = await issueBackupCode(deps);
-  await withVerifiedCode(deps, ctx, active.user, input.code, async (tx) => {
+  await withCurrentFactor(deps, ctx, active, input, async (tx) => {
     await replaceBackupCode(tx, active.user.id, backup.hash, deps.clock.now().getTime());
     await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.regenerated', active.user));
   });

@@ -1,5 +1,6 @@
 import {
   ACR_MFA,
+  ACR_PHR,
   authenticationOf,
   type Decision,
   decideAccess,
@@ -8,7 +9,7 @@ import {
   parseSignInMethod,
 } from '../domain/forward-auth-policy.ts';
 import { isMfaRequired } from '../domain/policy.ts';
-import { findTotpCredential } from '../store/totp.ts';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import { orgPolicy, userStanding } from './accounts.ts';
 import { type AssertionClaims, ASSERTION_TTL_SECONDS } from './assertion-signer.ts';
 import type { ServiceDeps } from './context.ts';
@@ -68,11 +69,14 @@ async function assertionFor(deps: ServiceDeps, sessionIdHash: string, claims: Om
 }
 
 /** What the decision needs to know about a session; the 2FA lookup is made only when it can matter. */
-async function factsOf(deps: ServiceDeps, active: ActiveSession): Promise<SessionFacts> {
+async function factsOf(deps: ServiceDeps, active: ActiveSession, wantsPhr: boolean): Promise<SessionFacts> {
   const { session, user, org } = active;
   const method = parseSignInMethod(session.sign_in_method);
-  const reachedMfa = authenticationOf(method).acr === ACR_MFA;
-  const mfaEnabled = reachedMfa || (session.level === 'full' && (await findTotpCredential(deps.db, user.id)) !== null);
+  const reached = authenticationOf(method).acr;
+  const reachedMfa = reached === ACR_MFA || reached === ACR_PHR;
+  const mfaEnabled = reachedMfa || (session.level === 'full' && (await hasSecondFactor(deps.db, user.id)));
+  // Looked up only for a route that asks for phishing-resistant sign-ins.
+  const passkeyEnabled = reached === ACR_PHR || (wantsPhr && session.level === 'full' && (await countPasskeys(deps.db, user.id)) > 0);
   return {
     full: session.level === 'full',
     locked: user.locked_at !== null,
@@ -82,6 +86,7 @@ async function factsOf(deps: ServiceDeps, active: ActiveSession): Promise<Sessio
     orgName: org.name,
     mfaExpected: mfaEnabled || isMfaRequired(orgPolicy(org), userStanding(user)),
     mfaEnabled,
+    passkeyEnabled,
   };
 }
 
@@ -95,7 +100,7 @@ export async function checkForwardAuth(
   input: { active: ActiveSession | null; policy: ForwardAuthPolicy; audience: string },
 ): Promise<ForwardAuthOutcome> {
   const now = deps.clock.now().getTime();
-  const facts = input.active ? await factsOf(deps, input.active) : null;
+  const facts = input.active ? await factsOf(deps, input.active, input.policy.acr === ACR_PHR) : null;
   const decision = decideAccess(facts, input.policy, now);
   if (decision.kind !== 'allow' || !input.active || !facts) return decision as Exclude<Decision, { kind: 'allow' }>;
   const { user, org } = input.active;
@@ -112,8 +117,8 @@ export async function checkForwardAuth(
     headers: {
       'remote-user': headerSafe(user.id),
       'remote-email': headerSafe(user.email),
-      // People have no display name in Tessera yet; the header is still sent, empty.
-      'remote-name': '',
+      // Empty when the person has no display name; percent-encoded beyond printable ASCII, like the others.
+      'remote-name': headerSafe(user.name ?? ''),
       'remote-groups': headerSafe(user.role),
       'remote-org': headerSafe(org.name),
       'remote-acr': acr ?? '',

@@ -1,3 +1,4 @@
+import { requireDisplayName } from './display-name.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { requireAcceptablePassword } from './password-rules.ts';
 import type { Role } from '../domain/policy.ts';
@@ -39,6 +40,8 @@ export interface InviteInput {
   emails: unknown;
   role: unknown;
   licensed: unknown;
+  /** A display name for a single invitee (optional). */
+  name?: unknown;
 }
 
 /** A bad line of a pasted list, numbered from 1 as the admin sees it. */
@@ -68,7 +71,7 @@ function describeBadLines(bad: BadLine[]): string {
  * Checks the whole request before anything is written: an unknown role, a list too long, a line that
  * is not an address or repeats one: 400 naming the field or the lines, and nobody is invited.
  */
-export function parseInviteInput(input: InviteInput): { emails: string[]; role: Role; licensed: boolean } {
+export function parseInviteInput(input: InviteInput): { emails: string[]; role: Role; licensed: boolean; name: string | null } {
   if (input.role !== 'member' && input.role !== 'admin') throw new TesseraError('invalid_request', { field: 'role' }, 'The role must be member or admin.');
   if (typeof input.licensed !== 'boolean') throw new TesseraError('invalid_request', { field: 'licensed' }, 'Say whether the people get a licence (true or false).');
   const entries = splitList(input.emails);
@@ -89,7 +92,9 @@ export function parseInviteInput(input: InviteInput): { emails: string[]; role: 
     }
   }
   if (bad.length > 0) throw new TesseraError('invalid_request', { field: 'emails', lines: bad }, describeBadLines(bad));
-  return { emails, role: input.role, licensed: input.licensed };
+  const name = input.name === undefined ? null : requireDisplayName(input.name);
+  if (name !== null && emails.length > 1) throw new TesseraError('invalid_request', { field: 'name' }, 'A name can be given when inviting one person, not a list. Nobody was invited.');
+  return { emails, role: input.role, licensed: input.licensed, name };
 }
 
 function invitationMail(deps: ServiceDeps, ctx: RequestContext, invitation: Pick<InvitationRow, 'email' | 'invited_by'>, orgName: string, token: string, now: Date) {
@@ -106,7 +111,7 @@ function invitationMail(deps: ServiceDeps, ctx: RequestContext, invitation: Pick
  */
 export async function invitePeople(deps: ServiceDeps, ctx: RequestContext, admin: Account, input: InviteInput): Promise<InviteOutcome> {
   requireAdmin(admin);
-  const { emails, role, licensed } = parseInviteInput(input);
+  const { emails, role, licensed, name } = parseInviteInput(input);
   const now = deps.clock.now();
   const outcome: InviteOutcome = { invited: [], notInvited: [] };
   try {
@@ -127,7 +132,7 @@ export async function invitePeople(deps: ServiceDeps, ctx: RequestContext, admin
           rows.push({
             id: newId(deps.random), org_id: admin.org.id, email, role, licensed: licensed ? 1 : 0, token_hash: hashToken(token),
             invited_by: admin.user.email, created_at: now.getTime(), sent_at: now.getTime(),
-            expires_at: now.getTime() + INVITATION_TTL_SECONDS * 1000, accepted_at: null, revoked_at: null,
+            expires_at: now.getTime() + INVITATION_TTL_SECONDS * 1000, accepted_at: null, revoked_at: null, name,
           });
         }
       }
@@ -240,7 +245,7 @@ export async function acceptInvitation(deps: ServiceDeps, ctx: RequestContext, t
       if (await findUserByEmail(tx, row.email)) throw accountExists();
       const user: UserRow = {
         id: newId(deps.random), org_id: row.org_id, email: row.email, password_hash: hash, role: row.role, licensed: row.licensed,
-        sso: 0, recovery_email: null, failed_code_attempts: 0, locked_at: null, weak_password_hash: 0, created_at: now,
+        sso: 0, recovery_email: null, failed_code_attempts: 0, locked_at: null, weak_password_hash: 0, created_at: now, name: row.name,
       };
       await insertUser(tx, user);
       await deps.events.record(tx, eventFor(deps, ctx, 'user.created', user, { details: { via: 'invitation', invitationId: row.id, invitedBy: row.invited_by, role: row.role, licensed: row.licensed === 1 } }));

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
 import { hashToken, isWellFormedToken } from '../domain/tokens.ts';
-import { findLinkTokenByHash, type LinkTokenRow } from '../store/link-tokens.ts';
+import { findLinkTokenByHash, type LinkTokenRow, markLinkTokenUsed } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
 
 export type DeadLinkState = 'invalid' | 'used' | 'expired';
@@ -33,4 +33,14 @@ export function deadLinkStateOf(err: unknown): DeadLinkState | null {
   if (!(err instanceof TesseraError)) return null;
   for (const [state, code] of Object.entries(DEAD_LINK_ERRORS)) if (err.code === code) return state as DeadLinkState;
   return null;
+}
+
+/**
+ * Claims a live link in the caller's transaction with one conditional UPDATE, so of concurrent
+ * uses one wins; the others are told whether it was used meanwhile or died (revoked, expired).
+ */
+export async function claimLink(tx: Kysely<Database>, token: string, purposes: readonly LinkTokenRow['purpose'][], row: LinkTokenRow, now: number): Promise<void> {
+  if (await markLinkTokenUsed(tx, row.id, now)) return;
+  requireLiveLink(await readLink(tx, token, purposes, now));
+  throw new TesseraError('token_used');
 }

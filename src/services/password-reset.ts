@@ -1,5 +1,5 @@
 import { TesseraError } from '../domain/errors.ts';
-import type { SecurityEvent } from '../domain/events.ts';
+import type { Actor, SecurityEvent } from '../domain/events.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { requireAcceptablePassword } from './password-rules.ts';
 import { newId } from '../domain/random.ts';
@@ -7,12 +7,13 @@ import { ipBucket, secondsUntilWindowEnds } from '../domain/rate-limit.ts';
 import { generateToken, hashToken, PASSWORD_RESET_LINK_TTL_SECONDS } from '../domain/tokens.ts';
 import { mailTemplates } from '../mail/templates.ts';
 import { isDeactivated } from '../store/deactivations.ts';
-import { insertLinkToken, markLinkTokenUsed, revokeOpenLinkTokensFor } from '../store/link-tokens.ts';
+import { insertLinkToken, revokeOpenLinkTokensFor } from '../store/link-tokens.ts';
 import { hitRateLimit } from '../store/rate-limits.ts';
 import { findUserByEmail, findUserById, lockPerson, setPasswordHash, type UserRow } from '../store/users.ts';
-import { eventFor, isEmailAddress, normalizeEmail } from './accounts.ts';
+import { type Account, eventFor, isEmailAddress, normalizeEmail, userActor } from './accounts.ts';
+import { findUserInOrg, requireAdmin } from './admin.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { type DeadLinkState, readLink, requireLiveLink } from './link-state.ts';
+import { claimLink, type DeadLinkState, readLink, requireLiveLink } from './link-state.ts';
 import { accountTag } from './password-throttle.ts';
 import { sealMailBody } from './sealed-mail.ts';
 import { queueMail } from './security-events.ts';
@@ -62,24 +63,8 @@ export async function requestPasswordReset(deps: ServiceDeps, ctx: RequestContex
   const user = await findUserByEmail(deps.db, email);
   // Asked for an unknown address too, so both paths make the same queries.
   const deactivated = await isDeactivated(deps.db, user?.id ?? '');
-  const token = generateToken(deps.random);
-  const minutes = PASSWORD_RESET_LINK_TTL_SECONDS / 60;
-  const content = mailTemplates.passwordResetRequested({
-    email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer,
-    url: `${deps.config.baseUrl}/password-reset/${token}`, minutes,
-  });
   const refusal = refusalOf(user, deactivated, counts.address.hits);
-  const linkRow = {
-    id: newId(deps.random),
-    token_hash: hashToken(token),
-    user_id: user?.id ?? '',
-    purpose: 'password_reset' as const,
-    created_at: now.getTime(),
-    expires_at: now.getTime() + PASSWORD_RESET_LINK_TTL_SECONDS * 1000,
-    used_at: null,
-    revoked_at: null,
-    requested_by: 'anonymous',
-  };
+  const { content, linkRow, minutes } = prepareResetLink(deps, ctx, email, user?.id ?? '', 'anonymous');
   if (user === null || refusal !== null) {
     const event = user === null
       ? anonymousEvent(deps, ctx, { sent: false, reason: 'unknown_address' })
@@ -95,16 +80,59 @@ export async function requestPasswordReset(deps: ServiceDeps, ctx: RequestContex
     });
     return;
   }
+  await commitResetLink(deps, ctx, user, { content, linkRow, minutes }, { kind: 'anonymous' });
+}
+
+type PreparedResetLink = ReturnType<typeof prepareResetLink>;
+
+/** The link and its email, built before any transaction (the same work whether or not anything is sent). */
+function prepareResetLink(deps: ServiceDeps, ctx: RequestContext, email: string, userId: string, requestedBy: string) {
+  const now = deps.clock.now();
+  const token = generateToken(deps.random);
+  const minutes = PASSWORD_RESET_LINK_TTL_SECONDS / 60;
+  const content = mailTemplates.passwordResetRequested({
+    email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer,
+    url: `${deps.config.baseUrl}/password-reset/${token}`, minutes,
+  });
+  const linkRow = {
+    id: newId(deps.random),
+    token_hash: hashToken(token),
+    user_id: userId,
+    purpose: 'password_reset' as const,
+    created_at: now.getTime(),
+    expires_at: now.getTime() + PASSWORD_RESET_LINK_TTL_SECONDS * 1000,
+    used_at: null,
+    revoked_at: null,
+    requested_by: requestedBy,
+  };
+  return { content, linkRow, minutes };
+}
+
+async function commitResetLink(deps: ServiceDeps, ctx: RequestContext, user: UserRow, prepared: PreparedResetLink, actor: Actor): Promise<void> {
+  const now = deps.clock.now();
   await deps.db.transaction().execute(async (tx) => {
     // Two requests at once must not both leave a live link: the person's row orders them.
     await lockPerson(tx, user.id);
+    // An admin's link is refused as an anonymous one is, for a person it cannot help.
+    if (actor.kind !== 'anonymous' && (await isDeactivated(tx, user.id))) throw new TesseraError('conflict', { reason: 'deactivated' }, `${user.email} is deactivated: reactivate the account first.`);
     // Only the newest email works.
     await revokeOpenLinkTokensFor(tx, user.id, 'password_reset', now.getTime());
-    await insertLinkToken(tx, linkRow);
-    await queueMail(tx, deps.random, user.email, content, now, { sealWith: deps.keys.keyring() });
-    await deps.events.record(tx, eventFor(deps, ctx, 'password.reset_requested', user, { actor: { kind: 'anonymous' }, details: { sent: true, expiresInMinutes: minutes } }));
+    await insertLinkToken(tx, prepared.linkRow);
+    await queueMail(tx, deps.random, user.email, prepared.content, now, { sealWith: deps.keys.keyring() });
+    await deps.events.record(tx, eventFor(deps, ctx, 'password.reset_requested', user, { actor, details: { sent: true, expiresInMinutes: prepared.minutes, ...(actor.kind === 'anonymous' ? {} : { byAdmin: true }) } }));
   });
   deps.onMailQueued();
+}
+
+/**
+ * "Send password reset link" on the admin's person page: the same 30-minute link the person could
+ * ask for, emailed to them. The admin never sees it; a reset still asks for the code afterwards.
+ */
+export async function sendPasswordResetByAdmin(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string): Promise<void> {
+  requireAdmin(admin);
+  const user = await findUserInOrg(deps, admin.org.id, userId);
+  if (user.sso === 1 || user.password_hash === null) throw new TesseraError('conflict', { reason: 'sso' }, `${user.email} signs in through single sign-on and has no password here.`);
+  await commitResetLink(deps, ctx, user, prepareResetLink(deps, ctx, user.email, user.id, admin.user.email), userActor(admin.user));
 }
 
 export type PasswordResetLinkState = { state: 'valid'; email: string; expiresAt: Date } | { state: DeadLinkState };
@@ -135,11 +163,7 @@ export async function completePasswordReset(deps: ServiceDeps, ctx: RequestConte
   const result = await deps.db.transaction().execute(async (tx) => {
     await lockPerson(tx, user.id);
     const now = deps.clock.now().getTime();
-    if (!(await markLinkTokenUsed(tx, row.id, now))) {
-      // Someone else used it meanwhile, or it died: say which.
-      requireLiveLink(await readLink(tx, token, PURPOSE, now));
-      throw new TesseraError('token_used');
-    }
+    await claimLink(tx, token, PURPOSE, row, now);
     const fresh = await findUserById(tx, user.id);
     // Deactivation revokes open links; this also covers one that raced it.
     if (!fresh || fresh.sso === 1 || (await isDeactivated(tx, fresh.id))) throw new TesseraError('token_invalid');

@@ -15,16 +15,25 @@ export function accountTag(email: string): string {
 }
 
 /**
+ * Whose password attempts are counted together: a person's by their id, so the count follows them
+ * through a change of address (a guesser cannot start afresh under the new one); an address
+ * without an account by the address.
+ */
+export function passwordSubjectTag(email: string, userId: string | null): string {
+  return userId === null ? accountTag(email) : createHash('sha256').update(`rate-user:${userId}`, 'utf8').digest('hex').slice(0, 32);
+}
+
+/**
  * Counts a password attempt before the password is looked at, and refuses it with
  * `rate_limited` (and how long to wait) when a limit is passed. Unknown and known emails are
  * counted alike, so the limits reveal no account either. Runs before the (slow) hash check,
  * so a flood of refused guesses costs the server almost nothing.
  */
-export async function claimPasswordAttempt(deps: ServiceDeps, ctx: RequestContext, email: string): Promise<PasswordAttempt> {
+export async function claimPasswordAttempt(deps: ServiceDeps, ctx: RequestContext, who: { email: string; userId: string | null }): Promise<PasswordAttempt> {
   const limits = passwordLimits(deps.config.passwordFailuresPerIp);
   const now = deps.clock.now().getTime();
   const source = ipBucket(ctx.ip);
-  const account = accountTag(email);
+  const account = passwordSubjectTag(who.email, who.userId);
   const keys = { ip: `pw:ip:${source}`, accountIp: `pw:acct-ip:${account}:${source}`, account: `pw:acct:${account}` } as const;
   // One transaction for the three counters: one commit instead of three on every password step.
   // The per-IP row, shared by every account behind one address, is locked last and so held for

@@ -5,7 +5,8 @@ import { mailTemplates } from '../mail/templates.ts';
 import { countOtherActiveAdmins, deleteDeactivation, insertDeactivation, lockOrg } from '../store/deactivations.ts';
 import { revokeAllOpenLinkTokens } from '../store/link-tokens.ts';
 import { findUserById, setRoleAndLicence, type UserRow } from '../store/users.ts';
-import { type Account, eventFor } from './accounts.ts';
+import { type Account, eventFor, mailContextFor } from './accounts.ts';
+import { applyName, requireDisplayName } from './display-name.ts';
 import { findUserInOrg, requireAdmin } from './admin.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { queueMail } from './security-events.ts';
@@ -17,11 +18,8 @@ import { endOtherSessions } from './sessions.ts';
  * loses its last active admin: each change that could take the organisation's row first and counts.
  */
 
-function mailContextFor(deps: ServiceDeps, ctx: RequestContext, user: UserRow) {
-  return { email: user.email, at: deps.clock.now(), ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
-}
 
-async function requireAnotherActiveAdmin(deps: ServiceDeps, tx: ServiceDeps['db'], orgId: string, leaving: UserRow): Promise<void> {
+export async function requireAnotherActiveAdmin(deps: ServiceDeps, tx: ServiceDeps['db'], orgId: string, leaving: UserRow): Promise<void> {
   if (leaving.role !== 'admin') return;
   if ((await countOtherActiveAdmins(tx, orgId, leaving.id)) === 0) throw new TesseraError('last_admin');
 }
@@ -70,30 +68,40 @@ function describeChanges(before: UserRow, role: Role, licensed: boolean): string
   return out;
 }
 
-/** PATCH /admin/users/{id}: role and/or licence. Demoting the last active admin is refused. */
-export async function changeRoleAndLicence(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string, input: { role?: unknown; licensed?: unknown }): Promise<UserRow> {
+/**
+ * PATCH /admin/users/{id}: role, licence and/or display name, in one transaction (all or none).
+ * Demoting the last active admin is refused.
+ */
+export async function changeRoleAndLicence(deps: ServiceDeps, ctx: RequestContext, admin: Account, userId: string, input: { role?: unknown; licensed?: unknown; name?: unknown }): Promise<UserRow> {
   requireAdmin(admin);
   const target = await findUserInOrg(deps, admin.org.id, userId);
   if (input.role !== undefined && input.role !== 'member' && input.role !== 'admin') throw new TesseraError('invalid_request', { field: 'role' }, 'The role must be member or admin.');
   if (input.licensed !== undefined && typeof input.licensed !== 'boolean') throw new TesseraError('invalid_request', { field: 'licensed' }, 'licensed must be true or false.');
-  if (input.role === undefined && input.licensed === undefined) throw new TesseraError('invalid_request', { field: 'role' }, 'Send role, licensed, or both.');
+  const name = input.name === undefined ? undefined : requireDisplayName(input.name);
+  if (input.role === undefined && input.licensed === undefined && name === undefined) throw new TesseraError('invalid_request', { field: 'role' }, 'Send role, licensed, name, or several.');
   const result = await deps.db.transaction().execute(async (tx) => {
     await lockOrg(tx, admin.org.id);
     const fresh = await reread(tx, target);
-    const role = (input.role as Role | undefined) ?? fresh.role;
-    const licensed = (input.licensed as boolean | undefined) ?? fresh.licensed === 1;
-    const changes = describeChanges(fresh, role, licensed);
-    if (changes.length === 0) return fresh;
-    if (role !== 'admin') await requireAnotherActiveAdmin(deps, tx, admin.org.id, fresh);
-    await setRoleAndLicence(tx, fresh.id, role, licensed ? 1 : 0);
-    const content: MailContent = mailTemplates.roleChanged({ ...mailContextFor(deps, ctx, fresh), orgName: admin.org.name, changes });
-    await queueMail(tx, deps.random, fresh.email, content, deps.clock.now());
-    await deps.events.record(tx, eventFor(deps, ctx, 'user.role_changed', fresh, {
-      actor: { kind: 'user', userId: admin.user.id, email: admin.user.email },
-      details: { fromRole: fresh.role, toRole: role, fromLicensed: fresh.licensed === 1, toLicensed: licensed },
-    }));
-    return { ...fresh, role, licensed: licensed ? 1 : 0 };
+    const changed = await applyRoleAndLicence(deps, ctx, tx, admin, fresh, input);
+    return name === undefined ? changed : applyName(deps, ctx, tx, changed, name, admin.user);
   });
   deps.onMailQueued();
   return result;
+}
+
+/** The role and licence part of a PATCH, in its transaction; unchanged values write nothing. */
+async function applyRoleAndLicence(deps: ServiceDeps, ctx: RequestContext, tx: ServiceDeps['db'], admin: Account, fresh: UserRow, input: { role?: unknown; licensed?: unknown }): Promise<UserRow> {
+  const role = (input.role as Role | undefined) ?? fresh.role;
+  const licensed = (input.licensed as boolean | undefined) ?? fresh.licensed === 1;
+  const changes = describeChanges(fresh, role, licensed);
+  if (changes.length === 0) return fresh;
+  if (role !== 'admin') await requireAnotherActiveAdmin(deps, tx, admin.org.id, fresh);
+  await setRoleAndLicence(tx, fresh.id, role, licensed ? 1 : 0);
+  const content: MailContent = mailTemplates.roleChanged({ ...mailContextFor(deps, ctx, fresh), orgName: admin.org.name, changes });
+  await queueMail(tx, deps.random, fresh.email, content, deps.clock.now());
+  await deps.events.record(tx, eventFor(deps, ctx, 'user.role_changed', fresh, {
+    actor: { kind: 'user', userId: admin.user.id, email: admin.user.email },
+    details: { fromRole: fresh.role, toRole: role, fromLicensed: fresh.licensed === 1, toLicensed: licensed },
+  }));
+  return { ...fresh, role, licensed: licensed ? 1 : 0 };
 }

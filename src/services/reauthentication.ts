@@ -14,7 +14,7 @@ export async function verifyFreshPassword(deps: ServiceDeps, ctx: RequestContext
   if (!isPasswordWithinLimits(password)) {
     throw new TesseraError('invalid_request', { field: 'password' });
   }
-  const attempt = await claimPasswordAttempt(deps, ctx, active.user.email);
+  const attempt = await claimPasswordAttempt(deps, ctx, { email: active.user.email, userId: active.user.id });
   if (!(await deps.passwords.verify(active.user.password_hash, password))) {
     await deps.db.transaction().execute((tx) =>
       deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_failed', active.user, { details: { step: 'reauthentication' } })),

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Actor } from '../domain/events.ts';
 import { TesseraError } from '../domain/errors.ts';
 import { newId } from '../domain/random.ts';
@@ -6,9 +7,10 @@ import { generateToken, hashToken, LOST_DEVICE_LINK_TTL_SECONDS, RESET_LINK_TTL_
 import { mailTemplates } from '../mail/templates.ts';
 import { insertLinkToken, type LinkTokenRow, markLinkTokenUsed, revokeOpenLinkTokens, findNewestLinkTokenTime } from '../store/link-tokens.ts';
 import type { Database } from '../store/schema.ts';
-import { findTotpCredential } from '../store/totp.ts';
 import { findUserById, unlockUser, type UserRow } from '../store/users.ts';
-import { eventFor, userActor } from './accounts.ts';
+import { eventFor, orgPolicy, userActor, userStanding } from './accounts.ts';
+import { findOrgById } from '../store/orgs.ts';
+import { type SetUpOnNextSignIn, setUpOnNextSignIn } from '../domain/policy.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { readLink, requireLiveLink } from './link-state.ts';
@@ -16,7 +18,7 @@ import { deleteSecondFactor } from './factor-change.ts';
 import { queueMail } from './security-events.ts';
 import type { ActiveSession } from './sessions.ts';
 
-export type ResetPurpose = Exclude<LinkTokenRow['purpose'], 'password_reset'>;
+export type ResetPurpose = Exclude<LinkTokenRow['purpose'], 'password_reset' | 'email_change'>;
 
 /** Least time between two lost-device emails for one account. */
 export const LOST_DEVICE_COOLDOWN_SECONDS = 60;
@@ -43,9 +45,11 @@ async function issueResetLink(
   const ttlSeconds = purpose === 'admin_reset' ? RESET_LINK_TTL_SECONDS : LOST_DEVICE_LINK_TTL_SECONDS;
   const url = `${deps.config.baseUrl}/mfa-reset/${token}`;
   const to = purpose === 'lost_device' ? (user.recovery_email ?? user.email) : user.email;
-  const template = purpose === 'admin_reset' ? mailTemplates.adminResetRequested : mailTemplates.lostDeviceRequested;
-  const mailContext = { email: user.email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer };
-  const content = template({ ...mailContext, url, minutes: ttlSeconds / 60 });
+  const orgName = (await findOrgById(deps.db, user.org_id))?.name ?? deps.config.issuer;
+  const mailContext = { email: user.email, at: now, ip: ctx.ip, userAgent: ctx.userAgent, baseUrl: deps.config.baseUrl, issuer: deps.config.issuer, orgName };
+  const content = purpose === 'admin_reset'
+    ? mailTemplates.adminResetRequested({ ...mailContext, url, minutes: ttlSeconds / 60, requestedBy: actor.kind === 'user' ? actor.email : 'Support' })
+    : mailTemplates.lostDeviceRequested({ ...mailContext, url, minutes: ttlSeconds / 60 });
   await deps.db.transaction().execute(async (tx) => {
     // Two requests at once must not both survive the revocation below: on PostgreSQL the user row
     // lock orders them (SQLite's BEGIN IMMEDIATE already does).
@@ -89,14 +93,14 @@ export async function requestLostDeviceReset(deps: ServiceDeps, ctx: RequestCont
 
 /** Only someone with an app or a lock has anything to reset; anyone else would get a puzzling email. */
 export async function requestAdminReset(deps: ServiceDeps, ctx: RequestContext, admin: UserRow, target: UserRow): Promise<void> {
-  if (target.locked_at === null && (await findTotpCredential(deps.db, target.id)) === null) {
+  if (target.locked_at === null && !(await hasSecondFactor(deps.db, target.id))) {
     throw new TesseraError('mfa_not_enabled', {}, `${target.email} has no two-factor authentication to reset.`);
   }
   await issueResetLink(deps, ctx, target, 'admin_reset', userActor(admin));
 }
 
 export type ResetLinkState =
-  | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date }
+  | { state: 'valid'; purpose: ResetPurpose; email: string; expiresAt: Date; afterReset: SetUpOnNextSignIn }
   | { state: 'invalid' | 'used' | 'expired' };
 
 /** The links this module handles; a forgotten-password link is not one of them. */
@@ -108,14 +112,20 @@ export async function inspectResetLink(deps: ServiceDeps, token: string): Promis
   if (link.state !== 'valid') return link;
   const user = await findUserById(deps.db, link.row.user_id);
   if (!user) return { state: 'invalid' };
-  return { state: 'valid', purpose: link.row.purpose as ResetPurpose, email: user.email, expiresAt: new Date(link.row.expires_at) };
+  return { state: 'valid', purpose: link.row.purpose as ResetPurpose, email: user.email, expiresAt: new Date(link.row.expires_at), afterReset: await setUpAfterReset(deps, user) };
+}
+
+/** Whether the sign-in after a reset shows a QR code at once, asks (grace period), or leaves it to the person. */
+export async function setUpAfterReset(deps: ServiceDeps, user: UserRow): Promise<SetUpOnNextSignIn> {
+  const org = await findOrgById(deps.db, user.org_id);
+  return org ? setUpOnNextSignIn(orgPolicy(org), userStanding(user), deps.clock.now()) : { kind: 'optional' };
 }
 
 /**
  * Following the link: marking the token used is one conditional UPDATE, so concurrent clicks
  * reset once; the wipe commits with it or not at all.
  */
-export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string }> {
+export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, token: string): Promise<{ email: string; afterReset: SetUpOnNextSignIn }> {
   const result = await deps.db.transaction().execute(async (tx) => {
     const now = deps.clock.now().getTime();
     const row = requireLiveLink(await readLink(tx, token, MFA_RESET_PURPOSES, now));
@@ -128,8 +138,8 @@ export async function confirmResetLink(deps: ServiceDeps, ctx: RequestContext, t
     crashPoint('reset.confirm');
     const wiped = await wipeSecondFactor(tx, user.id, now);
     await deps.events.record(tx, eventFor(deps, ctx, 'mfa.reset_completed', user, { details: { via: row.purpose, ...wiped } }));
-    return { email: user.email };
+    return user;
   });
   deps.onMailQueued();
-  return result;
+  return { email: result.email, afterReset: await setUpAfterReset(deps, result) };
 }

@@ -141,6 +141,7 @@ export async function seedUsers(
         locked_at: null,
         weak_password_hash: input.weakPasswordHash ? 1 : 0,
         created_at: now,
+        name: null,
       });
       credentials.push({ user_id: id, key_id: sealed.keyId, secret_ciphertext: sealed.ciphertext, last_used_step: null, confirmed_at: now });
       seeded.push({ email, password, secret });

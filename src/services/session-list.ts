@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TesseraError } from '../domain/errors.ts';
+import { authenticationOf, describeSignInMethod, parseSignInMethod, type SignInMethod } from '../domain/forward-auth-policy.ts';
 import { describeUserAgent } from '../domain/user-agent.ts';
 import { mailTemplates } from '../mail/templates.ts';
 import { deleteSession, listUserSessions, type SessionRow } from '../store/sessions.ts';
@@ -25,6 +26,10 @@ export interface SessionView {
   ip: string | null;
   createdAt: Date;
   lastSeenAt: Date;
+  /** How it was signed in (null for a sign-in not finished, or from before migration 011), and the amr that says so. */
+  signInMethod: SignInMethod | null;
+  signedInWith: string;
+  amr: string[];
 }
 
 export function sessionHandle(idHash: string): string {
@@ -46,6 +51,9 @@ export async function listMySessions(deps: ServiceDeps, active: ActiveSession): 
     ip: s.ip,
     createdAt: new Date(s.created_at),
     lastSeenAt: new Date(s.last_seen_at),
+    signInMethod: parseSignInMethod(s.sign_in_method),
+    signedInWith: describeSignInMethod(parseSignInMethod(s.sign_in_method)),
+    amr: authenticationOf(parseSignInMethod(s.sign_in_method)).amr,
   }));
 }
 

@@ -8,6 +8,7 @@ import {
   deleteUserSessions,
   insertSession,
   markPasswordVerified,
+  replaceSession,
   type SessionRow,
   touchSession,
 } from '../store/sessions.ts';
@@ -27,6 +28,8 @@ export interface ActiveSession extends Account {
   session: SessionRow;
   /** The cookie value; only its hash is stored. */
   token: string;
+  /** Whether the person had an authenticator when the session was looked up (set by resolveSession). */
+  totpEnabled?: boolean;
 }
 
 export interface IssuedSession {
@@ -45,6 +48,20 @@ export async function issueSession(
   passwordVerifiedAt: number,
   method: SignInMethod | null = null,
 ): Promise<IssuedSession> {
+  const issued = newSession(deps, userId, level, nextStep, ctx, passwordVerifiedAt, method);
+  await insertSession(db, issued.session);
+  return issued;
+}
+
+function newSession(
+  deps: ServiceDeps,
+  userId: string,
+  level: SessionLevel,
+  nextStep: PendingStep | null,
+  ctx: RequestContext,
+  passwordVerifiedAt: number,
+  method: SignInMethod | null,
+): IssuedSession {
   const token = generateToken(deps.random);
   const now = deps.clock.now().getTime();
   const session: SessionRow = {
@@ -61,8 +78,18 @@ export async function issueSession(
     sign_in_method: level === 'full' ? method : null,
     authenticated_at: level === 'full' ? now : null,
   };
-  await insertSession(db, session);
   return { token, session };
+}
+
+/**
+ * The second step's claim: the partial session becomes a full one under a new id (no fixation),
+ * keeping when the password was entered, in one UPDATE of its row. Null when another request
+ * completed or ended it first, so two concurrent completions cannot both mint a session. One
+ * statement where a DELETE and an INSERT were two (issue 20).
+ */
+export async function completePartialSession(deps: ServiceDeps, db: Kysely<Database>, partial: SessionRow, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession | null> {
+  const issued = newSession(deps, partial.user_id, 'full', null, ctx, partial.password_verified_at, method);
+  return (await replaceSession(db, partial.id_hash, issued.session)) ? issued : null;
 }
 
 /**
@@ -97,14 +124,14 @@ export async function resolveSession(deps: ServiceDeps, token: string): Promise<
   const idHash = hashToken(token);
   const found = await findSessionWithAccount(deps.db, idHash);
   if (!found) return null;
-  const { session, user, org } = found;
+  const { session, user, org, totpEnabled } = found;
   const now = deps.clock.now().getTime();
   if (isSessionExpired(deps, session, now)) {
     await deleteSession(deps.db, idHash);
     return null;
   }
   if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
-  return { user, org, session, token };
+  return { user, org, session, token, totpEnabled };
 }
 
 export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {

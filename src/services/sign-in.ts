@@ -1,22 +1,24 @@
 import type { Kysely } from 'kysely';
+import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
+import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
-import { type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { graceEndsAt, isMfaRequired, mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
+import { findOrgSettings } from '../store/org-settings.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
-import { findTotpCredential } from '../store/totp.ts';
-import { clearCodeFailures, findUserByEmail, findUserById, lockPerson } from '../store/users.ts';
+import { clearCodeFailures, findUserByEmail, lockPersonRow } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
 import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
-import { type ActiveSession, claimSession, type IssuedSession, issueFullSession, issueSession } from './sessions.ts';
+import { type ActiveSession, claimSession, completePartialSession, type IssuedSession, issueSession } from './sessions.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
 
@@ -36,18 +38,21 @@ export async function signInWithPassword(
   ctx: RequestContext,
   input: { email: unknown; password: unknown },
   previous: SessionRow | null,
-): Promise<{ next: NextStep; issued: IssuedSession }> {
+): Promise<{ next: NextStep; issued: IssuedSession; setupDueBy: Date | null }> {
   const email = normalizeEmail(requireString(input.email, 'email', MAX_EMAIL_LENGTH));
   // The same limits any password was set within: a password that could be set can be used.
   if (!isPasswordWithinLimits(input.password)) throw new TesseraError('invalid_request', { field: 'password' });
   const password = input.password;
-  // Throttle before the hash is checked: a refused guess learns nothing and costs nothing.
-  const attempt = await claimPasswordAttempt(deps, ctx, email);
+  // Looked up first so the count follows the person, not the address; known and unknown
+  // addresses make the same query. Throttled before the hash is checked: a refused guess learns nothing.
   const user = await findUserByEmail(deps.db, email);
+  const attempt = await claimPasswordAttempt(deps, ctx, { email, userId: user?.id ?? null });
   const ok = await deps.passwords.verify(user && user.sso === 0 ? user.password_hash : null, password);
   if (user && user.sso === 1) {
     await deps.db.transaction().execute((tx) => deps.events.record(tx, eventFor(deps, ctx, 'sign_in.sso_refused', user)));
-    throw new TesseraError('sso_required');
+    // Where to sign in instead, when the organisation said (issue 17 item 14).
+    const { ssoUrl } = await findOrgSettings(deps.db, user.org_id);
+    throw new TesseraError('sso_required', ssoUrl ? { ssoUrl } : {});
   }
   if (!user || !ok) {
     // Unknown emails are audited too (without the address): both answers then cost the same write.
@@ -63,7 +68,7 @@ export async function signInWithPassword(
   if (user.locked_at !== null) throw new TesseraError('account_locked');
   const org = await findOrgById(deps.db, user.org_id);
   if (!org) throw new TesseraError('invalid_credentials');
-  const mfaEnabled = (await findTotpCredential(deps.db, user.id)) !== null;
+  const mfaEnabled = await hasSecondFactor(deps.db, user.id);
   const next = nextStepAfterPassword({ org: orgPolicy(org), user: userStanding(user), mfaEnabled, now: deps.clock.now() });
   const now = deps.clock.now().getTime();
   const issued = await deps.db.transaction().execute(async (tx) => {
@@ -76,7 +81,9 @@ export async function signInWithPassword(
     else await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.password_verified', user, { details: { next } }));
     return session;
   });
-  return { next, issued };
+  // Required but postponed (grace period): the pages ask once per sign-in whether to set it up now.
+  const setupDueBy = next === 'done' && !mfaEnabled && isMfaRequired(orgPolicy(org), userStanding(user)) ? graceEndsAt(orgPolicy(org)) : null;
+  return { next, issued, setupDueBy };
 }
 
 function requirePendingStep(active: ActiveSession, step: 'totp' | 'enroll'): void {
@@ -91,19 +98,22 @@ export async function completeSignInWithCode(
   code: unknown,
 ): Promise<IssuedSession> {
   requirePendingStep(active, 'totp');
+  let issued: IssuedSession | null = null;
   return withVerifiedCode(
     deps,
     ctx,
     active.user,
     code,
     async (tx) => {
-      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+totp');
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp' } }));
-      return issued;
+      await recordSecondStep(deps, tx, active, ctx, 'password+totp', issued!);
+      return issued!;
     },
     {
       claim: {
-        take: (tx) => requireClaim(tx, active),
+        // Claiming the partial session is replacing it with the full one: one UPDATE of its id.
+        take: async (tx) => {
+          issued = await claimAndComplete(deps, tx, active, ctx, 'password+totp');
+        },
         stillOpen: async (tx) => {
           if (!(await sessionExists(tx, active.session.id_hash))) throw alreadyCompleted();
         },
@@ -112,12 +122,31 @@ export async function completeSignInWithCode(
   );
 }
 
-function alreadyCompleted(): TesseraError {
+export function alreadyCompleted(): TesseraError {
   return new TesseraError('wrong_step', {}, 'This sign-in was already completed or has expired. Sign in again.');
 }
 
-async function requireClaim(tx: Kysely<Database>, active: ActiveSession): Promise<void> {
-  if (!(await claimSession(tx, active.session))) throw alreadyCompleted();
+/**
+ * Claims the partial session for a right second step and replaces it: with the full session (one UPDATE
+ * of its id), or, where the organisation requires phishing-resistant 2FA past its grace period and the
+ * person has no passkey, with a password-verified one whose next step is to add a passkey — the code
+ * proves the person, the passkey is what the policy asks for.
+ */
+async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession> {
+  const mustAddPasskey = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now()) && (await countPasskeys(tx, active.user.id)) === 0;
+  const issued = mustAddPasskey
+    ? (await claimSession(tx, active.session)) && (await issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at))
+    : await completePartialSession(deps, tx, active.session, ctx, method);
+  if (!issued) throw alreadyCompleted();
+  return issued;
+}
+
+/** The audit event of a right second step: signed in, or sent on to add a passkey. */
+async function recordSecondStep(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, issued: IssuedSession): Promise<void> {
+  const event = issued.session.level === 'full'
+    ? eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: method } })
+    : eventFor(deps, ctx, 'sign_in.password_verified', active.user, { details: { next: 'enroll', factors: method, reason: 'passkey_required' } });
+  await deps.events.record(tx, event);
 }
 
 /**
@@ -144,10 +173,9 @@ export async function completeSignInWithBackupCode(
     return deps.db.transaction().execute(async (tx) => {
       // The person's row first, as app-code checks take it (one lock order, no deadlock between
       // them; and no app-code guess can lock the account between the read below and the commit).
-      await lockPerson(tx, active.user.id);
+      const fresh = await lockPersonRow(tx, active.user.id);
       // Claim the partial session next: a double-submitted form then loses here, uncounted.
-      await requireClaim(tx, active);
-      const fresh = await findUserById(tx, active.user.id);
+      const issued = await claimAndComplete(deps, tx, active, ctx, 'password+backup_code');
       if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
       if (matched === null) throw new WrongCode(false);
       // The code was right but a concurrent request (another session) consumed it first: a replay,
@@ -157,9 +185,8 @@ export async function completeSignInWithBackupCode(
       const now = deps.clock.now().getTime();
       await replaceBackupCode(tx, fresh.id, replacement.hash, now);
       await clearCodeFailures(tx, fresh.id);
-      const issued = await issueFullSession(deps, tx, active.session, ctx, 'password+backup_code');
       await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
-      await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', fresh, { details: { factors: 'password+backup_code' } }));
+      await recordSecondStep(deps, tx, active, ctx, 'password+backup_code', issued);
       return { issued, recoveryCode: replacement.code };
     });
   });

@@ -43,7 +43,13 @@ export async function listAuditEvents(
   if (filter.orgId !== null) q = q.where('org_id', '=', filter.orgId);
   if (filter.beforeId !== null) q = q.where('id', '<', filter.beforeId);
   if (filter.subjectUserId) q = q.where('subject_user_id', '=', filter.subjectUserId);
-  if (filter.subjectEmailPrefix) q = q.where(sql<boolean>`subject_email like ${likePrefix(filter.subjectEmailPrefix)} escape '\\'`);
+  // Events follow the person, not the address: a person found by their address today brings the
+  // events recorded under an address they had before.
+  if (filter.subjectEmailPrefix) {
+    const prefix = likePrefix(filter.subjectEmailPrefix);
+    q = q.where(sql<boolean>`(subject_email like ${prefix} escape '\\' or subject_user_id in
+      (select id from users where email like ${prefix} escape '\\'${filter.orgId !== null ? sql` and org_id = ${filter.orgId}` : sql``}))`);
+  }
   if (filter.type) q = q.where('type', '=', filter.type);
   if (filter.fromAt !== undefined) q = q.where('at', '>=', filter.fromAt);
   if (filter.toAt !== undefined) q = q.where('at', '<', filter.toAt);

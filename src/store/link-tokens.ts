@@ -1,10 +1,10 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Database, LinkTokenTable } from './schema.ts';
 
 export type LinkTokenRow = Selectable<LinkTokenTable>;
 type Db = Kysely<Database>;
 
-export async function insertLinkToken(db: Db, row: LinkTokenRow): Promise<void> {
+export async function insertLinkToken(db: Db, row: Insertable<LinkTokenTable>): Promise<void> {
   await db.insertInto('link_tokens').values(row).execute();
 }
 

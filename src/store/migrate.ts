@@ -14,7 +14,13 @@ import * as invitations from './migrations/010-invitations.ts';
 import * as sessionSignInMethod from './migrations/011-session-sign-in-method.ts';
 import * as auditByPerson from './migrations/012-audit-by-person.ts';
 import * as userDeactivations from './migrations/013-user-deactivations.ts';
+import * as passkeys from './migrations/014-passkeys.ts';
+import * as emailChanges from './migrations/015-email-changes.ts';
+import * as orgApiTokens from './migrations/015-org-api-tokens.ts';
+import * as peopleDeletion from './migrations/015-people-deletion.ts';
 import * as oidcClientActivity from './migrations/016-oidc-client-activity.ts';
+import * as orgSettings from './migrations/017-org-settings.ts';
+import * as userNames from './migrations/019-user-names.ts';
 import type { Database } from './schema.ts';
 
 type Step = { up(db: Kysely<any>, dialect: Dialect): Promise<void> };
@@ -34,7 +40,13 @@ const STEPS: Record<string, Step> = {
   '011-session-sign-in-method': sessionSignInMethod,
   '012-audit-by-person': auditByPerson,
   '013-user-deactivations': userDeactivations,
+  '014-passkeys': passkeys,
+  '015-email-changes': emailChanges,
+  '015-org-api-tokens': orgApiTokens,
+  '015-people-deletion': peopleDeletion,
   '016-oidc-client-activity': oidcClientActivity,
+  '017-org-settings': orgSettings,
+  '019-user-names': userNames,
 };
 
 /** Kysely's bookkeeping table: one row per applied migration. */

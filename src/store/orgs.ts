@@ -26,7 +26,7 @@ export async function countOrgs(db: Db): Promise<number> {
 export async function updateOrgPolicy(
   db: Db,
   id: string,
-  policy: { require_2fa: number; grace_days: number; require_2fa_since: number | null },
+  policy: { require_2fa: number; grace_days: number; require_2fa_since: number | null; require_phishing_resistant?: number; require_phishing_resistant_since?: number | null },
 ): Promise<void> {
   await db.updateTable('orgs').set(policy).where('id', '=', id).execute();
 }

@@ -20,8 +20,13 @@ export interface Database {
   oidc_clients: OidcClientTable;
   oidc_signing_keys: OidcSigningKeyTable;
   oidc_backchannel_queue: OidcBackchannelTable;
+  org_settings: OrgSettingsTable;
   invitations: InvitationTable;
   user_deactivations: UserDeactivationTable;
+  org_api_tokens: OrgApiTokenTable;
+  deleted_people: DeletedPersonTable;
+  passkeys: PasskeyTable;
+  webauthn_challenges: WebauthnChallengeTable;
 }
 
 export interface OrgTable {
@@ -32,6 +37,10 @@ export interface OrgTable {
   grace_days: number;
   require_2fa_since: number | null;
   created_at: number;
+  /** Only passkeys count as 2FA (migration 014); same grace period as require_2fa. */
+  require_phishing_resistant: ColumnType<number, number | undefined, number>;
+  /** When it was turned on: its grace period counts from here. */
+  require_phishing_resistant_since: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface UserTable {
@@ -47,6 +56,8 @@ export interface UserTable {
   locked_at: number | null;
   weak_password_hash: number;
   created_at: number;
+  /** Display name (migration 015); null when none was given. */
+  name: string | null;
 }
 
 export interface TotpCredentialTable {
@@ -95,12 +106,14 @@ export interface LinkTokenTable {
   id: string;
   token_hash: string;
   user_id: string;
-  purpose: 'admin_reset' | 'lost_device' | 'password_reset';
+  purpose: 'admin_reset' | 'lost_device' | 'password_reset' | 'email_change';
   created_at: number;
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
   requested_by: string;
+  /** The address an `email_change` link sets when followed (migration 015); null otherwise. */
+  new_email: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AuditEventTable {
@@ -220,6 +233,8 @@ export interface InvitationTable {
   expires_at: number;
   accepted_at: number | null;
   revoked_at: number | null;
+  /** The display name the account gets on acceptance (migration 015). */
+  name: string | null;
 }
 
 export interface UserDeactivationTable {
@@ -227,4 +242,73 @@ export interface UserDeactivationTable {
   deactivated_at: number;
   /** The admin's email, or `operator:<name>`. */
   deactivated_by: string;
+}
+
+/** An organisation's API token for provisioning (migration 015); only its SHA-256 is stored. */
+export interface OrgApiTokenTable {
+  id: string;
+  org_id: string;
+  name: string;
+  token_hash: string;
+  /** The creating admin's email, kept as text so it outlives the admin. */
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** A person deleted by an admin (migration 015): the pseudonym their audit events show instead of them. */
+export interface DeletedPersonTable {
+  user_id: string;
+  org_id: string;
+  pseudonym: string;
+  deleted_at: number;
+  deleted_by: string;
+}
+
+/** What an organisation tells its people beyond the policy (migration 017); every field optional. */
+export interface OrgSettingsTable {
+  org_id: string;
+  /** Whom a locked-out person should contact: an email address, a web address or a line of text. */
+  help_contact: string | null;
+  /** "Back to <product_name>" on home, linking to product_url. */
+  product_name: string | null;
+  product_url: string | null;
+  /** Where people who sign in through SSO go instead. */
+  sso_url: string | null;
+  updated_at: number;
+  /** The admin's email, or `operator:<name>`. */
+  updated_by: string;
+}
+
+/** A passkey or security key (migration 014). Binary values are base64url. */
+export interface PasskeyTable {
+  id: string;
+  user_id: string;
+  credential_id: string;
+  name: string;
+  /** The COSE public key. */
+  public_key: string;
+  counter: number;
+  /** JSON array of the transports the browser reported. */
+  transports: string;
+  /** `singleDevice` (a security key: hwk) or `multiDevice` (a synced passkey: swk). */
+  device_type: string;
+  backed_up: number;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export type ChallengePurpose = 'register' | 'second_step' | 'passwordless' | 'reauth';
+
+/** A WebAuthn challenge waiting for its one answer (migration 014). */
+export interface WebauthnChallengeTable {
+  challenge: string;
+  /** SHA-256 of the session id, or of the passwordless cookie. */
+  binding_hash: string;
+  purpose: ChallengePurpose;
+  user_id: string | null;
+  created_at: number;
+  expires_at: number;
 }

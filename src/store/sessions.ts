@@ -6,8 +6,9 @@ import { preparedQuery } from './prepared.ts';
 export type SessionRow = Omit<Selectable<SessionTable>, 'removal_confirmable_until'>;
 type Db = Kysely<Database>;
 
-const insertSessionRow = preparedQuery((db, p: SessionRow) =>
-  db.insertInto('sessions').values({
+/** Every column a new session row sets, as bound values (insert, and the UPDATE that replaces a partial one). */
+function sessionValues(p: SessionRow): SessionRow {
+  return {
     id_hash: p.id_hash,
     user_id: p.user_id,
     level: p.level,
@@ -19,10 +20,29 @@ const insertSessionRow = preparedQuery((db, p: SessionRow) =>
     user_agent: p.user_agent,
     sign_in_method: p.sign_in_method,
     authenticated_at: p.authenticated_at,
-  }),
-);
+  };
+}
+
+const insertSessionRow = preparedQuery((db, p: SessionRow) => db.insertInto('sessions').values(sessionValues(p)));
 export async function insertSession(db: Db, row: SessionRow): Promise<void> {
   await insertSessionRow(db, row);
+}
+
+/**
+ * Turns a partial session into `row` under its new id in one statement; true only for the one
+ * request that found the old id still there (changing the id is the claim). Only for a session
+ * that no set-up row refers to (totp_enrolments has no ON UPDATE): a partial session waiting for
+ * a code cannot have started one.
+ */
+const replaceSessionRow = preparedQuery((db, p: SessionRow & { oldIdHash: string }) =>
+  db
+    .updateTable('sessions')
+    .set({ ...sessionValues(p), removal_confirmable_until: null })
+    .where('id_hash', '=', p.oldIdHash)
+    .where('user_id', '=', p.user_id),
+);
+export async function replaceSession(db: Db, oldIdHash: string, row: SessionRow): Promise<boolean> {
+  return Number((await replaceSessionRow(db, { ...row, oldIdHash })).numAffectedRows) === 1;
 }
 
 /** Deleting is the claim: of two requests rotating one session, only one gets a new id. */

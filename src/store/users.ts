@@ -3,6 +3,7 @@ import type { OrgRow } from './orgs.ts';
 import type { Database, UserTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 import type { SessionRow } from './sessions.ts';
+import type { TotpCredentialRow } from './totp.ts';
 import { likePrefix } from './like.ts';
 
 export type UserRow = Selectable<UserTable>;
@@ -15,6 +16,8 @@ const ORG_COLUMNS = [
   'orgs.grace_days as org__grace_days',
   'orgs.require_2fa_since as org__require_2fa_since',
   'orgs.created_at as org__created_at',
+  'orgs.require_phishing_resistant as org__require_phishing_resistant',
+  'orgs.require_phishing_resistant_since as org__require_phishing_resistant_since',
 ] as const;
 
 export async function insertUser(db: Db, row: UserRow): Promise<void> {
@@ -57,6 +60,9 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .innerJoin('orgs', 'orgs.id', 'users.org_id')
     .selectAll('users')
     .select(ORG_COLUMNS)
+    // Whether the person has an authenticator: GET /me shows it, and a statement of its own was a
+    // second round trip on every such request (one index probe here).
+    .select((eb) => eb.exists(eb.selectFrom('totp_credentials').select('totp_credentials.user_id').whereRef('totp_credentials.user_id', '=', 'users.id')).as('totp__enabled'))
     .select([
       'sessions.id_hash as session__id_hash',
       'sessions.level as session__level',
@@ -72,7 +78,7 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .where('sessions.id_hash', '=', p.idHash),
 );
 
-export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow } | null> {
+export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean } | null> {
   const row = (await sessionWithAccount(db, { idHash })).rows[0];
   if (!row) return null;
   const {
@@ -86,6 +92,7 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     session__user_agent,
     session__sign_in_method,
     session__authenticated_at,
+    totp__enabled,
     ...rest
   } = row;
   const session: SessionRow = {
@@ -101,7 +108,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     sign_in_method: session__sign_in_method,
     authenticated_at: session__authenticated_at,
   };
-  return { session, ...splitOrg(rest) };
+  // SQLite answers 1 or 0, PostgreSQL true or false.
+  return { session, ...splitOrg(rest), totpEnabled: Boolean(totp__enabled) };
 }
 
 
@@ -112,10 +120,12 @@ type WithOrgColumns = UserRow & {
   org__grace_days: number;
   org__require_2fa_since: number | null;
   org__created_at: number;
+  org__require_phishing_resistant: number;
+  org__require_phishing_resistant_since: number | null;
 };
 
 function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
-  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, ...user } = row;
+  const { org__name, org__edition, org__require_2fa, org__grace_days, org__require_2fa_since, org__created_at, org__require_phishing_resistant, org__require_phishing_resistant_since, ...user } = row;
   const org: OrgRow = {
     id: user.org_id,
     name: org__name,
@@ -124,6 +134,8 @@ function splitOrg(row: WithOrgColumns): { user: UserRow; org: OrgRow } {
     grace_days: org__grace_days,
     require_2fa_since: org__require_2fa_since,
     created_at: org__created_at,
+    require_phishing_resistant: org__require_phishing_resistant,
+    require_phishing_resistant_since: org__require_phishing_resistant_since,
   };
   return { user, org };
 }
@@ -145,6 +157,42 @@ const lockedStandingOf = preparedQuery((db, p: { userId: string }) =>
 );
 export async function lockPerson(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null } | null> {
   return (await lockedStandingOf(db, { userId })).rows[0] ?? null;
+}
+
+/**
+ * lockPerson and the person's authenticator in one statement: a code check needs both, and on
+ * PostgreSQL each statement is a round trip. The credential's row is locked too, so that a check
+ * that waited for the person reads the credential as the check before it left it (a locked row
+ * is re-read at its newest version; an unlocked one in a join would be read as the statement's
+ * snapshot saw it, before the wait). Null when there is no such person or no authenticator; the
+ * caller then asks again the long way (lockPerson, findTotpCredential) to tell which.
+ */
+const lockedWithTotpOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .innerJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
+    .select(['users.failed_code_attempts', 'users.locked_at'])
+    .select(['totp_credentials.key_id', 'totp_credentials.secret_ciphertext', 'totp_credentials.last_used_step', 'totp_credentials.confirmed_at'])
+    .where('users.id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate('users').forNoKeyUpdate('totp_credentials')),
+);
+export async function lockPersonWithTotp(db: Db, userId: string): Promise<{ failed_code_attempts: number; locked_at: number | null; credential: TotpCredentialRow } | null> {
+  const row = (await lockedWithTotpOf(db, { userId })).rows[0];
+  if (!row) return null;
+  const { failed_code_attempts, locked_at, ...rest } = row;
+  return { failed_code_attempts, locked_at, credential: { user_id: userId, ...rest } };
+}
+
+/** lockPerson, reading the whole row: for a caller that needs the person as well (one statement, not two). */
+const lockedRowOf = preparedQuery((db, p: { userId: string }) =>
+  db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', p.userId)
+    .$if(db.getExecutor().adapter instanceof PostgresAdapter, (q) => q.forNoKeyUpdate()),
+);
+export async function lockPersonRow(db: Db, userId: string): Promise<UserRow | null> {
+  return (await lockedRowOf(db, { userId })).rows[0] ?? null;
 }
 
 /** One more wrong code in a row; the caller holds the row (lockPerson). */
@@ -222,6 +270,9 @@ export async function unlockUser(db: Db, userId: string): Promise<boolean> {
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** 2FA on: the app (joined as totp_credentials) or at least one passkey (migration 014). */
+const mfaOn = sql<SqlBool>`(totp_credentials.user_id is not null or exists (select 1 from passkeys where passkeys.user_id = users.id))`;
+
 export interface UserWithMfa extends UserRow {
   mfa_enabled: boolean;
   reset_pending: boolean;
@@ -231,24 +282,15 @@ export interface UserWithMfa extends UserRow {
 /** Which people an admin lists. */
 export type UserListFilter = 'all' | 'enabled' | 'disabled' | 'unavailable' | 'locked' | 'reset_pending';
 
-/**
- * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
- * the query, so a page costs the same with a hundred people or a million.
- */
-export async function listUsersInOrg(
-  db: Db,
-  orgId: string,
-  now: number,
-  page: {
-    filter: UserListFilter;
-    afterEmail: string | null;
-    limit: number;
-    emailPrefix?: string | null;
-    beforeEmail?: string | null;
-    /** False on the standard edition: nobody there can have 2FA, so nobody's is "off". */
-    mfaOffered?: boolean;
-  },
-): Promise<UserWithMfa[]> {
+/** Which people a list view holds: a filter, and optionally the start of an email address. */
+export interface UserView {
+  filter: UserListFilter;
+  emailPrefix?: string | null;
+  /** False on the standard edition: nobody there can have 2FA, so nobody's is "off". */
+  mfaOffered?: boolean;
+}
+
+function usersInView(db: Db, orgId: string, now: number, view: UserView) {
   const resetPending = sql<SqlBool>`exists (select 1 from link_tokens where link_tokens.user_id = users.id
     and link_tokens.purpose = 'admin_reset' and link_tokens.used_at is null and link_tokens.revoked_at is null
     and link_tokens.expires_at > ${now})`;
@@ -257,26 +299,51 @@ export async function listUsersInOrg(
     .leftJoin('totp_credentials', 'totp_credentials.user_id', 'users.id')
     .selectAll('users')
     .select((eb) => [
-      eb('totp_credentials.user_id', 'is not', null).as('mfa_enabled'),
+      mfaOn.as('mfa_enabled'),
       resetPending.as('reset_pending'),
       eb.exists(eb.selectFrom('user_deactivations').select('user_deactivations.user_id').whereRef('user_deactivations.user_id', '=', 'users.id')).as('deactivated'),
     ])
     .where('users.org_id', '=', orgId);
-  if (page.filter === 'enabled') q = q.where('totp_credentials.user_id', 'is not', null);
+  if (view.filter === 'enabled') q = q.where(mfaOn);
   // "Off" is for people who could turn it on; the rest without an app are "not available", as counted above.
-  const offered = page.mfaOffered ?? true;
-  if (page.filter === 'disabled' || page.filter === 'unavailable') q = q.where('totp_credentials.user_id', 'is', null);
-  if (page.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
-  if (page.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
-  if (page.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
-  if (page.filter === 'reset_pending') q = q.where(resetPending);
+  const offered = view.mfaOffered ?? true;
+  if (view.filter === 'disabled' || view.filter === 'unavailable') q = q.where(sql<SqlBool>`not (${mfaOn})`);
+  if (view.filter === 'disabled') q = offered ? q.where('users.licensed', '=', 1).where('users.sso', '=', 0) : q.where(sql<SqlBool>`1 = 0`);
+  if (view.filter === 'unavailable' && offered) q = q.where((eb) => eb.or([eb('users.licensed', '!=', 1), eb('users.sso', '!=', 0)]));
+  if (view.filter === 'locked') q = q.where('users.locked_at', 'is not', null);
+  if (view.filter === 'reset_pending') q = q.where(resetPending);
+  if (view.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(view.emailPrefix)} escape '\\'`);
+  return q;
+}
+
+/**
+ * One page of an organisation's people, in email order, starting after `afterEmail`; filtered in
+ * the query, so a page costs the same with a hundred people or a million.
+ */
+export async function listUsersInOrg(
+  db: Db,
+  orgId: string,
+  now: number,
+  page: UserView & { afterEmail: string | null; limit: number; beforeEmail?: string | null },
+): Promise<UserWithMfa[]> {
+  let q = usersInView(db, orgId, now, page);
   if (page.afterEmail !== null) q = q.where('users.email', '>', page.afterEmail);
-  if (page.emailPrefix) q = q.where(sql<SqlBool>`users.email like ${likePrefix(page.emailPrefix)} escape '\\'`);
   // Paging backwards reads the page before `beforeEmail` from the end, then puts it in order again.
   if (page.beforeEmail) q = q.where('users.email', '<', page.beforeEmail);
   const ordered = await q.orderBy('users.email', page.beforeEmail ? 'desc' : 'asc').limit(page.limit).execute();
   const rows = page.beforeEmail ? ordered.reverse() : ordered;
   return rows.map((r) => ({ ...r, mfa_enabled: Boolean(r.mfa_enabled), reset_pending: Boolean(r.reset_pending), deactivated: Boolean(r.deactivated) }));
+}
+
+/**
+ * How many people of the view there are (before `beforeEmail`, when given), counting at most `cap`:
+ * "101–200 of 251" must not cost a scan of a million rows, so past the cap the caller shows no figure.
+ */
+export async function countUsersInView(db: Db, orgId: string, now: number, view: UserView & { beforeEmail?: string | null }, cap: number): Promise<number> {
+  let q = usersInView(db, orgId, now, view).clearSelect().select('users.id');
+  if (view.beforeEmail) q = q.where('users.email', '<', view.beforeEmail);
+  const row = await db.selectFrom(q.limit(cap + 1).as('v')).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 export interface OrgUserCounts {
@@ -326,9 +393,9 @@ export async function countUsersInOrg(
           .select((eb) => [
             'users.email',
             eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0)])).then(1).else(0).end().as('eligible'),
-            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('off'),
-            eb.case().when(eb.and([eb('users.role', '=', 'admin'), eb('totp_credentials.user_id', 'is', null)])).then(1).else(0).end().as('admin_off'),
-            'totp_credentials.user_id as enabled',
+            eb.case().when(eb.and([eb('users.licensed', '=', 1), eb('users.sso', '=', 0), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('off'),
+            eb.case().when(eb.and([eb('users.role', '=', 'admin'), sql<SqlBool>`not (${mfaOn})`])).then(1).else(0).end().as('admin_off'),
+            eb.case().when(mfaOn).then(1).else(null).end().as('enabled'),
             'users.locked_at',
           ])
           .where('users.org_id', '=', orgId)
@@ -403,4 +470,18 @@ export async function findTakenEmails(db: Db, emails: string[]): Promise<Set<str
 
 export async function setRoleAndLicence(db: Db, userId: string, role: UserRow['role'], licensed: number): Promise<void> {
   await db.updateTable('users').set({ role, licensed }).where('id', '=', userId).execute();
+}
+
+/** The person's new sign-in address; the unique index on email refuses one taken meanwhile. */
+export async function setEmail(db: Db, userId: string, email: string): Promise<void> {
+  await db.updateTable('users').set({ email }).where('id', '=', userId).execute();
+}
+
+export async function setName(db: Db, userId: string, name: string | null): Promise<void> {
+  await db.updateTable('users').set({ name }).where('id', '=', userId).execute();
+}
+
+/** Where "Lost your mobile device?" links go; null sends them to the sign-in address. */
+export async function setRecoveryEmail(db: Db, userId: string, recoveryEmail: string | null): Promise<void> {
+  await db.updateTable('users').set({ recovery_email: recoveryEmail }).where('id', '=', userId).execute();
 }

@@ -180,10 +180,17 @@ describe('admin pages in a real browser', () => {
     assert.equal(await admin.page.getByLabel('Require 2FA for everyone').isChecked(), true);
     await assertAccessible(admin.page);
 
-    // Pat may postpone for now, and is told for how long.
+    // Pat may postpone for now: asked right after the password, told until when, then home keeps a warning.
     const pat = await openPage(browser);
     await submitPassword(pat.page, ts, 'pat@open.test');
-    assert.equal(new URL(pat.page.url()).pathname, '/');
+    assert.equal(new URL(pat.page.url()).pathname, '/login/grace');
+    assert.match((await pat.page.locator('#grace-lead').textContent()) ?? '', /^Open requires two-factor authentication from \d{1,2} [A-Z][a-z]+ 2026\.$/);
+    await assertAccessible(pat.page);
+    assert.equal(await pat.page.getByRole('link', { name: 'Set it up now' }).getAttribute('href'), '/account/security/setup');
+    await Promise.all([pat.page.waitForURL(`${ts.url}/`), pat.page.getByRole('link', { name: 'Not now, 3 days left' }).click()]);
+    assert.match((await pat.page.locator('#grace-warning').textContent()) ?? '', /Open requires two-factor authentication from .* \(3 days left\)/s);
+    assert.equal(await pat.page.locator('#grace-warning').getByRole('link', { name: 'Set up two-factor authentication' }).count(), 1);
+    await assertAccessible(pat.page);
     await pat.page.goto(`${ts.url}/account/security`);
     assert.match((await pat.page.locator('main').textContent()) ?? '', /set it up within 3 days/);
 

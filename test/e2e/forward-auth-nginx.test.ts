@@ -47,7 +47,7 @@ describe('a protected app behind nginx, in a real browser', () => {
     await assertAccessible(page);
     await page.getByLabel('Email address').fill(EMAIL);
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     assert.equal(new URL(page.url()).pathname, '/login/code');
     await Promise.all([page.waitForURL(`${nginx.appUrl}/reports?q=1`), enterCode(page, currentCode(ts, secret))]);
     const seen = JSON.parse((await page.locator('#headers').textContent()) ?? '{}') as Record<string, string>;

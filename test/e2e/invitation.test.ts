@@ -44,7 +44,7 @@ describe('an invitation, end to end in a real browser', () => {
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Your account is ready');
 
     // Then the normal sign-in, straight into forced set-up.
-    await page.getByRole('link', { name: 'Sign in' }).last().click();
+    await page.getByRole('link', { name: 'Sign in', exact: true }).last().click();
     await submitPassword(page, ts, 'pia@strict.test', PASSWORD);
     assert.equal(new URL(page.url()).pathname, '/login/setup');
     const scanned = await scanSetupPage(page);

@@ -44,7 +44,7 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await assertAccessible(page);
     await page.getByLabel('Email address').fill(EMAIL);
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     await enterCode(page, currentCode(ts, secret));
     await page.waitForURL(`${app.callbackUrl}?**`);
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Signed in to the app');
@@ -60,7 +60,7 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await page.goto(`${app.url}/start`);
     await page.getByLabel('Email address').fill(EMAIL);
     await page.getByLabel('Password').fill(DEFAULT_PASSWORD);
-    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(/\/login\/code$/), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     ts.clock.advance(30_000); // the code step of the first test is spent
     await enterCode(page, currentCode(ts, secret));
     await page.waitForURL(`${app.callbackUrl}?**`);

@@ -56,7 +56,7 @@ describe('2FA from the profile, in a real browser', () => {
     await page.getByRole('link', { name: 'Security settings' }).click();
     assert.equal(await page.locator('#mfa-status').textContent(), 'off');
     await assertAccessible(page);
-    await page.getByRole('link', { name: 'Configure' }).click();
+    await page.getByRole('link', { name: 'Set up two-factor authentication' }).click();
     assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Confirm your password');
     await assertFocused(page, 'password');
     await assertAccessible(page);
@@ -137,7 +137,7 @@ describe('2FA from the profile, in a real browser', () => {
     await assertFocused(page, 'code');
     await assertAccessible(page);
     await page.getByLabel('Backup code').fill(backupCode.toLowerCase());
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     const renewed = await readBackupCode(page);
     assert.notEqual(renewed, backupCode);
     assert.equal(await page.getByRole('button', { name: 'Copy code' }).isVisible(), true);
@@ -153,7 +153,7 @@ describe('2FA from the profile, in a real browser', () => {
     await submitPassword(page, ts, EMAIL);
     await page.getByRole('link', { name: 'Use your backup code' }).click();
     await page.getByLabel('Backup code').fill(backupCode);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
     assert.match(await alertText(page), /^That backup code is not valid\. You have \d attempts? left/);
     backupCode = renewed;
     ts.clock.advance(30_000);

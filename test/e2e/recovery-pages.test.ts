@@ -134,7 +134,7 @@ describe('recovery pages and sign-in messages, in a real browser', () => {
       await page.goto(`${ts.url}/account/security`);
       assert.equal(await page.locator('#mfa-status').textContent(), 'not available');
       assert.match((await page.locator('#mfa-unavailable').textContent()) ?? '', why);
-      assert.equal(await page.getByRole('link', { name: 'Configure' }).count(), 0);
+      assert.equal(await page.getByRole('link', { name: 'Set up two-factor authentication' }).count(), 0);
       await assertAccessible(page);
       await page.goto(`${ts.url}/account/security/setup`);
       assert.equal(new URL(page.url()).pathname, '/account/security', 'set-up is not offered');

@@ -216,10 +216,11 @@ describe('admin pages', () => {
       assert.equal((await getPage(ts, cy, path)).status, 403, path);
       const anonymous = await getPage(ts, ts.client(), path);
       assert.equal(anonymous.status, 303, path);
-      assert.equal(anonymous.headers.get('location'), '/login');
+      // Back to the page after signing in (issue 17 item 14).
+      assert.equal(anonymous.headers.get('location'), `/login?return_to=${encodeURIComponent(path)}`);
     }
     const r = await postForm(ts, cy, `/admin/users/${ids.bob}/reset-2fa`, { _csrf: csrf });
     assert.equal(r.status, 403);
-    assert.match(r.body, /You do not have access to this\./, 'refused as a member, not for the token');
+    assert.match(r.body, /Only organisation admins can see this page\./, 'refused as a member, not for the token');
   });
 });

@@ -89,7 +89,7 @@ describe('2FA policy', () => {
     const setup = await ann.post('/me/totp/setup', {});
     assert.equal(setup.status, 200);
     assert.equal((await ann.post('/me/totp/confirm', { code: appCode(ts, setup.body.secret) })).status, 200);
-    assert.deepEqual((await ann.get('/me')).body.mfa, { available: true, unavailableReason: null, required: true, enabled: true, locked: false, graceDaysLeft: 0 });
+    assert.deepEqual((await ann.get('/me')).body.mfa, { available: true, unavailableReason: null, required: true, enabled: true, locked: false, graceDaysLeft: 0, setupDueBy: null });
 
     // Unlicensed people cannot have 2FA, so the requirement does not apply to them.
     assert.equal(await signInPassword(ts.client(), 'cat@acme.test'), 'done');

@@ -109,6 +109,7 @@ describe('admin: the list of people, page by page', () => {
     assert.match(first.body, new RegExp(`<caption>${all.length} people · All · ${USERS_PAGE_SIZE} on this page</caption>`));
     assert.match(first.body, new RegExp(`All \\(${all.length}\\)`));
     assert.match(first.body, /2FA on \(2\)/);
+    assert.match(first.body, new RegExp(`<p class="muted" id="page-position">1–${USERS_PAGE_SIZE} of ${all.length}</p>`));
     const next = /id="next-page" href="([^"]+)"/.exec(first.body)?.[1]?.replace(/&amp;/g, '&');
     assert.ok(next, 'a link to the next page');
     const second = await getPage(ts, admin, next);
@@ -116,6 +117,14 @@ describe('admin: the list of people, page by page', () => {
     assert.doesNotMatch(second.body, /id="next-page"/);
     assert.match(second.body, /id="first-page"/);
     assert.match(second.body, /zoe@big\.test/);
+    assert.match(second.body, new RegExp(`id="page-position">${USERS_PAGE_SIZE + 1}–${all.length} of ${all.length}<`));
+    // Back again: Previous gives the first hundred, counted the same.
+    const previous = /id="previous-page" href="([^"]+)"/.exec(second.body)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(previous);
+    assert.match((await getPage(ts, admin, previous)).body, new RegExp(`id="page-position">1–${USERS_PAGE_SIZE} of ${all.length}<`));
+    // A search counts its own matches: m0 matches m000–m099.
+    assert.match((await getPage(ts, admin, '/admin/users?q=m0')).body, /id="page-position">1–100 of 100</);
+    assert.match((await getPage(ts, admin, '/admin/users?q=m1')).body, /id="page-position">1–4 of 4</);
 
     // An action on the second page brings the admin back to the second page.
     const zoeId = /<tr data-user-id="([^"]+)">\s*<th scope="row" class="email"><a href="[^"]+">zoe@big\.test/.exec(second.body)?.[1];

@@ -49,7 +49,7 @@ describe('admin: users of the organisation', () => {
     assert.deepEqual(emails(users), ['admin@a.test', 'ann@a.test', 'bob@a.test', 'cat@a.test', 'dan@a.test']);
     const byEmail = Object.fromEntries(users.map((u) => [u.email, u]));
     assert.deepEqual(byEmail['admin@a.test'], {
-      id: ids.adminA, email: 'admin@a.test', role: 'admin', licensed: true, sso: false, deactivated: false,
+      id: ids.adminA, email: 'admin@a.test', name: null, role: 'admin', licensed: true, sso: false, deactivated: false,
       mfa: { available: true, unavailableReason: null, enabled: false, locked: false, resetPending: false },
     });
     assert.equal(byEmail['cat@a.test']!.licensed, false);

@@ -225,9 +225,9 @@ describe('mail delivery', () => {
     await deliverMail(ts);
     assert.equal(sink.messages.length, 4);
     assert.deepEqual(sink.messages.map((m) => m.subject).sort(), [
-      '[Tessera] Confirm the reset of your two-factor authentication',
-      '[Tessera] Confirm the reset of your two-factor authentication',
-      '[Tessera] Confirm the reset of your two-factor authentication',
+      '[Tessera] Acme: Confirm the reset of your two-factor authentication',
+      '[Tessera] Acme: Confirm the reset of your two-factor authentication',
+      '[Tessera] Acme: Confirm the reset of your two-factor authentication',
       '[Tessera] Two-factor authentication turned on',
     ]);
     assert.ok((await queue(ts)).every((r) => r.sent_at !== null));

@@ -24,12 +24,14 @@ describe('security notification emails', () => {
   }
 
   /** What every security email must say besides its own news. */
-  function assertSecurityMail(m: ReceivedMessage, expected: { what: RegExp; when: string; device?: string; notMe: RegExp }): void {
+  function assertSecurityMail(m: ReceivedMessage, expected: { what: RegExp; when: string; device?: string; notMe: RegExp; requestedBy?: string }): void {
     for (const [part, body] of [['text', m.text], ['html', m.html]] as const) {
       assert.match(body, expected.what, `${part}: what happened`);
       assert.ok(body.includes(`When: ${expected.when}`), `${part}: when (${expected.when}) in ${body}`);
-      assert.ok(body.includes('From IP address: 127.0.0.1'), `${part}: from which IP`);
-      if (expected.device) assert.ok(body.includes(`Device: ${expected.device}`), `${part}: device`);
+      // Someone else's request labels the address and device as theirs, not the reader's.
+      if (expected.requestedBy) assert.ok(body.includes(`Requested by: ${expected.requestedBy}`) && body.includes('Their IP address: 127.0.0.1'), `${part}: whose request, from which IP`);
+      else assert.ok(body.includes('From IP address: 127.0.0.1'), `${part}: from which IP`);
+      if (expected.device) assert.ok(body.includes(`Device: ${expected.device}`) || body.includes(`device: ${expected.device}`), `${part}: device`);
       for (const word of HOSTILE_WORDS) assert.ok(!body.includes(word), `${part}: "${word}" of the User-Agent reached the message`);
       assert.match(body, expected.notMe, `${part}: what to do if it was not them`);
     }
@@ -111,7 +113,8 @@ describe('security notification emails', () => {
     const when = stamp();
     assert.equal((await admin.request('POST', `/api/v1/admin/users/${id}/mfa-reset`, undefined, { 'user-agent': UA })).status, 202);
     const requested = await mailTo(ts, sink, 'ann@acme.test', 'Confirm the reset');
-    assertSecurityMail(requested, { what: /An admin of your organisation asked to reset two-factor authentication/, when, device: DEVICE, notMe: /ignore this email/ });
+    assertSecurityMail(requested, { what: /admin@acme\.test, an admin of Acme, asked to reset two-factor authentication/, when, device: DEVICE, notMe: /ignore this email/, requestedBy: 'admin@acme.test (admin of Acme)' });
+    assert.match(requested.subject, /Acme: Confirm the reset/);
     const link = resetLinkIn(ts, requested);
 
     ts.clock.advance(60_000);
@@ -132,7 +135,7 @@ describe('security notification emails', () => {
     const when = stamp();
     assert.equal((await p.request('POST', '/api/v1/sessions/lost-device', undefined, { 'user-agent': UA })).status, 202);
     assertSecurityMail(await mailTo(ts, sink, 'ann@home.test', 'Reset two-factor authentication'), {
-      what: /said they lost their mobile device and asked to reset/, when, device: DEVICE, notMe: /do not follow the link, and change your password now/,
+      what: /You, or someone with your password, asked to reset two-factor authentication for ann@acme\.test in Acme/, when, device: DEVICE, notMe: /do not follow the link, and change your password now/,
     });
     assertSecurityMail(await mailTo(ts, sink, 'ann@acme.test', 'was requested'), {
       what: /sent to the account(?:'|&#39;)s recovery address/, when, device: DEVICE, notMe: /change your password now/,

@@ -4,7 +4,7 @@
 // when two admins act at once. Runs on SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { useMailedServer, auditRows, csrfIn, getPage, mailTo, postForm, signedIn } from '../support/admin-flows.ts';
+import { useAcmeServer, auditRows, csrfIn, getPage, mailTo, postForm, signedIn } from '../support/admin-flows.ts';
 import { enrolFromProfile, signInPassword } from '../support/flows.ts';
 import { latestMailedToken } from '../support/mail-links.ts';
 import { DEFAULT_PASSWORD, type TestServer } from '../support/server.ts';
@@ -12,16 +12,11 @@ import type { SmtpSink } from '../support/smtp.ts';
 import { snapshotState } from '../security/state.ts';
 
 describe('offboarding and roles', () => {
-  const mailed = useMailedServer();
+  const acme = useAcmeServer();
+  const { db, chief } = acme;
   let sink: SmtpSink;
   let ts: TestServer;
-  before(async () => {
-    ({ ts, sink } = mailed);
-    await ts.createUser({ email: 'chief@acme.test', admin: true });
-  });
-
-  const db = () => ts.server.runtime.deps.db;
-  const chief = () => signedIn(ts, 'chief@acme.test');
+  before(() => ({ ts, sink } = acme));
 
   it('deactivating ends every session at once; sign-in says so only with the right password; reactivating restores 2FA as it was', async () => {
     const id = await ts.createUser({ email: 'leaver@acme.test' });
@@ -78,7 +73,7 @@ describe('offboarding and roles', () => {
     assert.equal(await snapshotState(db()), before);
     const r = await admin.patch(`/admin/users/${id}`, { role: 'admin', licensed: false });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { id, email: 'climber@acme.test', role: 'admin', licensed: false });
+    assert.deepEqual(r.body, { id, email: 'climber@acme.test', name: null, role: 'admin', licensed: false });
     const mail = await mailTo(ts, sink, 'climber@acme.test', 'Your role was changed');
     assert.match(mail.text, /role member → admin; licence removed/);
     const [event] = (await auditRows(ts, 'user.role_changed')).filter((e) => e.subject_user_id === id);

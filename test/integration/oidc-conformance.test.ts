@@ -2,7 +2,7 @@
 // independent relying party against the real server and Tessera's real pages. SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ACR_MFA, ACR_PWD } from '../../src/domain/assurance.ts';
+import { ACR_MFA, ACR_PHR, ACR_PWD } from '../../src/domain/assurance.ts';
 import { appCode, enrolFromProfile } from '../support/flows.ts';
 import {
   authorizationRequest, follow, oidc, REDIRECT_URI, redeem, registerClient, type RegisteredClient, signInAtApp, signInOnPages, startOidcServer, submitForm,
@@ -41,7 +41,7 @@ describe('OIDC conformance rows', () => {
     assert.deepEqual(meta.response_types_supported, ['code']);
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
     assert.equal(meta.authorization_response_iss_parameter_supported, true);
-    assert.deepEqual(meta.acr_values_supported, [ACR_PWD, ACR_MFA]);
+    assert.deepEqual(meta.acr_values_supported, [ACR_PWD, ACR_MFA, ACR_PHR]);
     for (const claim of ['sub', 'acr', 'amr', 'auth_time', 'email', 'email_verified', 'org_id', 'org_name', 'roles']) assert.ok(meta.claims_supported?.includes(claim), claim);
     assert.ok(meta.id_token_signing_alg_values_supported?.includes('ES256') && meta.id_token_signing_alg_values_supported.includes('RS256'));
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Array<{ kty: string; kid: string; d?: string }> };

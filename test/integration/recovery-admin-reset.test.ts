@@ -63,7 +63,8 @@ describe('admin reset of 2FA by emailed link', () => {
     const r = await requestReset(ann.id);
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const mail = await mailTo(ts, sink, ann.email, 'Confirm the reset');
-    assert.match(mail.text, /An admin of your organisation asked to reset two-factor authentication for member\d+@acme\.test/);
+    assert.match(mail.text, /^[^\s@]+@[^\s]+, an admin of Acme, asked to reset two-factor authentication for member\d+@acme\.test\./);
+    assert.match(mail.subject, /^\[Tessera\] Acme: Confirm the reset/);
     assert.match(mail.text, /valid for 15 minutes/);
     assert.match(mail.text, /Nothing changes until you confirm/);
     const link = resetLinkIn(ts, mail);

@@ -90,5 +90,13 @@ describe('sessions', () => {
       assert.ok(paths.includes(p), `${p} documented`);
     }
     assert.ok(r.body.paths['/api/v1/sessions/totp'].post.requestBody);
+    for (const p of ['/api/v1/me/email', '/api/v1/email-changes/{token}/confirm', '/api/v1/admin/users/{id}/email', '/api/v1/admin/api-tokens', '/api/v1/admin/api-tokens/{id}', '/api/v1/admin/users/{id}/password-reset']) {
+      assert.ok(paths.includes(p), `${p} documented`);
+    }
+    // Which routes take an organisation API token is part of the document.
+    assert.equal(r.body.components.securitySchemes.organisationApiToken.scheme, 'bearer');
+    assert.deepEqual(r.body.paths['/api/v1/admin/users'].post.security, [{ sessionCookie: [] }, { organisationApiToken: [] }]);
+    assert.equal(r.body.paths['/api/v1/admin/api-tokens'].post.security, undefined, 'token management takes a session only');
+    assert.equal(r.body.paths['/api/v1/admin/users/{id}'].delete.security, undefined, 'and so does deleting a person');
   });
 });

@@ -18,7 +18,7 @@ describe('sign-in with password and authenticator code', () => {
     const me = await c.get('/me');
     assert.equal(me.status, 200);
     assert.equal(me.body.email, 'plain@acme.test');
-    assert.deepEqual(me.body.mfa, { available: true, unavailableReason: null, required: false, enabled: false, locked: false, graceDaysLeft: 0 });
+    assert.deepEqual(me.body.mfa, { available: true, unavailableReason: null, required: false, enabled: false, locked: false, graceDaysLeft: 0, setupDueBy: null });
   });
 
   it('enrols, then asks for the code at the next sign-in, accepting an oathtool code', async () => {

@@ -12,14 +12,16 @@ import { enrolFromProfile, pageCsrfToken, signInPassword } from '../support/flow
 import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from '../support/server.ts';
 
 type GuardedLevel = Exclude<AssuranceLevel, 'public'>;
-type State = 'no session' | 'code pending' | 'signed in';
+type State = 'no session' | 'code pending' | 'signed in' | 'api token';
 
 /** The states that fall short of each level (a forced set-up, the other way into `enrolling`, meets it). */
+/** An organisation API token, with no cookie, falls short of every level but the one that names it. */
 const BELOW: Record<GuardedLevel, State[]> = {
-  password_verified: ['no session', 'signed in'],
-  enrolling: ['no session', 'code pending'],
-  signed_in: ['no session', 'code pending'],
-  admin: ['no session', 'code pending', 'signed in'],
+  password_verified: ['no session', 'signed in', 'api token'],
+  enrolling: ['no session', 'code pending', 'api token'],
+  signed_in: ['no session', 'code pending', 'api token'],
+  admin: ['no session', 'code pending', 'signed in', 'api token'],
+  admin_or_api_token: ['no session', 'code pending', 'signed in'],
 };
 
 /** A body each JSON route's schema accepts; a route missing here gets `{}` and, if that fails validation, fails the test. */
@@ -33,20 +35,30 @@ const VALID_BODIES: Record<string, unknown> = {
   'POST /api/v1/me/totp/replace/confirm': { code: '123456' },
   'POST /api/v1/me/password': { currentPassword: DEFAULT_PASSWORD, newPassword: 'a brand new passphrase' },
   'PATCH /api/v1/admin/org': { require2fa: true },
+  'PUT /api/v1/admin/org/help-contact': { helpContact: 'it-desk@acme.test' },
+  'PUT /api/v1/me/recovery-email': { password: DEFAULT_PASSWORD, code: '123456', recoveryEmail: 'me@home.test' },
   'POST /api/v1/admin/users': { email: 'invitee@acme.test', role: 'member', licensed: true },
   'PATCH /api/v1/admin/users/:id': { role: 'member' },
+  'POST /api/v1/me/email': { password: DEFAULT_PASSWORD, email: 'new@acme.test' },
+  'POST /api/v1/admin/users/:id/email': { email: 'new@acme.test' },
+  'POST /api/v1/admin/api-tokens': { name: 'another' },
+  'PATCH /api/v1/me': { name: 'A Name' },
+  'POST /api/v1/me/passkeys': { response: {}, name: 'Work laptop' },
+  'PATCH /api/v1/me/passkeys/:id': { name: 'Work laptop' },
+  'DELETE /api/v1/me/passkeys/:id': { password: DEFAULT_PASSWORD, code: '123456' },
 };
 
 /** What requireLevel throws for a state below a level, as a status. */
 function refusal(level: GuardedLevel, state: State): 401 | 403 | 409 {
   if (level === 'password_verified') return 409; // wrong_step: sign in with your password first, or already signed in
-  if (level === 'admin' && state === 'signed in') return 403;
+  if ((level === 'admin' || level === 'admin_or_api_token') && state === 'signed in') return 403;
   return 401;
 }
 
 describe('every route turns away a request below its level', () => {
   let ts: TestServer;
   let routes: readonly RouteEntry[];
+  let apiToken: string;
 
   before(async () => {
     ts = await startTestServer({ env: { PASSWORD_FAILURES_PER_IP: '100000' } });
@@ -54,6 +66,11 @@ describe('every route turns away a request below its level', () => {
     await ts.createUser({ email: 'member@acme.test' });
     await ts.createUser({ email: 'other@acme.test' });
     await enrolFromProfile(ts, ts.client(), 'pending@acme.test');
+    await ts.createUser({ email: 'chief@acme.test', admin: true });
+    const admin = ts.client();
+    assert.equal(await signInPassword(admin, 'chief@acme.test'), 'done');
+    apiToken = (await admin.post('/admin/api-tokens', { name: 'route walk' })).body.token;
+    assert.ok(apiToken);
     routes = listRoutes(ts.server.app).filter((r) => r.level !== 'public');
   });
   after(() => ts.close());
@@ -79,7 +96,7 @@ describe('every route turns away a request below its level', () => {
 
   it('covers every level and both kinds of route', () => {
     const levels = new Set(routes.map((r) => r.level));
-    assert.deepEqual([...levels].sort(), ['admin', 'enrolling', 'password_verified', 'signed_in']);
+    assert.deepEqual([...levels].sort(), ['admin', 'admin_or_api_token', 'enrolling', 'password_verified', 'signed_in']);
     assert.ok(routes.some((r) => r.url.startsWith('/api/')) && routes.some((r) => !r.url.startsWith('/api/')));
   });
 
@@ -94,6 +111,7 @@ describe('every route turns away a request below its level', () => {
         for (const method of route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]) {
           const client = await clientIn(state);
           const headers: Record<string, string> = { 'sec-fetch-site': 'same-origin' };
+          if (state === 'api token') headers.authorization = `Bearer ${apiToken}`;
           let body: unknown;
           if (!isApi) headers.accept = 'text/html';
           if (isApi && method !== 'GET' && method !== 'HEAD') body = VALID_BODIES[`${method} ${route.url}`] ?? {};

@@ -28,6 +28,9 @@ export async function snapshotState(db: Kysely<Database>): Promise<string> {
     rate_limits: await db.selectFrom('rate_limits').selectAll().orderBy('key').execute(),
     invitations: await db.selectFrom('invitations').selectAll().orderBy('id').execute(),
     user_deactivations: await db.selectFrom('user_deactivations').selectAll().orderBy('user_id').execute(),
+    org_api_tokens: await db.selectFrom('org_api_tokens').selectAll().orderBy('id').execute(),
+    deleted_people: await db.selectFrom('deleted_people').selectAll().orderBy('user_id').execute(),
+    org_settings: await db.selectFrom('org_settings').selectAll().orderBy('org_id').execute(),
   };
   return JSON.stringify(tables);
 }

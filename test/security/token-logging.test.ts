@@ -81,12 +81,15 @@ describe('reset tokens never reach the log', () => {
 
   it('covers every route with a token in its path; any spelling of one that misses the router is still redacted', () => {
     assert.deepEqual(tokenRoutes.map((r) => `${r.method} ${r.url}`).sort(), [
+      'GET /email-change/:token',
       'GET /invitation/:token',
       'GET /mfa-reset/:token',
       'GET /password-reset/:token',
+      'POST /api/v1/email-changes/:token/confirm',
       'POST /api/v1/invitations/:token',
       'POST /api/v1/mfa-resets/:token/confirm',
       'POST /api/v1/password-resets/:token',
+      'POST /email-change/:token',
       'POST /invitation/:token',
       'POST /mfa-reset/:token',
       'POST /password-reset/:token',

@@ -10,7 +10,7 @@ import type { DestinationStream } from 'pino';
 import { type ReceivedMessage, type SmtpSink, startSmtpSink } from './smtp.ts';
 import { appCode, signInPassword } from './flows.ts';
 import { linkIn } from './mail-links.ts';
-import { startTestServer, type TestClient, type TestServer } from './server.ts';
+import { DEFAULT_PASSWORD, startTestServer, type TestClient, type TestServer } from './server.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -190,16 +190,23 @@ export function postForm(ts: TestServer, client: TestClient, path: string, field
   });
 }
 
+/** The password step on the pages, as a browser does it: the form's page first (its CSRF token), then the post. */
+export async function signInOnPages(ts: TestServer, client: TestClient, email: string, loginPath = '/login') {
+  const login = await getPage(ts, client, loginPath);
+  return postForm(ts, client, '/login', { _csrf: csrfIn(login.body), email, password: DEFAULT_PASSWORD });
+}
+
 /**
- * Registers before/after hooks that start a real SMTP peer and a linked server sending to it, and
- * stop both; read `ts` and `sink` inside the tests.
+ * Registers before/after hooks that start a real SMTP peer and a linked server sending to it (with
+ * `admins` as admins of Acme), and stop both; read `ts` and `sink` inside the tests.
  */
-export function useMailedServer(opts: { env?: Record<string, string> } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
+export function useMailedServer(opts: { env?: Record<string, string>; admins?: string[] } = {}): { readonly ts: TestServer; readonly sink: SmtpSink } {
   let ts: TestServer | undefined;
   let sink: SmtpSink | undefined;
   before(async () => {
     sink = await startSmtpSink();
     ts = await startLinkedServer({ smtpUrl: sink.url, env: opts.env });
+    for (const email of opts.admins ?? []) await ts.createUser({ email, admin: true });
   });
   after(async () => {
     await ts?.close();
@@ -214,5 +221,20 @@ export function useMailedServer(opts: { env?: Record<string, string> } = {}): { 
       assert.ok(sink, 'the SMTP peer starts in before()');
       return sink;
     },
+  };
+}
+
+/** Acme with chief@acme.test as its admin, on a mailed server: where the people-management tests start. */
+export function useAcmeServer(opts: { env?: Record<string, string> } = {}) {
+  const mailed = useMailedServer({ ...opts, admins: ['chief@acme.test'] });
+  return {
+    get ts(): TestServer {
+      return mailed.ts;
+    },
+    get sink(): SmtpSink {
+      return mailed.sink;
+    },
+    db: () => mailed.ts.server.runtime.deps.db,
+    chief: (): Promise<TestClient> => signedIn(mailed.ts, 'chief@acme.test'),
   };
 }

@@ -40,7 +40,7 @@ export async function submitPassword(page: Page, ts: TestServer, email: string, 
   await page.goto(`${ts.url}/login`);
   await page.getByLabel('Email address').fill(email);
   await page.getByLabel('Password').fill(password);
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
 }
 
 /** The code an authenticator app shows now, by Debian's oathtool at the server's clock. */
@@ -73,6 +73,8 @@ export interface ScannedSetup {
 
 /** Reads the set-up page like a phone camera would: screenshot the QR, decode it, and compare with the text. */
 export async function scanSetupPage(page: Page): Promise<ScannedSetup> {
+  // On a phone the QR code waits behind "Setting up on a computer?" (a phone cannot scan itself).
+  if (!(await page.locator('#qr').isVisible())) await page.getByText('Setting up on a computer?').click();
   const png = await page.locator('#qr').screenshot({ type: 'png' });
   const qrUri = await decodeQrPng(png);
   // The groups as a person sees them (spaced by CSS); what a selection copies is the text, without spaces.

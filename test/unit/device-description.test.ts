@@ -58,18 +58,23 @@ describe('describeDevice', () => {
 
   it('no word of a hostile User-Agent reaches any security email, the reset-link emails included', () => {
     const base = { email: 'ann@acme.test', at: new Date(Date.UTC(2026, 0, 1)), ip: '203.0.113.5', baseUrl: 'https://id.acme.test', issuer: 'Tessera' };
-    const link = { url: 'https://id.acme.test/mfa-reset/abc', minutes: 60, days: 7, orgName: 'Acme', invitedBy: 'ada@acme.test', changes: ['Role: admin'] };
+    const link = {
+      url: 'https://id.acme.test/mfa-reset/abc', minutes: 60, days: 7, orgName: 'Acme', invitedBy: 'ada@acme.test', changes: ['Role: admin'],
+      person: 'mia@acme.test', personUrl: 'https://id.acme.test/admin/users/u1', unlockedBy: 'ada@acme.test', requestedBy: 'ada@acme.test',
+      newAddress: 'a•••@new.test', newEmail: 'ann@new.test', oldAddress: 'ann@old.test',
+    };
     for (const [name, template] of Object.entries(mailTemplates)) {
       const render = (userAgent: string | null) => (template as (ctx: typeof base & typeof link & { userAgent: string | null }) => { subject: string; text: string; html: string })({ ...base, ...link, userAgent });
       const plain = render(null);
       const hostile = render(HOSTILE_USER_AGENT);
       // Every word of the User-Agent that the email would not contain anyway must be absent.
-      const words = HOSTILE_USER_AGENT.split(/[\s;:()]+/).filter((w) => w.length > 2 && !`${plain.text} ${plain.html}`.includes(w));
+      const words = HOSTILE_USER_AGENT.split(/[\s;:()]+/).filter((w) => w.length > 2 && !`${plain.subject} ${plain.text} ${plain.html}`.includes(w));
       assert.ok(words.includes('forward') && words.includes('helpdesk@evil.example') && words.includes('URGENT'), name);
       for (const part of [hostile.subject, hostile.text, hostile.html]) {
         for (const w of words) assert.ok(!part.includes(w), `${name}: "${w}" reached the message`);
       }
-      assert.match(hostile.text, /Device: Safari 17 on macOS/, name);
+      // "Their device:" where the request was someone else's (an admin's reset).
+      assert.match(hostile.text, /[Dd]evice: Safari 17 on macOS/, name);
     }
   });
 });

@@ -14,6 +14,9 @@ describe('logger', () => {
     assert.equal(redactUrl(`/MFA%252dRESET/${token}`), '/MFA-RESET/[redacted]');
     // The admin's request for a reset carries no token and stays readable.
     assert.equal(redactUrl('/api/v1/admin/users/u1/mfa-reset'), '/api/v1/admin/users/u1/mfa-reset');
+    assert.equal(redactUrl(`/email-change/${token}`), '/email-change/[redacted]');
+    assert.equal(redactUrl(`/api/v1/email-changes/${token}/confirm`), '/api/v1/email-changes/[redacted]');
+    assert.equal(redactUrl(`/email%2Dchange/${token}`), '/email-change/[redacted]');
     assert.equal(redactUrl(`/x?token=${token}&a=1`), '/x?token=[redacted]&a=[redacted]');
     // Whatever a client puts in a query string, a password included, stays out of the log.
     assert.equal(redactUrl('/api/v1/sessions?email=a@b.test&password=hunter22'), '/api/v1/sessions?email=[redacted]&password=[redacted]');

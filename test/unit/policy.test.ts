@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DAY_MS } from '../../src/domain/clock.ts';
 import { assessCodeFailure } from '../../src/domain/lockout.ts';
-import { describeMfaAvailability, graceDaysLeft, nextStepAfterPassword, type OrgPolicy } from '../../src/domain/policy.ts';
+import { describeMfaAvailability, graceDaysLeft, nextStepAfterPassword, type OrgPolicy, setUpOnNextSignIn } from '../../src/domain/policy.ts';
 
 const enterprise: OrgPolicy = { edition: 'enterprise', require2fa: false, graceDays: 0, require2faSince: null };
 const licensed = { licensed: true, sso: false };
@@ -23,6 +23,16 @@ describe('policy', () => {
     assert.equal(nextStepAfterPassword({ org: required, user: licensed, mfaEnabled: false, now }), 'enroll');
     assert.equal(nextStepAfterPassword({ org: required, user: licensed, mfaEnabled: true, now }), 'totp');
     assert.equal(nextStepAfterPassword({ org: required, user: { licensed: false, sso: false }, mfaEnabled: false, now }), 'done');
+  });
+
+  it('says what the next sign-in asks of someone without 2FA: a QR code only when set-up is forced', () => {
+    const required = { ...enterprise, require2fa: true, require2faSince: now };
+    const grace = { ...required, graceDays: 7 };
+    assert.deepEqual(setUpOnNextSignIn(enterprise, licensed, now), { kind: 'optional' });
+    assert.deepEqual(setUpOnNextSignIn(required, licensed, now), { kind: 'forced' });
+    assert.deepEqual(setUpOnNextSignIn(grace, licensed, now), { kind: 'postponed', until: new Date(now.getTime() + 7 * DAY_MS) });
+    assert.deepEqual(setUpOnNextSignIn(grace, licensed, new Date(now.getTime() + 7 * DAY_MS)), { kind: 'forced' });
+    assert.deepEqual(setUpOnNextSignIn(required, { licensed: true, sso: true }, now), { kind: 'optional' });
   });
 
   it('lets a grace period postpone forced set-up until it ends', () => {

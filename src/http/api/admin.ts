@@ -16,7 +16,9 @@ import {
 } from '../../services/admin.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { activeSession } from '../guards.ts';
+import { updateHelpContact } from '../../services/lockout-help.ts';
+import { updateOrgLinks } from '../../services/org-settings.ts';
+import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { errors } from './schemas.ts';
 import { summarizeUserAgent } from '../../domain/user-agent-summary.ts';
@@ -36,6 +38,8 @@ function serializePolicy(org: OrgRow, policy: PolicyView) {
     requiredSince: policy.requiredSince?.toISOString() ?? null,
     graceEndsAt: policy.graceEndsAt?.toISOString() ?? null,
     graceDaysLeft: policy.graceDaysLeft,
+    requirePhishingResistant: policy.requirePhishingResistant,
+    passkeyGraceDaysLeft: policy.passkeyGraceDaysLeft,
   };
 }
 
@@ -58,9 +62,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
       },
       response: errors(400, 401, 403),
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     const q = request.query as { state?: string; after?: string; limit?: string };
     const filter = parseUserFilter(q.state);
     const [page, overview] = await Promise.all([
@@ -75,6 +79,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
         return {
           id: u.id,
           email: u.email,
+          name: u.name,
           role: u.role,
           licensed: u.licensed === 1,
           sso: u.sso === 1,
@@ -93,26 +98,26 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
 
   app.get('/admin/org', {
     schema: { tags, summary: 'The organisation’s 2FA policy, with why 2FA is unavailable when it is', response: errors(401, 403) },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     return serializePolicy(admin.org, describeOrgPolicy(deps, admin));
   });
 
   app.post('/admin/users/:id/mfa-reset', {
     schema: { tags, summary: 'Email the user a link (valid 15 minutes) that resets their 2FA once followed', params: userIdParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404, 409) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     await adminRequestReset(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(202).send();
   });
 
   app.post('/admin/users/:id/unlock', {
     schema: { tags, summary: 'Unlock an account locked by wrong codes', params: userIdParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     await adminUnlock(deps, requestContext(request), admin, (request.params as { id: string }).id);
     return reply.status(204).send();
   });
@@ -126,7 +131,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
         properties: {
           require2fa: { type: 'boolean' },
           graceDays: { type: 'integer', minimum: 0, maximum: MAX_GRACE_DAYS },
-          password: { type: 'string', description: 'Required to turn the requirement off' },
+          requirePhishingResistant: { type: 'boolean', description: 'Only passkeys and security keys count (needs require2fa); people with only an app add one within the grace period. Left as it is when absent' },
+          password: { type: 'string', description: 'Required to turn a requirement off' },
         },
         required: ['require2fa'],
         additionalProperties: false,
@@ -136,8 +142,44 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
     config: { level: 'admin' },
   }, async (request) => {
     const admin = activeSession(request);
-    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; password?: unknown });
+    const org = await updatePolicy(deps, requestContext(request), admin, request.body as { require2fa: unknown; graceDays?: unknown; requirePhishingResistant?: unknown; password?: unknown });
     return serializePolicy(org, describeOrgPolicy(deps, { user: admin.user, org }));
+  });
+
+  app.put('/admin/org/help-contact', {
+    schema: {
+      tags,
+      summary: 'Set whom locked-out people are told to contact (an email address, a web address or one line of text); an empty string clears it',
+      body: {
+        type: 'object',
+        properties: { helpContact: { type: 'string', maxLength: 1000 } },
+        required: ['helpContact'],
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = activeSession(request);
+    const helpContact = await updateHelpContact(deps, requestContext(request), admin, (request.body as { helpContact: unknown }).helpContact);
+    return { helpContact };
+  });
+
+  app.put('/admin/org/links', {
+    schema: {
+      tags,
+      summary: 'Set the product people come from ("Back to <productName>" on home; name and https address together) and the SSO sign-in address shown to SSO users; empty strings clear them',
+      body: {
+        type: 'object',
+        properties: { productName: { type: 'string', maxLength: 1000 }, productUrl: { type: 'string', maxLength: 1000 }, ssoUrl: { type: 'string', maxLength: 1000 } },
+        additionalProperties: false,
+      },
+      response: errors(400, 401, 403),
+    },
+    config: { level: 'admin' },
+  }, async (request) => {
+    const admin = activeSession(request);
+    return updateOrgLinks(deps, requestContext(request), admin, request.body as { productName?: unknown; productUrl?: unknown; ssoUrl?: unknown });
   });
 
   app.get('/admin/audit', {
@@ -158,9 +200,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { deps: ServiceDep
       },
       response: errors(400, 401, 403),
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const admin = activeSession(request);
+    const admin = adminAccount(request);
     const q = request.query as { before?: string; limit?: string } & AuditFilterQuery;
     const limit = q.limit ? Number(q.limit) : undefined;
     if (limit !== undefined && (limit < 1 || limit > 200)) throw new TesseraError('invalid_request', { field: 'limit' });

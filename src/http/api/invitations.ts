@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { acceptInvitation, invitePeople, listInvitations, MAX_INVITATIONS_PER_REQUEST, resendInvitation, revokeInvitationById } from '../../services/invitations.ts';
-import { activeSession } from '../guards.ts';
+import { adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { body, errors, passwordString } from './schemas.ts';
 
@@ -23,17 +23,18 @@ export async function invitationRoutes(app: FastifyInstance, opts: { deps: Servi
           emails: { type: 'array', items: { type: 'string', maxLength: 320 } },
           role: { type: 'string' },
           licensed: { type: 'boolean' },
+          name: { type: 'string', maxLength: 400, description: 'Display name, with a single `email` only' },
         },
         additionalProperties: false,
       },
       response: { ...errors(400, 401, 403, 409) },
     },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    const admin = activeSession(request);
-    const b = request.body as { email?: string; emails?: string[]; role?: string; licensed?: boolean };
+    const admin = adminAccount(request);
+    const b = request.body as { email?: string; emails?: string[]; role?: string; licensed?: boolean; name?: string };
     if ((b.email === undefined) === (b.emails === undefined)) throw new TesseraError('invalid_request', { field: 'emails' }, 'Send either email or emails.');
-    const outcome = await invitePeople(deps, requestContext(request), admin, { emails: b.emails ?? [b.email], role: b.role ?? 'member', licensed: b.licensed ?? true });
+    const outcome = await invitePeople(deps, requestContext(request), admin, { emails: b.emails ?? [b.email], role: b.role ?? 'member', licensed: b.licensed ?? true, name: b.name });
     const serialized = {
       invited: outcome.invited.map((i) => ({ id: i.id, email: i.email, expiresAt: i.expiresAt.toISOString() })),
       notInvited: outcome.notInvited,
@@ -45,9 +46,9 @@ export async function invitationRoutes(app: FastifyInstance, opts: { deps: Servi
 
   app.get('/admin/invitations', {
     schema: { tags, summary: 'Open invitations of the organisation (expired ones too, marked), newest first', response: errors(401, 403) },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    const invitations = await listInvitations(deps, activeSession(request));
+    const invitations = await listInvitations(deps, adminAccount(request));
     return {
       invitations: invitations.map((i) => ({
         id: i.id, email: i.email, role: i.role, licensed: i.licensed, invitedBy: i.invitedBy,
@@ -58,17 +59,17 @@ export async function invitationRoutes(app: FastifyInstance, opts: { deps: Servi
 
   app.post('/admin/invitations/:id/resend', {
     schema: { tags, summary: 'Email a new link, valid another 7 days; the previous link stops working', params: idParams, response: { 202: { type: 'null' }, ...errors(401, 403, 404) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    await resendInvitation(deps, requestContext(request), activeSession(request), (request.params as { id: string }).id);
+    await resendInvitation(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id);
     return reply.status(202).send();
   });
 
   app.delete('/admin/invitations/:id', {
     schema: { tags, summary: 'Revoke an invitation: its link stops working', params: idParams, response: { 204: { type: 'null' }, ...errors(401, 403, 404) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request, reply) => {
-    await revokeInvitationById(deps, requestContext(request), activeSession(request), (request.params as { id: string }).id);
+    await revokeInvitationById(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id);
     return reply.status(204).send();
   });
 

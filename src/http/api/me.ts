@@ -1,10 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { parseSignInMethod } from '../../domain/forward-auth-policy.ts';
 import { describeMfaState } from '../../services/accounts.ts';
+import { sessionAssurance } from '../../services/session-assurance.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
 import { regenerateBackupCode, removeTotp } from '../../services/factors.ts';
 import { changePassword } from '../../services/password-change.ts';
+import { changeOwnName } from '../../services/display-name.ts';
+import { MAX_DISPLAY_NAME_LENGTH } from '../../domain/display-name.ts';
+import { changeRecoveryEmail } from '../../services/recovery-address.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
@@ -31,6 +37,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
           properties: {
             id: { type: 'string' },
             email: { type: 'string' },
+            name: { type: ['string', 'null'] },
             role: { type: 'string' },
             org: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, edition: { type: 'string' } } },
             mfa: {
@@ -42,6 +49,25 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
                 enabled: { type: 'boolean' },
                 locked: { type: 'boolean' },
                 graceDaysLeft: { type: 'integer' },
+                setupDueBy: { type: ['string', 'null'], format: 'date-time', description: 'When a postponed set-up becomes required (end of the grace period)' },
+              },
+            },
+            passkeys: {
+              type: 'object',
+              properties: {
+                count: { type: 'integer', description: 'How many passkeys and security keys the person has' },
+                required: { type: 'boolean', description: 'The organisation requires phishing-resistant 2FA (passkeys only)' },
+                graceDaysLeft: { type: 'integer', description: 'Days left to add one, for someone without' },
+              },
+            },
+            signIn: {
+              type: 'object',
+              description: 'How this session was signed in',
+              properties: {
+                method: { type: ['string', 'null'], enum: ['password', 'password+totp', 'password+backup_code', 'password+hwk', 'password+swk', 'hwk', 'swk', null] },
+                acr: { type: 'string' },
+                amr: { type: 'array', items: { type: 'string' } },
+                authTime: { type: 'string', format: 'date-time' },
               },
             },
           },
@@ -52,14 +78,33 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const mfa = await describeMfaState(deps, active);
+    // Nothing has changed since the session was looked up: its reading of the authenticator stands.
+    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active.totpEnabled);
+    const passkeys = { count: await countPasskeys(deps.db, active.user.id), required: passkeyRequired, graceDaysLeft: passkeyGrace };
+    const assurance = sessionAssurance(active);
     return {
+      signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
       id: active.user.id,
       email: active.user.email,
+      name: active.user.name,
       role: active.user.role,
       org: { id: active.org.id, name: active.org.name, edition: active.org.edition },
       mfa,
+      passkeys,
     };
+  });
+
+  app.patch('/me', {
+    schema: {
+      tags,
+      summary: `Change my display name (null or "" removes it; at most ${MAX_DISPLAY_NAME_LENGTH} characters, no control or text-direction characters); I am emailed`,
+      body: body({ name: { type: ['string', 'null'], maxLength: MAX_DISPLAY_NAME_LENGTH * 4 } }, ['name']),
+      response: { 200: { type: 'object', properties: { name: { type: ['string', 'null'] } } }, ...errors(400, 401) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const user = await changeOwnName(deps, requestContext(request), activeSession(request), (request.body as { name: unknown }).name);
+    return { name: user.name };
   });
 
   app.post('/me/totp/setup', {
@@ -137,17 +182,31 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     return reply.status(204).send();
   });
 
+  app.put('/me/recovery-email', {
+    schema: {
+      tags,
+      summary: 'Set where "Lost your mobile device?" links go (password and a current code); "" sends them to the sign-in address. The sign-in address and the replaced address are emailed.',
+      body: body({ password: passwordString, code: codeString, recoveryEmail: { type: 'string', maxLength: 320 } }, ['password', 'code', 'recoveryEmail']),
+      response: { 200: { type: 'object', properties: { recoveryEmail: { type: ['string', 'null'] } }, required: ['recoveryEmail'] }, ...errors(400, 401, 409, 423) },
+    },
+    config: { level: 'signed_in' },
+  }, async (request) => {
+    const active = activeSession(request);
+    const recoveryEmail = await changeRecoveryEmail(deps, requestContext(request), active, request.body as { password: unknown; code: unknown; recoveryEmail: unknown });
+    return { recoveryEmail };
+  });
+
   app.post('/me/recovery-code', {
     schema: {
       tags,
-      summary: 'Regenerate the backup code (password and a current code)',
-      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      summary: 'Regenerate the backup code (password and a current code, or a passkey assertion)',
+      body: body({ password: passwordString, code: codeString, assertion: { type: 'object', maxProperties: 8, description: 'Instead of a code: a passkey assertion from a signed-in POST /sessions/passkey/options' } }, ['password']),
       response: { 200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] }, ...errors(400, 401, 409, 423) },
     },
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    const recoveryCode = await regenerateBackupCode(deps, requestContext(request), active, request.body as { password: unknown; code?: unknown; assertion?: unknown });
     return { recoveryCode };
   });
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { listMySessions, signOutMyOtherSessions, signOutMySession, signOutPersonEverywhere } from '../../services/session-list.ts';
-import { activeSession } from '../guards.ts';
+import { activeSession, adminAccount } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
 import { errors } from './schemas.ts';
@@ -20,7 +20,7 @@ export async function mySessionRoutes(app: FastifyInstance, opts: { deps: Servic
     return {
       sessions: sessions.map((s) => ({
         id: s.id, current: s.current, level: s.level, device: s.device, userAgent: s.userAgent, ip: s.ip,
-        createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(),
+        createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString(), signInMethod: s.signInMethod, amr: s.amr,
       })),
     };
   });
@@ -49,8 +49,8 @@ export async function mySessionRoutes(app: FastifyInstance, opts: { deps: Servic
 
   app.post('/admin/users/:id/sign-out', {
     schema: { tags: ['admin'], summary: 'Sign a person out everywhere (they are emailed)', params: idParams, response: { 200: { type: 'object', properties: { ended: { type: 'integer' } } }, ...errors(401, 403, 404) } },
-    config: { level: 'admin' },
+    config: { level: 'admin_or_api_token' },
   }, async (request) => {
-    return { ended: await signOutPersonEverywhere(deps, requestContext(request), activeSession(request), (request.params as { id: string }).id) };
+    return { ended: await signOutPersonEverywhere(deps, requestContext(request), adminAccount(request), (request.params as { id: string }).id) };
   });
 }

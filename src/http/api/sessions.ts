@@ -39,7 +39,8 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
     const active = activeSession(request);
     const issued = await completeSignInWithCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     setSessionCookie(reply, deps.config, issued.token);
-    return { next: 'done' };
+    // `enroll`: the organisation requires a passkey, and this person has none yet.
+    return { next: issued.session.level === 'full' ? 'done' : 'enroll' };
   });
 
   app.post('/sessions/recovery-code', {
@@ -57,7 +58,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
     const active = activeSession(request);
     const result = await completeSignInWithBackupCode(deps, requestContext(request), active, (request.body as { code: unknown }).code);
     setSessionCookie(reply, deps.config, result.issued.token);
-    return { next: 'done', recoveryCode: result.recoveryCode };
+    return { next: result.issued.session.level === 'full' ? 'done' : 'enroll', recoveryCode: result.recoveryCode };
   });
 
   app.post('/sessions/lost-device', {

@@ -6,28 +6,44 @@ import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
+import { listOwnPasskeys } from '../../services/passkeys.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import { findTotpCredential } from '../../store/totp.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { formatLongDay } from './grace.ts';
+import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { assertionField, NO_SCRIPT_NOTE, PASSKEY_STATUS, passkeySection } from './passkeys.ts';
 import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
 
 const NOTICES: Record<string, string> = {
   removed: 'Two-factor authentication has been removed from your account. You have been signed out everywhere else.',
+  name: 'Your name is saved. Apps receive it from your next sign-in.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
+  recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
+  passkey: 'Your passkey has been added.',
+  'passkey-renamed': 'Your passkey has been renamed.',
+  'passkey-removed': 'Your passkey has been removed. You have been signed out everywhere else.',
+  'passkey-removed-off': 'Your passkey has been removed, and with it two-factor authentication. You have been signed out everywhere else.',
 };
 
-function statusSection(mfa: MfaState, isAdmin: boolean): SafeHtml {
+function statusSection(mfa: MfaState, isAdmin: boolean, hasApp: boolean): SafeHtml {
   // Someone who set 2FA up and has since lost the right to it (licence, edition) keeps their app,
   // so they must still see it and be able to remove it.
   if (!mfa.available && !mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">not available</strong> for your account.</p>
 <p id="mfa-unavailable">${UNAVAILABLE_EXPLANATIONS[mfa.unavailableReason ?? 'standard_edition']}</p>`;
+  }
+  if (mfa.enabled && !hasApp) {
+    // On through passkeys alone: their list below is where they are managed.
+    return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You use a passkey or security key each time you sign in.</p>
+<div class="actions"><a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a></div>`;
   }
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
@@ -44,9 +60,9 @@ Anyone with your password could reset other people's 2FA and change your organis
 <p>Two-factor authentication is <strong id="mfa-status">off</strong>.
 Turn it on so that a stolen password alone is not enough to get into your account.</p>
 ${mfa.required
-    ? html`<p><strong>Your organisation requires it${mfa.graceDaysLeft > 0 ? html`: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
+    ? html`<p><strong>Your organisation requires it${mfa.setupDueBy !== null ? html` from ${formatLongDay(mfa.setupDueBy)}: set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}` : ''}.</strong></p>`
     : ''}
-<div class="actions"><a class="button" href="/account/security/setup" id="configure">Configure</a></div>`;
+<div class="actions"><a class="button" href="/account/security/setup" id="configure">Set up two-factor authentication</a></div>`;
 }
 
 interface ReauthForm {
@@ -93,19 +109,22 @@ function sendReauthForm(
   error: string | null,
   status = 200,
   field: 'password' | 'code' | null = null,
+  passkeyOnly = false,
 ): FastifyReply {
   const csrf = newCsrf(reply);
+  // Someone with passkeys only confirms with one (the page's script puts the assertion in `assertion`).
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
-<p>To confirm it is you, enter your password and a current code from your authenticator app.</p>
-<form method="post" action="${form.action}" class="stack" data-once>
+<p>To confirm it is you, enter your password and ${passkeyOnly ? 'confirm with one of your passkeys' : 'a current code from your authenticator app'}.</p>
+${passkeyOnly ? NO_SCRIPT_NOTE : ''}
+<form method="post" action="${form.action}" class="stack" data-once${passkeyOnly ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
-  ${codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
-  <button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>
+  ${passkeyOnly ? html`<input type="hidden" name="assertion" value="">${PASSKEY_STATUS}` : codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
+  ${passkeyOnly ? '' : html`<button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>`}
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
-  return sendPage(reply, page({ title: form.title, error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: form.title, error, passkeys: passkeyOnly, ...chrome(active, csrf) }, body), status);
 }
 
 /**
@@ -147,6 +166,7 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   app.get('/account/security', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const mfa = await describeMfaState(deps, active);
+    const [passkeys, hasApp] = await Promise.all([listOwnPasskeys(deps, active), findTotpCredential(deps.db, active.user.id).then((c) => c !== null)]);
     const csrf = newCsrf(reply);
     const key = (request.query as { done?: unknown }).done;
     const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
@@ -154,8 +174,20 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 <p>Signed in as <strong>${active.user.email}</strong>.</p>
 <section class="card" aria-labelledby="mfa-heading">
   <h2 id="mfa-heading">Two-factor authentication</h2>
-  ${statusSection(mfa, active.user.role === 'admin')}
+  ${statusSection(mfa, active.user.role === 'admin', hasApp)}
 </section>
+<section class="card" aria-labelledby="name-heading">
+  <h2 id="name-heading">Name</h2>
+  <p>${active.user.name ? html`Apps see you as <strong id="display-name">${active.user.name}</strong>.` : 'You have not given a name: apps see only your email address.'}</p>
+  <div class="actions"><a class="button secondary" href="/account/name" id="change-name">${active.user.name ? 'Change name' : 'Add your name'}</a></div>
+</section>
+<section class="card" aria-labelledby="email-heading">
+  <h2 id="email-heading">Email address</h2>
+  <p>You sign in with <strong>${active.user.email}</strong>.</p>
+  <div class="actions"><a class="button secondary" href="/account/email" id="change-email">Change email address</a></div>
+</section>
+${mfa.enabled ? recoveryAddressCard(active.user) : ''}
+${passkeySection(passkeys, mfa)}
 <section class="card" aria-labelledby="password-heading">
   <h2 id="password-heading">Password</h2>
   <p>Change it whenever you think someone else may know it.</p>
@@ -254,14 +286,14 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
-    return sendReauthForm(reply, active, REGENERATE_FORM, null);
+    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, !(await hasApp(deps, active)));
   });
 
   app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const form = formBody(request);
     try {
-      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code });
+      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code, assertion: assertionField(form.assertion) });
       const csrf = newCsrf(reply);
       const body = backupCodePanel(code, 'Your previous backup code no longer works.', '/account/security', 'Back to security settings');
       return sendPage(reply, page({ title: 'Your new backup code', ...chrome(active, csrf) }, body));
@@ -269,7 +301,11 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err));
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), !(await hasApp(deps, active)));
     }
   });
+}
+
+async function hasApp(deps: ServiceDeps, active: ActiveSession): Promise<boolean> {
+  return (await findTotpCredential(deps.db, active.user.id)) !== null;
 }

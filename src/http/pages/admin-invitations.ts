@@ -5,6 +5,7 @@ import { type InviteOutcome, invitePeople, listInvitations, MAX_INVITATIONS_PER_
 import { requestContext } from '../request-context.ts';
 import { type AdminContext, enterAdmin, formatUtc, plural, queryValue, sendAdminPage } from './admin-common.ts';
 import { formBody } from './components.ts';
+import { MAX_DISPLAY_NAME_LENGTH } from '../../domain/display-name.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField } from './layout.ts';
 
@@ -17,6 +18,7 @@ const DONE: Record<string, string> = {
 
 interface Draft {
   emails: string;
+  name: string;
   role: string;
   licensed: boolean;
 }
@@ -31,6 +33,10 @@ function addForm(ctx: AdminContext, draft: Draft, invalid: boolean): SafeHtml {
     <p class="hint" id="emails-hint">One address, or up to ${String(MAX_INVITATIONS_PER_REQUEST)} pasted: one per line, or separated by commas.
     Each person gets an email with a link, valid 7 days, to choose their password.</p>
     <textarea id="emails" name="emails" rows="6" required aria-describedby="emails-hint"${invalid ? html` aria-invalid="true"` : ''}>${draft.emails}</textarea>
+  </div>
+  <div class="field">
+    <label for="invite-name">Name (optional, when inviting one person)</label>
+    <input id="invite-name" name="name" type="text" maxlength="${String(MAX_DISPLAY_NAME_LENGTH)}" autocomplete="off" value="${draft.name}">
   </div>
   <div class="field">
     <label for="role">Role</label>
@@ -89,7 +95,7 @@ async function sendInvitationsPage(
   ctx: AdminContext,
   opts: { draft?: Draft; outcome?: InviteOutcome; error?: string | null; notice?: string | null; status?: number } = {},
 ): Promise<FastifyReply> {
-  const draft = opts.draft ?? { emails: '', role: 'member', licensed: true };
+  const draft = opts.draft ?? { emails: '', name: '', role: 'member', licensed: true };
   const body = html`<h1>Invite people to ${ctx.admin.org.name}</h1>
 ${opts.outcome ? outcomeSection(opts.outcome) : ''}
 ${addForm(ctx, draft, Boolean(opts.error))}
@@ -116,11 +122,12 @@ export async function adminInvitationPages(app: FastifyInstance, opts: { deps: S
     const form = formBody(request);
     const draft: Draft = {
       emails: typeof form.emails === 'string' ? form.emails : '',
+      name: typeof form.name === 'string' ? form.name.slice(0, 400) : '',
       role: typeof form.role === 'string' ? form.role : 'member',
       licensed: form.licensed === 'yes',
     };
     try {
-      const outcome = await invitePeople(deps, requestContext(request), ctx.admin, { emails: draft.emails, role: draft.role, licensed: draft.licensed });
+      const outcome = await invitePeople(deps, requestContext(request), ctx.admin, { emails: draft.emails, role: draft.role, licensed: draft.licensed, name: draft.name === '' ? undefined : draft.name });
       const notice = outcome.invited.length > 0 ? `${plural(outcome.invited.length, 'person was', 'people were')} invited.` : null;
       const error = outcome.invited.length === 0 ? 'Nobody new was invited.' : null;
       // Those not invited stay in the box, in case the admin wants to change something and send again.

@@ -1,3 +1,4 @@
+import { deletePerson } from '../../services/person-deletion.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
 import {
@@ -8,6 +9,8 @@ import {
   describeUserAvailability,
   findUserInOrg,
   listOrgUsers,
+  locateUsersPage,
+  type PagePosition,
   type OrgOverview,
   parseUserFilter,
   type UserFilter,
@@ -18,12 +21,14 @@ import {
 import type { ServiceDeps } from '../../services/context.ts';
 import { changeRoleAndLicence, deactivatePerson, reactivatePerson } from '../../services/people.ts';
 import { signOutPersonEverywhere } from '../../services/session-list.ts';
+import { readHelpContact } from '../../services/lockout-help.ts';
+import { readOrgLinks } from '../../services/org-settings.ts';
 import type { OrgRow } from '../../store/orgs.ts';
 import type { UserWithMfa } from '../../store/users.ts';
 import { requestContext } from '../request-context.ts';
-import { type AdminContext, enterAdmin, plural, queryValue, sendAdminPage } from './admin-common.ts';
+import { type AdminContext, enterAdmin, formatDay, personFormRoute, plural, queryValue, sendAdminPage, userIdOf } from './admin-common.ts';
 import { adoptionChart } from './admin-chart.ts';
-import { policyCard, type PolicyDraft } from './admin-policy.ts';
+import { helpContactCard, type LinksDraft, orgLinksCard, policyCard, type PolicyDraft } from './admin-policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { formBody } from './components.ts';
 import { csrfField } from './layout.ts';
@@ -51,17 +56,33 @@ const DONE: Record<string, (email: string | null) => string> = {
   unlock: (email) => `${email ?? 'The account'} is unlocked.`,
   'not-locked': (email) => `${email ?? 'The account'} was not locked.`,
   policy: () => 'The 2FA policy is saved.',
+  'help-contact': () => 'The help contact is saved. Locked-out people now see it.',
+  links: () => 'The product and SSO addresses are saved.',
   deactivated: (email) => `${email ?? 'The person'} is deactivated and was signed out everywhere.`,
   reactivated: (email) => `${email ?? 'The person'} is reactivated and can sign in again.`,
   'signed-out': (email) => `${email ?? 'The person'} is signed out everywhere.`,
   role: (email) => `The role or licence of ${email ?? 'the person'} is changed; they were emailed.`,
+  deleted: () => 'The person is deleted, with their password, 2FA and sessions. The audit log keeps their events under a pseudonym.',
 };
+
+/** Who a saved policy reaches, said with the save: the people without 2FA who could have it. */
+function policyReach(policy: ReturnType<typeof describeOrgPolicy>, overview: OrgOverview): string {
+  if (!policy.require2fa) return 'Everyone chooses for themselves whether to use 2FA.';
+  if (overview.off === 0) return 'Everyone who can use 2FA already has it.';
+  const who = overview.off === 1 ? '1 person without 2FA' : `${overview.off} people without 2FA`;
+  return policy.graceEndsAt && policy.graceDaysLeft > 0
+    ? `${who} will be asked to set it up after their password, and must by ${formatDay(policy.graceEndsAt)}.`
+    : `${who} will set it up right after their password at their next sign-in.`;
+}
 
 export interface UsersPageOptions {
   status?: number;
   error?: string | null;
   notice?: string | null;
   policyDraft?: PolicyDraft;
+  /** A refused help contact, shown again in its field. */
+  helpContactDraft?: string;
+  linksDraft?: LinksDraft;
 }
 
 export type UsersPageRenderer = (
@@ -124,11 +145,12 @@ function listHref(view: ListView, at: Record<string, string> = {}): string {
 }
 
 /** Keyset paging by email: "Next" starts after the last email shown, "Previous" ends before the first. */
-function pager(page: UsersPage, view: ListView): SafeHtml {
+function pager(page: UsersPage, view: ListView, position: PagePosition | null): SafeHtml {
   const previous = page.previous === null ? '' : html`<a class="button secondary" id="previous-page" href="${listHref(view, { before: page.previous })}" rel="prev">Previous</a>`;
   const next = page.next === null ? '' : html`<a class="button secondary" id="next-page" href="${listHref(view, { after: page.next })}" rel="next">Next</a>`;
   const first = view.after === null && view.before === null ? '' : html`<a href="${listHref(view)}" id="first-page">First page</a>`;
-  return previous === '' && next === '' && first === '' ? html`` : html`<nav class="actions" aria-label="Pages of people">${first}${previous}${next}</nav>`;
+  const where = position === null ? '' : html`<p class="muted" id="page-position">${position.from.toLocaleString('en-GB')}–${position.to.toLocaleString('en-GB')} of ${position.total.toLocaleString('en-GB')}</p>`;
+  return previous === '' && next === '' && first === '' ? html`${where}` : html`<nav class="actions" aria-label="Pages of people">${where}${first}${previous}${next}</nav>`;
 }
 
 /** Search by the start of an email address; a GET form, so it works without JavaScript and can be linked. */
@@ -202,7 +224,7 @@ function usersTable(org: OrgRow, users: UserWithMfa[], matching: number, csrf: s
     return html`<p id="no-users">Nobody in ${org.name} matches “${FILTER_LABELS[filter]}”${view.search ? html` with an email starting “${view.search}”` : ''}.</p>`;
   }
   const rows = users.map((u) => html`<tr data-user-id="${u.id}">
-  <th scope="row" class="email"><a href="/admin/users/${u.id}">${u.email}</a>${u.id === view.selfId ? html` <span class="muted small">(you)</span>` : ''}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
+  <th scope="row" class="email"><a href="/admin/users/${u.id}">${u.email}</a>${u.name ? html`<br><span class="muted small person-name">${u.name}</span>` : ''}${u.id === view.selfId ? html` <span class="muted small">(you)</span>` : ''}${u.deactivated ? html` <span class="badge locked">Deactivated</span>` : ''}</th>
   <td data-label="Role">${u.role === 'admin' ? 'Admin' : 'Member'}</td>
   <td data-label="Licence">${u.licensed === 1 ? 'Yes' : 'No'}</td>
   <td data-label="SSO">${u.sso === 1 ? 'Yes' : 'No'}</td>
@@ -229,10 +251,13 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
   const before = after === null ? parseAfter(queryValue(request, 'before')) : null;
   const search = parseAfter(queryValue(request, 'q'))?.trim() || null;
   const view: ListView = { filter, after, before, search, selfId: ctx.admin.user.id };
-  const [page, overview] = await Promise.all([
+  const [page, overview, helpContact, links] = await Promise.all([
     listOrgUsers(deps, ctx.admin, { filter, after, before, emailPrefix: search }),
     describeOrgOverview(deps, ctx.admin),
+    readHelpContact(deps, ctx.admin.org.id),
+    readOrgLinks(deps, ctx.admin.org.id),
   ]);
+  const position = await locateUsersPage(deps, ctx.admin, page, { filter, emailPrefix: search });
   const org = ctx.admin.org;
   let notice = opts.notice ?? null;
   const done = queryValue(request, 'done');
@@ -240,6 +265,7 @@ export const sendUsersPage: UsersPageRenderer = async (deps, request, reply, ctx
     const who = queryValue(request, 'user');
     const subject = typeof who === 'string' ? await findUserInOrg(deps, org.id, who).catch(() => null) : null;
     notice = DONE[done](subject?.email ?? null);
+    if (done === 'policy') notice = `${notice} ${policyReach(describeOrgPolicy(deps, ctx.admin), overview)}`;
   }
   const body = html`<h1>People and 2FA in ${org.name}</h1>
 ${overviewSection(org, overview)}
@@ -249,9 +275,11 @@ ${overviewSection(org, overview)}
 ${searchForm(view)}
 ${filterNav(overview, filter)}
 ${usersTable(org, page.users, filterCounts(overview)[filter], ctx.csrf, view)}
-${pager(page, view)}
+${pager(page, view, position)}
 </section>
-${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}`;
+${policyCard(describeOrgPolicy(deps, ctx.admin), ctx.csrf, opts.policyDraft)}
+${helpContactCard(helpContact, ctx.csrf, opts.helpContactDraft)}
+${orgLinksCard(links, ctx.csrf, opts.linksDraft)}`;
   return sendAdminPage(reply, ctx, { title: 'People and 2FA', section: 'users', body, status: opts.status, error: opts.error, notice });
 };
 
@@ -261,11 +289,6 @@ function viewQuery(request: FastifyRequest): string {
   const state = typeof form.state === 'string' && (USER_FILTERS as readonly string[]).includes(form.state) && form.state !== 'all' ? form.state : null;
   const after = parseAfter(form.after);
   return `${state ? `&state=${state}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
-}
-
-function userIdOf(request: FastifyRequest): string {
-  const id = (request.params as { id?: unknown }).id;
-  return typeof id === 'string' ? id : '';
 }
 
 export async function adminUsersPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
@@ -296,19 +319,15 @@ export async function adminUsersPages(app: FastifyInstance, opts: { deps: Servic
 
   // Offboarding and roles: an answer the admin must read (the last admin, yourself) is shown on the list.
   const peopleAction = (path: string, done: string, act: (request: FastifyRequest, ctx: AdminContext, id: string) => Promise<unknown>) =>
-    app.post(path, { preHandler: app.csrfProtection, config: { level: 'admin' } }, async (request, reply) => {
-      const ctx = await enterAdmin(request, reply);
-      const id = userIdOf(request);
-      try {
-        await act(request, ctx, id);
-      } catch (err) {
-        if (!(err instanceof TesseraError) || !['last_admin', 'conflict', 'invalid_request'].includes(err.code)) throw err;
-        return sendUsersPage(deps, request, reply, ctx, { status: err.status, error: err.message });
-      }
-      return reply.redirect(`/admin/users?done=${done}&user=${encodeURIComponent(id)}${viewQuery(request)}`, 303);
+    personFormRoute(app, path, {
+      act,
+      shown: ['last_admin', 'conflict', 'invalid_request'],
+      refused: async (request, reply, ctx, _id, err) => sendUsersPage(deps, request, reply, ctx, { status: err.status, error: err.message }),
+      done: (request, id) => `/admin/users?done=${done}&user=${encodeURIComponent(id)}${viewQuery(request)}`,
     });
   peopleAction('/admin/users/:id/deactivate', 'deactivated', (request, ctx, id) => deactivatePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/sign-out', 'signed-out', (request, ctx, id) => signOutPersonEverywhere(deps, requestContext(request), ctx.admin, id));
+  peopleAction('/admin/users/:id/delete', 'deleted', (request, ctx, id) => deletePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/reactivate', 'reactivated', (request, ctx, id) => reactivatePerson(deps, requestContext(request), ctx.admin, id));
   peopleAction('/admin/users/:id/role', 'role', (request, ctx, id) => changeRoleAndLicence(deps, requestContext(request), ctx.admin, id, { role: (request.body as { role?: unknown }).role }));
   peopleAction('/admin/users/:id/licence', 'role', (request, ctx, id) => {

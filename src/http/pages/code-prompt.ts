@@ -3,16 +3,21 @@ import { TesseraError } from '../../domain/errors.ts';
 import { maskEmail } from '../../domain/mask-email.ts';
 import { LOST_DEVICE_LINK_TTL_SECONDS } from '../../domain/tokens.ts';
 import type { ServiceDeps } from '../../services/context.ts';
-import { requestLostDeviceReset } from '../../services/recovery.ts';
+import { requestLostDeviceReset, setUpAfterReset } from '../../services/recovery.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { completeSignInWithBackupCode, completeSignInWithCode } from '../../services/sign-in.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
+import { afterResetSentence } from './grace.ts';
+import type { SetUpOnNextSignIn } from '../../domain/policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
+import { findTotpCredential } from '../../store/totp.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
 
@@ -35,25 +40,49 @@ function wrongCodeHelp(err: unknown, maxAttempts: number): SafeHtml | '' {
 its date and time automatically, then try the newest code. Or <a href="/login/backup-code">use your backup code</a>.</p></div>`;
 }
 
+/** Which second factors the person has: the prompt offers a passkey first, then the app, then the backup code. */
+interface Factors {
+  app: boolean;
+  passkeys: boolean;
+}
+
+async function factorsOf(deps: ServiceDeps, active: ActiveSession): Promise<Factors> {
+  const [app, passkeys] = await Promise.all([findTotpCredential(deps.db, active.user.id), countPasskeys(deps.db, active.user.id)]);
+  return { app: app !== null, passkeys: passkeys > 0 };
+}
+
+function passkeyOption(): SafeHtml {
+  return html`<section aria-labelledby="passkey-heading" id="passkey-option">
+  <h2 id="passkey-heading">Use your passkey</h2>
+  <p>Use your fingerprint, face, screen lock or security key.</p>
+  ${NO_SCRIPT_NOTE}
+  <button type="button" id="use-passkey" data-passkey-sign-in hidden>Use your passkey</button>
+  ${PASSKEY_STATUS}
+</section>`;
+}
+
 function sendCodePrompt(
   reply: FastifyReply,
-  ctx: { active: ActiveSession; issuer: string; help?: SafeHtml | '' },
+  ctx: { active: ActiveSession; issuer: string; help?: SafeHtml | ''; factors: Factors },
   csrf: string,
   error: string | null,
   status = 200,
 ): FastifyReply {
   const email = ctx.active.user.email;
-  const body = html`<h1>Enter your code</h1>
-<p>Signed in as <strong id="code-account">${email}</strong>. Open the authenticator app on your phone and enter the 6-digit code
-it shows for <strong>${ctx.issuer} (${email})</strong>.</p>
-${ctx.help ?? ''}
-<form method="post" action="/login/code" class="stack" data-once>
+  const { factors } = ctx;
+  const appForm = html`<form method="post" action="/login/code" class="stack" data-once>
   ${csrfField(csrf)}
-  ${codeField({ autofocus: true, autosubmit: true, invalid: Boolean(error) })}
-  <button type="submit">Verify</button>
-</form>
+  ${codeField({ autofocus: !factors.passkeys || Boolean(error), autosubmit: true, invalid: Boolean(error) })}
+  <button type="submit"${factors.passkeys ? html` class="secondary"` : ''}>Verify</button>
+</form>`;
+  const body = html`<h1>${factors.passkeys ? 'Confirm it is you' : 'Enter your code'}</h1>
+<p>Signed in as <strong id="code-account">${email}</strong>.${factors.app ? html` ${factors.passkeys ? 'Or open' : 'Open'} the authenticator app on your phone and enter the 6-digit code
+it shows for <strong>${ctx.issuer} (${email})</strong>.` : ''}</p>
+${ctx.help ?? ''}
+${factors.passkeys ? passkeyOption() : ''}
+${factors.app ? (factors.passkeys ? html`<section aria-labelledby="app-heading"><h2 id="app-heading">Use your authenticator app</h2>${appForm}</section>` : appForm) : ''}
 <section class="other-options" aria-labelledby="other-heading">
-  <h2 id="other-heading">Can’t use your app?</h2>
+  <h2 id="other-heading">${factors.app ? 'Can’t use your app?' : 'Can’t use your passkey?'}</h2>
   <ul class="plain">
     <li><a href="/login/backup-code" id="use-backup-code">Use your backup code</a></li>
     <li>
@@ -63,7 +92,7 @@ ${ctx.help ?? ''}
   </ul>
   <p>Not you? ${signOutForm(csrf)}</p>
 </section>`;
-  return sendPage(reply, page({ title: 'Enter your code', csrfToken: csrf, error }, body), status);
+  return sendPage(reply, page({ title: factors.passkeys ? 'Confirm it is you' : 'Enter your code', csrfToken: csrf, error, passkeys: factors.passkeys }, body), status);
 }
 
 function sendBackupCodePrompt(reply: FastifyReply, csrf: string, error: string | null, status = 200): FastifyReply {
@@ -96,7 +125,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    return sendCodePrompt(reply, { active, issuer: deps.config.issuer }, newCsrf(reply), null);
+    return sendCodePrompt(reply, { active, issuer: deps.config.issuer, factors: await factorsOf(deps, active) }, newCsrf(reply), null);
   });
 
   app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified', signInStep: 'code' } }, async (request, reply) => {
@@ -105,13 +134,15 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     try {
       const issued = await completeSignInWithCode(deps, requestContext(request), active, formBody(request).code);
       setSessionCookie(reply, deps.config, issued.token);
+      // The organisation requires a passkey and this person has none: adding one comes next.
+      if (issued.session.level !== 'full') return reply.redirect('/login/setup', 303);
       return sendSignInDone(request, reply);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'code');
       if (message === null) throw err;
       const help = wrongCodeHelp(err, deps.config.maxCodeAttempts);
-      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help }, newCsrf(reply), message, (err as TesseraError).status);
+      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help, factors: await factorsOf(deps, active) }, newCsrf(reply), message, (err as TesseraError).status);
     }
   });
 
@@ -153,14 +184,14 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
     }
     // Answered here rather than behind a redirect: only this half-signed-in person (who knows the
     // password) sees which address, masked, the link went to.
-    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again);
+    return sendCheckEmailPage(reply, maskEmail(active.user.recovery_email ?? active.user.email), again, await setUpAfterReset(deps, active.user));
   });
 
   // Static text: it names no address, so it is safe for anyone who lands on it.
   app.get('/login/lost-device', { config: { level: 'public' } }, async (_request, reply) => sendCheckEmailPage(reply, null, null));
 }
 
-function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null): FastifyReply {
+function sendCheckEmailPage(reply: FastifyReply, maskedTo: string | null, againInSeconds: number | null, afterReset: SetUpOnNextSignIn | null = null): FastifyReply {
   const csrf = newCsrf(reply);
   const sentTo = maskedTo
     ? html`<p>We have sent a link to reset two-factor authentication to <strong id="sent-to">${maskedTo}</strong>.</p>`
@@ -172,7 +203,7 @@ ${againInSeconds === null ? '' : html`<p id="send-again">The email was sent mome
 <ol>
   <li>Open the email from Tessera and select <strong>Reset two-factor authentication</strong>. The link works once and expires in ${LOST_DEVICE_LINK_TTL_SECONDS / 60} minutes.</li>
   <li>Confirm the reset on the page that opens.</li>
-  <li>Sign in as usual. If your organisation requires two-factor authentication, a QR code to set up your new phone is shown after the password.</li>
+  <li id="after-reset">${afterResetSentence(afterReset)}</li>
 </ol>
 <p>No email after a few minutes? Check your spam folder, or ask your organisation admin to reset two-factor authentication for you.</p>
 <p>Found your backup code after all? <a href="/login/backup-code">Use your backup code</a>.</p>

@@ -6,6 +6,7 @@ import { type ActiveSession, endSession } from '../../services/sessions.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
 import { html, type SafeHtml, trusted } from './html.ts';
 import { page, type PageOptions, sendPage } from './layout.ts';
+import { type LockedPerson, lockedPerson, renderLockedPage } from './locked.ts';
 
 /** Pieces several flows share: fields, the backup-code panel, error wording, the locked page. */
 
@@ -136,6 +137,10 @@ export function describeFormError(err: unknown, context: 'sign-in' | 'reauth' | 
       return err.message;
     case 'account_deactivated':
       return err.message;
+    case 'invalid_passkey': {
+      const left = typeof err.details.attemptsLeft === 'number' ? err.details.attemptsLeft : 0;
+      return err.message + attemptsLeftText(left);
+    }
     case 'sso_required':
       return 'This account signs in through single sign-on (SSO), not with a password here. Use your organisation’s sign-in page; two-factor authentication is handled by your identity provider.';
     case 'mfa_required_by_policy':
@@ -155,24 +160,17 @@ export function isLocked(err: unknown): boolean {
   return err instanceof TesseraError && err.code === 'account_locked';
 }
 
-/** "Your account has been locked…" with who can help, as the help article shows it. */
-export function sendLockedPage(reply: FastifyReply, csrf: string): FastifyReply {
-  const body = html`<h1>Your account has been locked</h1>
-<div class="alert error" role="alert">
-  <p>Your account has been locked after too many failed sign-in attempts with a two-factor code.</p>
-</div>
-<p>To unlock it, contact your organisation admin (a person with admin rights in your organisation).
-If no admin is available, contact support: they can unlock your account or reset its two-factor authentication.</p>
-<p>We have also emailed you about this. If you did not just try to sign in, someone may know your password: change it once you are back in.</p>
-<p><a href="/login">Back to sign in</a></p>`;
-  return sendPage(reply, page({ title: 'Account locked', csrfToken: csrf }, body), 423);
+/** The locked page for someone not (or no longer) known to be past the password step: no "Ask my admin". */
+export function sendLockedPage(reply: FastifyReply, csrf: string, deps?: ServiceDeps, person: LockedPerson | null = null): FastifyReply {
+  if (!deps) return renderLockedPage(reply, null, csrf, null, 0);
+  return renderLockedPage(reply, deps.config, csrf, person, deps.clock.now().getTime());
 }
 
 /** A lock ends the half-finished or current sign-in too: after an unlock the person starts again from the password. */
 export async function sendLockedPageAndEnd(deps: ServiceDeps, reply: FastifyReply, active: ActiveSession): Promise<FastifyReply> {
   await endSession(deps, active.session);
   clearSessionCookie(reply, deps.config);
-  return sendLockedPage(reply, newCsrf(reply));
+  return sendLockedPage(reply, newCsrf(reply), deps, await lockedPerson(deps, { userId: active.user.id }));
 }
 
 /** The parsed form, or an empty one when the body is missing. */

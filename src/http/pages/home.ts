@@ -3,10 +3,12 @@ import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { endProviderSessions } from '../../services/oidc-sessions.ts';
 import { endSession } from '../../services/sessions.ts';
+import { readOrgLinks } from '../../services/org-settings.ts';
 import { currentSession } from '../guards.ts';
 import { checkReturnAddress, takeReturnAddress } from '../return-address.ts';
 import { clearSessionCookie } from '../session-cookie.ts';
 import { chrome, newCsrf, pendingStepPath } from './components.ts';
+import { graceWarning } from './grace.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 
@@ -20,16 +22,15 @@ export async function homePages(app: FastifyInstance, opts: { deps: ServiceDeps 
     // Every way of finishing a sign-in lands here, so this is where a forward-auth sign-in goes back to its app.
     const returnTo = takeReturnAddress(request, reply, deps.config);
     if (returnTo !== null) return reply.redirect(returnTo, 303);
-    const mfa = await describeMfaState(deps, active);
+    const [mfa, links] = await Promise.all([describeMfaState(deps, active), readOrgLinks(deps, active.org.id)]);
     const csrf = newCsrf(reply);
     const status = !mfa.available
       ? 'not available for your account'
       : mfa.enabled ? 'on' : 'off';
     const body = html`<h1>You are signed in</h1>
 <p class="lead">Signed in as <strong id="signed-in-as">${active.user.email}</strong> in ${active.org.name}.</p>
-${mfa.required && !mfa.enabled && mfa.graceDaysLeft > 0
-    ? html`<div class="alert notice" role="status">Your organisation requires two-factor authentication. Set it up within ${mfa.graceDaysLeft} ${mfa.graceDaysLeft === 1 ? 'day' : 'days'}.</div>`
-    : ''}
+${links.productName && links.productUrl ? html`<p><a class="button" href="${links.productUrl}" id="back-to-product">Back to ${links.productName}</a></p>` : ''}
+${graceWarning(active.org.name, mfa)}
 <section class="card" aria-labelledby="security-heading">
   <h2 id="security-heading">Security</h2>
   <p>Two-factor authentication is <strong id="mfa-status">${status}</strong>.</p>

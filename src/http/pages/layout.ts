@@ -11,6 +11,8 @@ export interface PageOptions {
   /** Error announced to screen readers; rendered above the content, and the title then starts with "Error:". */
   error?: string | null;
   notice?: string | null;
+  /** The page runs a passkey ceremony: load @simplewebauthn/browser (served from here) and passkeys.js. */
+  passkeys?: boolean;
 }
 
 /** The hidden field every state-changing form carries. */
@@ -28,8 +30,11 @@ export function page(opts: PageOptions, body: SafeHtml): SafeHtml {
 <title>${opts.error ? 'Error: ' : ''}${opts.title} · Tessera</title>
 <link rel="stylesheet" href="/static/tessera.css">
 <script src="/static/tessera.js" defer></script>
-</head>
+${opts.passkeys ? html`<script src="/static/vendor/simplewebauthn-browser.js" defer></script>
+<script src="/static/passkeys.js" defer></script>
+` : ''}</head>
 <body>
+<a class="skip-link" href="#main">Skip to main content</a>
 <header class="site">
   <a class="brand" href="/">Tessera</a>
   ${opts.signedInAs
@@ -49,6 +54,33 @@ ${body}
 </html>`;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The deployment's name (ISSUER), shown in every page's header and title. */
+    tesseraBrand?: string;
+  }
+}
+
+function escapeText(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+/** The header link of the section the request is in, as its path begins. */
+const SECTIONS: ReadonlyArray<[prefix: string, href: string]> = [['/account/', '/account/security'], ['/admin/', '/admin/users']];
+
+/**
+ * Every page goes out here, so the header is finished here, where the request is known: the
+ * deployment's name instead of "Tessera", and aria-current on the header link of the current section.
+ */
 export function sendPage(reply: FastifyReply, markup: SafeHtml, status = 200): FastifyReply {
-  return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(markup.value);
+  let body = markup.value;
+  const brand = reply.server.tesseraBrand;
+  if (brand && brand !== 'Tessera') {
+    const name = escapeText(brand);
+    body = body.replace('<a class="brand" href="/">Tessera</a>', `<a class="brand" href="/">${name}</a>`).replace(' · Tessera</title>', ` · ${name}</title>`);
+  }
+  const path = reply.request.url.split('?')[0] ?? '';
+  const section = SECTIONS.find(([prefix]) => path.startsWith(prefix));
+  if (section) body = body.replace(`<a href="${section[1]}">`, `<a href="${section[1]}" aria-current="page">`);
+  return reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 }

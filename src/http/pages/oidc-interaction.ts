@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ACR_MFA, lowestRequestedAcr } from '../../domain/assurance.ts';
+import { countPasskeys, hasSecondFactor } from '../../store/passkeys.ts';
+import { ACR_MFA, ACR_PHR, ACR_RANK, lowestRequestedAcr } from '../../domain/assurance.ts';
 import { describeMfaState } from '../../services/accounts.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { sessionAssurance } from '../../services/session-assurance.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import { InteractionGone, type InteractionView, type OidcProvider } from '../../oidc/index.ts';
-import { findTotpCredential } from '../../store/totp.ts';
 import { currentSession } from '../guards.ts';
 import { newCsrf, pendingStepPath } from './components.ts';
 import { html } from './html.ts';
@@ -94,12 +94,18 @@ export async function oidcInteractionPages(app: FastifyInstance, opts: { deps: S
     const freshSinceAsked = mine?.reauthAfter != null && assurance.authenticatedAt >= mine.reauthAfter;
     const wantsFresh = view.reasons.some((r) => FRESH_REASONS.has(r))
       && (view.reasons.includes('login_prompt') || view.maxAge === undefined || now - assurance.authenticatedAt > view.maxAge * 1000);
-    const wantsMfa = lowestRequestedAcr(view.acrValues) === ACR_MFA && assurance.acr !== ACR_MFA;
+    const wanted = lowestRequestedAcr(view.acrValues);
+    const wantsMore = wanted !== null && ACR_RANK[assurance.acr] < ACR_RANK[wanted];
 
-    if (wantsMfa && !freshSinceAsked) {
+    if (wantsMore && wanted === ACR_PHR && !freshSinceAsked && (await countPasskeys(deps.db, active.user.id)) === 0) {
+      // Only a passkey reaches phr; signing in again with the app would go round in circles.
+      clearPendingInteraction(reply, deps.config);
+      return reply.redirect(await oidc.refuse(request, reply, 'unmet_authentication_requirements', 'this application needs a passkey or security key; add one in your security settings'), 303);
+    }
+    if (wantsMore && wanted === ACR_MFA && !freshSinceAsked) {
       // Only a person with an authenticator app can reach mfa by signing in again; anyone else
       // would go round in circles, so the application is told the level cannot be met.
-      if (!(await findTotpCredential(deps.db, active.user.id))) {
+      if (!(await hasSecondFactor(deps.db, active.user.id))) {
         // 2FA available but not set up: set it up now (password again, then a code), then back.
         if ((await describeMfaState(deps, active)).available) {
           setPendingInteraction(reply, deps.config, { uid: view.uid, reauthAfter: now });
@@ -110,7 +116,7 @@ export async function oidcInteractionPages(app: FastifyInstance, opts: { deps: S
       }
       return toSignIn(reply, view, active, now);
     }
-    if (wantsFresh && !freshSinceAsked) return toSignIn(reply, view, active, now);
+    if ((wantsMore || wantsFresh) && !freshSinceAsked) return toSignIn(reply, view, active, now);
 
     clearPendingInteraction(reply, deps.config);
     const url = await oidc.completeLogin(request, reply, {

@@ -5,6 +5,7 @@ import { type DeadLinkState, deadLinkStateOf } from '../../services/link-state.t
 import { confirmResetLink, inspectResetLink } from '../../services/recovery.ts';
 import { requestContext } from '../request-context.ts';
 import { newCsrf, sendLockedPage } from './components.ts';
+import { afterResetSentence } from './grace.ts';
 import { html } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { formatUtc, hideToken, sendDeadLinkPage, tokenOf } from './link-pages.ts';
@@ -55,7 +56,7 @@ export async function resetLinkPages(app: FastifyInstance, opts: { deps: Service
   <li>the codes in your authenticator app and your backup code stop working;</li>
   <li>you are signed out everywhere.</li>
 </ul>
-<p>Then sign in with your password. If your organisation requires two-factor authentication, you will set it up again with a new QR code.</p>
+<p id="after-reset">${afterResetSentence(link.afterReset)}</p>
 <form method="post" action="/mfa-reset/${token}" class="stack" data-once>
   ${csrfField(csrf)}
   <button type="submit" class="danger" id="confirm-reset">Confirm 2FA reset</button>
@@ -67,11 +68,10 @@ export async function resetLinkPages(app: FastifyInstance, opts: { deps: Service
   app.post('/mfa-reset/:token', { preHandler: app.csrfProtection, config: { level: 'public' } }, async (request, reply) => {
     hideToken(reply);
     try {
-      const { email } = await confirmResetLink(deps, requestContext(request), tokenOf(request.params));
+      const { email, afterReset } = await confirmResetLink(deps, requestContext(request), tokenOf(request.params));
       const body = html`<h1>Two-factor authentication has been reset</h1>
 <p>Two-factor authentication is now off for <strong>${email}</strong>, and you have been signed out everywhere.</p>
-<p>Sign in again with your password. If your organisation requires two-factor authentication, a QR code is shown
-after the password so you can set up your authenticator app again.</p>
+<p id="after-reset">${afterResetSentence(afterReset)}</p>
 <p><a class="button" href="/login" id="sign-in-again">Sign in again</a></p>`;
       return sendPage(reply, page({ title: '2FA has been reset', csrfToken: newCsrf(reply), notice: '2FA has been reset, sign in again.' }, body));
     } catch (err) {

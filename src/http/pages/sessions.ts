@@ -25,6 +25,7 @@ async function sendSessionsPage(deps: ServiceDeps, reply: FastifyReply, active: 
   <th scope="row">${s.device}${s.current ? html` <span class="badge on">This device</span>` : ''}${s.level === 'partial' ? html` <span class="badge pending">Sign-in not finished</span>` : ''}</th>
   <td data-label="Address">${s.ip ?? 'unknown'}</td>
   <td data-label="Signed in">${formatUtc(s.createdAt)}</td>
+  <td data-label="Signed in with">${s.signedInWith}</td>
   <td data-label="Last active">${formatUtc(s.lastSeenAt)}</td>
   <td class="cell-actions">${s.current ? '' : html`<form method="post" action="/account/sessions/${s.id}/sign-out" class="inline">${csrfField(csrf)}<button type="submit" class="secondary small" aria-label="Sign out ${s.device}, last active ${formatUtc(s.lastSeenAt)}">Sign out</button></form>`}</td>
 </tr>`);
@@ -32,7 +33,7 @@ async function sendSessionsPage(deps: ServiceDeps, reply: FastifyReply, active: 
 <div class="table-scroll">
 <table class="users" id="sessions">
 <caption>${String(sessions.length)} ${sessions.length === 1 ? 'session' : 'sessions'}</caption>
-<thead><tr><th scope="col">Browser</th><th scope="col">Address</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Browser</th><th scope="col">Address</th><th scope="col">Signed in</th><th scope="col">Signed in with</th><th scope="col">Last active</th><th scope="col">Actions</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>
 </div>

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../../domain/errors.ts';
-import { describeMfaState } from '../../services/accounts.ts';
+import { describeMfaState, orgPolicy, userStanding } from '../../services/accounts.ts';
+import { mustAddPasskeyNow } from '../../domain/policy.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginTotpSetup, confirmTotpSetup, PENDING_ENROLMENT_TTL_MS, type TotpSetup } from '../../services/enrolment.ts';
 import { followsUnfinishedSetup } from '../../services/setup-history.ts';
@@ -14,6 +15,8 @@ import { backupCodePanel, chrome, codeField, copyButton, describeFormError, form
 import { html, type SafeHtml, trusted } from './html.ts';
 import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { MAX_PASSKEY_NAME_LENGTH } from '../../domain/passkeys.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
 
@@ -70,6 +73,41 @@ function newKeyNotice(active: ActiveSession): SafeHtml {
 delete the earlier entry for ${active.user.email} from your app: it will not work.</div>`;
 }
 
+/** Forced set-up offers a passkey first: one step, and it cannot be phished. */
+function forcedPasskeyOption(): SafeHtml {
+  return html`<section class="card" aria-labelledby="passkey-heading" id="passkey-option">
+  <h2 id="passkey-heading">Use a passkey or security key</h2>
+  <p>Sign in with your fingerprint, face, screen lock or a security key such as a YubiKey.</p>
+  ${NO_SCRIPT_NOTE}
+  <form class="stack" data-passkey-register data-done="/login/passkey-done" hidden>
+    <div class="field">
+      <label for="passkey-name">Name for this passkey</label>
+      <input id="passkey-name" name="name" type="text" required maxlength="${String(MAX_PASSKEY_NAME_LENGTH)}" autocomplete="off" value="My passkey">
+    </div>
+    ${PASSKEY_STATUS}
+    <button type="submit" id="add-passkey-submit">Use a passkey</button>
+  </form>
+  <div id="passkey-backup" hidden>
+    <h3>Save your backup code</h3>
+    <p>Two-factor authentication is on. If you lose your passkey, this code lets you sign in once without it. Keep it somewhere safe. It will not be shown again.</p>
+    <p class="backup-code" id="backup-code"></p>
+    <p><a class="button" href="/login/passkey-done" id="continue">Continue</a></p>
+  </div>
+</section>`;
+}
+
+/** Forced set-up where only a passkey will do (the organisation requires phishing-resistant 2FA). */
+function sendPasskeyOnlySetup(reply: FastifyReply, active: ActiveSession): FastifyReply {
+  const csrf = newCsrf(reply);
+  const body = html`<h1>Add a passkey or security key</h1>
+<p class="lead">Your organisation requires a passkey or security key: codes from an app can be phished, passkeys cannot. Add one now
+to finish signing in as <strong>${active.user.email}</strong>.</p>
+${timeLimit('forced', active)}
+${forcedPasskeyOption()}
+<form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
+  return sendPage(reply, page({ title: 'Add a passkey or security key', passkeys: true, ...chrome(active, csrf) }, body));
+}
+
 export function sendSetupPage(
   reply: FastifyReply,
   mode: Mode,
@@ -84,6 +122,8 @@ export function sendSetupPage(
 ${opts.newKey ? newKeyNotice(active) : ''}
 ${leadParagraph(mode, active)}
 ${timeLimit(mode, active)}
+${mode === 'forced' ? forcedPasskeyOption() : ''}
+${mode === 'forced' ? html`<h2 id="app-heading">Or use an authenticator app</h2>` : ''}
 <ol class="steps">
   <li>
     <h2>Install an authenticator app</h2>
@@ -91,13 +131,20 @@ ${timeLimit(mode, active)}
   </li>
   <li>
     <h2>Add your account to the app</h2>
-    <p><strong>Signing in on a computer?</strong> In the app, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
-    <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
-    <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
-    <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
-    <div class="secret">
-      <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
-      ${copyButton(setup.secret, 'Copy key')}
+    <div class="add-account">
+      <div class="on-phone" id="on-phone">
+        <p><strong>On this phone?</strong> <a class="button secondary" id="otpauth-link" href="${setup.otpauthUri}">Open in authenticator app</a></p>
+        <p>Or type the secret key into the app (choose <strong>Enter a setup key</strong> or <strong>Other account</strong>, name it ${issuerOf(setup)}, and choose time-based):</p>
+        <div class="secret">
+          <code id="secret-key" class="secret-key">${setup.secretGroups.split(' ').map((group) => html`<span>${group}</span>`)}</code>
+          ${copyButton(setup.secret, 'Copy key')}
+        </div>
+      </div>
+      <details class="on-computer" id="on-computer">
+        <summary>Setting up on a computer?</summary>
+        <p>In the app on your phone, tap <strong>+</strong> or <strong>Add account</strong>, choose to scan a QR code, and point your phone at this code:</p>
+        <div class="qr" id="qr">${trusted(qrMarkup(setup.qrSvg))}</div>
+      </details>
     </div>
   </li>
   <li>
@@ -115,7 +162,7 @@ ${mode === 'forced'
   // No autofocus on a first view: focusing the code field would scroll the QR code out of view and,
   // on a phone, open the keyboard over the instructions. After a wrong code the error sits under the
   // field and the field takes the focus (codeField), since the key is already in the app.
-  return sendPage(reply, page({ title: HEADING[mode], error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: HEADING[mode], error, passkeys: mode === 'forced', ...chrome(active, csrf) }, body), status);
 }
 
 function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
@@ -155,6 +202,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
   app.get('/login/setup', { config: { level: 'enrolling' } }, async (request, reply) => {
     const active = requireForcedStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
+    if (mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now())) return sendPasskeyOnlySetup(reply, active);
     const resumed = await resumeTotpSetup(deps, active);
     if (resumed) return sendSetupPage(reply, 'forced', active, resumed, null);
     const setup = await beginTotpSetup(deps, requestContext(request), active, undefined);

@@ -7,33 +7,62 @@ import { currentSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { rememberReturnAddress } from '../return-address.ts';
 import { setSessionCookie } from '../session-cookie.ts';
-import { describeFormError, formBody, isLocked, newCsrf, passwordField, sendLockedPage } from './components.ts';
+import { describeFormError, formBody, isLocked, newCsrf, passwordField, pendingStepPath, sendLockedPage } from './components.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
 import { html } from './html.ts';
+import { lockedPerson } from './locked.ts';
 import { readPendingInteraction, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
+import { PASSKEY_STATUS } from './passkeys.ts';
 
 const NOTICES: Record<string, string> = {
   signed_out: 'You have signed out.',
   expired: 'Your sign-in took too long. Please sign in again.',
   reauth: 'The application asks you to sign in again to continue.',
+  unlocked: 'Your account is no longer locked. Sign in again.',
+  locked_expired: 'To ask your admin to unlock your account, sign in again with your password.',
 };
 
-function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null }): FastifyReply {
+function sendSignInPage(reply: FastifyReply, csrf: string, opts: { email?: string; error?: string | null; notice?: string | null; status?: number; continueTo?: string | null; pending?: ActiveSession | null; ssoUrl?: string | null }): FastifyReply {
   const body = html`<h1>Sign in</h1>
 ${opts.continueTo ? html`<p class="lead" id="continue-to">to continue to <strong>${opts.continueTo}</strong></p>` : ''}
+${opts.pending
+    ? html`<section class="card" id="continue-signing-in" aria-labelledby="continue-heading">
+  <h2 id="continue-heading">Continue signing in as ${opts.pending.user.email}</h2>
+  <p>Your password was accepted; the next step is waiting.</p>
+  <p><a class="button" href="${pendingStepPath(opts.pending)}" id="continue-link">Continue as ${opts.pending.user.email}</a></p>
+</section>
+<h2 id="another-account">Use another account</h2>`
+    : ''}
 <form method="post" action="/login" class="stack" data-once>
   ${csrfField(csrf)}
   <div class="field">
     <label for="email">Email address</label>
-    <input id="email" name="email" type="email" autocomplete="username" required maxlength="254" value="${opts.email ?? ''}"${
+    <input id="email" name="email" type="email" autocomplete="username webauthn" required maxlength="254" value="${opts.email ?? ''}"${
       opts.email ? html`` : html` autofocus`}${opts.error ? html` aria-invalid="true"` : ''}>
   </div>
   ${passwordField({ autofocus: Boolean(opts.email), invalid: Boolean(opts.error) })}
   <button type="submit">Sign in</button>
 </form>
+${opts.ssoUrl ? html`<p id="sso-link"><a class="button" href="${opts.ssoUrl}">Sign in with your organisation’s SSO</a></p>` : ''}
 <p><a href="/login/forgot">Forgot your password?</a></p>
-<p class="muted">After your password you may be asked for a code from your authenticator app.</p>`;
-  return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice }, body), opts.status ?? 200);
+<p class="muted">After your password you may be asked for a code from your authenticator app or for your passkey.</p>
+<section aria-labelledby="passkey-heading" id="passkey-option">
+  <h2 id="passkey-heading">Or sign in with a passkey</h2>
+  <p>If you have added a passkey to your account, sign in with it instead of your email and password.</p>
+  <noscript><p class="hint-box" id="passkey-noscript">Signing in with a passkey needs JavaScript, which is turned off in this browser. Sign in with your email and password.</p></noscript>
+  <button type="button" class="secondary" id="sign-in-with-passkey" data-passkey-sign-in hidden>Sign in with a passkey</button>
+  ${PASSKEY_STATUS}
+</section>`;
+  return sendPage(reply, page({ title: 'Sign in', csrfToken: csrf, error: opts.error, notice: opts.notice, passkeys: true }, body), opts.status ?? 200);
+}
+
+/** A path on this server as an absolute address, for the same check as every return address; anything else is nothing. */
+function localReturnAddress(deps: ServiceDeps, raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || !/^\/(?![/\\])[\x21-\x7e]{0,2000}$/.test(raw)) return undefined;
+  // The URL parser drops tabs and line breaks ("/\t/evil.example"): only this origin is accepted after it.
+  const url = new URL(raw, deps.config.baseUrl);
+  return url.origin === new URL(deps.config.baseUrl).origin ? url.href : undefined;
 }
 
 export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
@@ -42,9 +71,12 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
   // `rd`: where to go once signed in (forward-auth); `reauth=1`: sign in again although signed in,
   // because the app asked for a stronger or more recent sign-in than this session's.
   app.get('/login', { config: { level: 'public' } }, async (request, reply) => {
-    const query = request.query as { notice?: unknown; rd?: unknown; reauth?: unknown };
-    const returnTo = rememberReturnAddress(request, reply, deps.config, query.rd);
+    const query = request.query as { notice?: unknown; rd?: unknown; reauth?: unknown; return_to?: unknown };
+    // `return_to` is a path on this server (a deep link that met the sign-in); `rd` an address of a protected app.
+    const asked = query.rd ?? localReturnAddress(deps, query.return_to);
     const active = await currentSession(deps, request);
+    // Back on /login half-way ("Continue signing in as…"): where the sign-in was going still holds.
+    const returnTo = asked === undefined && active?.session.level === 'partial' ? null : rememberReturnAddress(request, reply, deps.config, asked);
     const full = active?.session.level === 'full';
     // An application that asked for a new sign-in (OpenID prompt=login, max_age or a higher acr;
     // a forward-auth route's step-up) gets one even over a complete session: the form replaces it.
@@ -63,7 +95,8 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     return sendSignInPage(reply, newCsrf(reply), {
       notice,
       email: reauth ? active!.user.email : undefined,
-      continueTo: returnTo === null ? null : new URL(returnTo).host,
+      continueTo: returnTo === null || new URL(returnTo).host === new URL(deps.config.baseUrl).host ? null : new URL(returnTo).host,
+      pending: active?.session.level === 'partial' ? active : null,
     });
   });
 
@@ -71,19 +104,23 @@ export async function signInPages(app: FastifyInstance, opts: { deps: ServiceDep
     const form = formBody(request);
     const previous = await currentSession(deps, request);
     try {
-      const { next, issued } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
+      const { next, issued, setupDueBy } = await signInWithPassword(deps, requestContext(request), { email: form.email, password: form.password }, previous?.session ?? null);
       setSessionCookie(reply, deps.config, issued.token);
       if (next === 'done') {
+        // Set-up postponed by a grace period: ask first, then go on (the interstitial knows where).
+        if (setupDueBy !== null) return reply.redirect('/login/grace', 303);
         return sendSignInDone(request, reply);
       }
       return reply.redirect(next === 'enroll' ? '/login/setup' : '/login/code', 303);
     } catch (err) {
       const csrf = newCsrf(reply);
-      if (isLocked(err)) return sendLockedPage(reply, csrf);
+      // Told only after the right password, so naming whom the page is for reveals nothing new.
+      if (isLocked(err)) return sendLockedPage(reply, csrf, deps, await lockedPerson(deps, { email: form.email }));
       const message = describeFormError(err, 'sign-in');
       if (message === null) throw err;
       const email = typeof form.email === 'string' ? form.email.slice(0, 254) : '';
-      return sendSignInPage(reply, csrf, { email, error: message, status: (err as TesseraError).status });
+      const ssoUrl = err instanceof TesseraError && typeof err.details.ssoUrl === 'string' ? err.details.ssoUrl : null;
+      return sendSignInPage(reply, csrf, { email, error: message, status: (err as TesseraError).status, ssoUrl });
     }
   });
 }

@@ -2,6 +2,13 @@
 (function () {
   'use strict';
 
+  document.documentElement.classList.add('js');
+
+  // Set-up on a wide screen with a mouse: the QR code is what the phone scans, so it starts open.
+  if (window.matchMedia && window.matchMedia('(min-width: 40.01rem) and (pointer: fine)').matches) {
+    document.querySelectorAll('details.on-computer').forEach(function (details) { details.open = true; });
+  }
+
   function announce(button, text) {
     var status = button.nextElementSibling;
     if (status && status.classList.contains('copy-status')) status.textContent = text;
