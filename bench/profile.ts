@@ -7,6 +7,7 @@
 //   npm run bench:profile -- --keep       also keep the .cpuprofile (open it in Chrome DevTools)
 //   npm run bench:profile -- --me         GET /me only (the fixed cost of any signed-in request)
 //   npm run bench:profile -- --postgres   on a throwaway PostgreSQL server instead of SQLite
+//   npm run bench:profile -- --oidc       the full sign-in through the OpenID provider instead
 //   LOG_LEVEL=warn npm run bench:profile  without the per-request log line
 // The profiler samples by the clock: on a busy machine, time the server spent waiting for a core
 // is charged to whatever it was doing. On PostgreSQL that shows as socket writes (writev,
@@ -18,10 +19,12 @@ import { join, relative } from 'node:path';
 import http from 'node:http';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { cannon, cannonCodeSteps, post, withCpu, preparePartialSessions, readSeeded, ROOT, runSignIns, startTessera, tessera, totpNow } from './lib.ts';
+import { exchange, REDIRECT, signInForCode } from './oidc-flow.ts';
 
 const KEEP = process.argv.includes('--keep');
 const ME_ONLY = process.argv.includes('--me');
 const POSTGRES = process.argv.includes('--postgres');
+const OIDC = process.argv.includes('--oidc');
 const work = mkdtempSync(join(tmpdir(), 'tessera-profile-'));
 const profiles = join(work, 'profiles');
 
@@ -107,7 +110,23 @@ try {
   const { NODE_OPTIONS: _, ...cliEnv } = env;
   await runSignIns(server.port, seed(cliEnv, 300), 10); // warm-up
   const phases: Phase[] = [];
-  if (!ME_ONLY) {
+  if (OIDC) {
+    const created = tessera(['client', 'create', '--name', 'Profile', '--redirect-uri', REDIRECT], cliEnv);
+    const clientId = /^client_id:\s*(\S+)/m.exec(created)![1]!;
+    const secret = /^client_secret:\s*(\S+)/m.exec(created)![1]!;
+    const people = seed(cliEnv, 260);
+    const signIn = async (u: (typeof people)[number]) => exchange(server.url, clientId, secret, await signInForCode(server.url, clientId, u));
+    for (const u of people.slice(0, 20)) await signIn(u);
+    const rest = people.slice(20);
+    const started = performance.now();
+    const run = await measured('sign-in through the provider', phases, () => withCpu(server.pid, async () => {
+      let next = 0;
+      await Promise.all(Array.from({ length: 4 }, async () => { while (next < rest.length) await signIn(rest[next++]!); }));
+      return { requests: rest.length };
+    }, (r) => r.requests));
+    console.log(`sign-in through the provider: ${(rest.length / ((performance.now() - started) / 1000)).toFixed(0)}/s, ${(run.cpuUs / 1000).toFixed(1)} ms server CPU each`);
+  }
+  if (!ME_ONLY && !OIDC) {
     const sessions = await preparePartialSessions(server.port, seed(cliEnv, 3000), 10);
     const codes = await measured('code step', phases, () => withCpu(server.pid, () => cannonCodeSteps(server.port, sessions, 10), (r) => r.requests));
     console.log(`code step: ${Math.round(codes.perSecond)} req/s, p50 ${codes.latency.p50.toFixed(1)} ms, p99 ${codes.latency.p99.toFixed(1)} ms, ${Math.round(codes.cpuUs)} µs server CPU each`);

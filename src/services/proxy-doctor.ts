@@ -39,8 +39,12 @@ function ask(url: URL, via: string | null): Promise<Answer> {
   });
 }
 
-/** Every finding, problems and passes alike; `via` (HOST:PORT) connects there instead of resolving the URL's host. */
-export async function diagnoseProxy(config: Config, rawUrl: string, via: string | null = null): Promise<DoctorFinding[]> {
+/**
+ * Every finding, problems and passes alike; `via` (HOST:PORT) connects there instead of resolving the
+ * URL's host. With `onlyAllowedHosts` (the admin page) no request leaves for a host outside
+ * FORWARD_AUTH_DOMAINS, so the page cannot be used to make Tessera call arbitrary addresses.
+ */
+export async function diagnoseProxy(config: Config, rawUrl: string, via: string | null = null, opts: { onlyAllowedHosts?: boolean } = {}): Promise<DoctorFinding[]> {
   let url: URL;
   try {
     url = new URL(rawUrl);
@@ -67,6 +71,10 @@ export async function diagnoseProxy(config: Config, rawUrl: string, via: string 
     ? `the session cookie reaches ${url.hostname}`
     : `the session cookie does not reach ${url.hostname} (COOKIE_DOMAIN ${config.cookieDomain ?? 'unset'}): people who sign in are sent back to sign in, a loop. Set COOKIE_DOMAIN to a domain that covers both ${new URL(config.baseUrl).hostname} and ${url.hostname}.`);
 
+  if (opts.onlyAllowedHosts && returnable === null) {
+    note(false, `${url.hostname} was not asked: from this page Tessera only sends test requests to hosts in FORWARD_AUTH_DOMAINS.`);
+    return findings;
+  }
   let answer: Answer;
   try {
     answer = await ask(url, via);

@@ -81,5 +81,11 @@ describe('signing in to an application through Tessera, in a real browser', () =
     await row.waitFor();
     assert.match((await row.locator('.last-used').textContent()) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
     await assertAccessible(page);
+    // The forward-auth check next to it: a host outside FORWARD_AUTH_DOMAINS is named, not asked.
+    await Promise.all([page.waitForURL(/\/admin\/proxy-check$/), page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Forward-auth check' }).click()]);
+    await page.getByLabel('Address of a protected application').fill('https://elsewhere.example/');
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Check' }).click()]);
+    assert.match((await page.locator('#findings').textContent()) ?? '', /elsewhere\.example was not asked/);
+    await assertAccessible(page);
   });
 });

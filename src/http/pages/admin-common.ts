@@ -18,12 +18,12 @@ export async function enterAdmin(request: FastifyRequest, reply: FastifyReply): 
   return { admin, csrf: await reply.generateCsrf() };
 }
 
-export type AdminSection = 'users' | 'invitations' | 'audit' | 'apps' | 'api-tokens';
+export type AdminSection = 'users' | 'invitations' | 'audit' | 'apps' | 'api-tokens' | 'proxy';
 
 function adminNav(current: AdminSection): SafeHtml {
   const link = (section: AdminSection, href: string, label: string) =>
     current === section ? html`<a href="${href}" aria-current="page">${label}</a>` : html`<a href="${href}">${label}</a>`;
-  return html`<nav class="admin-nav" aria-label="Admin">${link('users', '/admin/users', 'People and 2FA')}${link('invitations', '/admin/invitations', 'Invitations')}${link('audit', '/admin/audit', 'Audit log')}${link('apps', '/admin/apps', 'Applications')}${link('api-tokens', '/admin/api-tokens', 'API tokens')}</nav>`;
+  return html`<nav class="admin-nav" aria-label="Admin">${link('users', '/admin/users', 'People and 2FA')}${link('invitations', '/admin/invitations', 'Invitations')}${link('audit', '/admin/audit', 'Audit log')}${link('apps', '/admin/apps', 'Applications')}${link('api-tokens', '/admin/api-tokens', 'API tokens')}${link('proxy', '/admin/proxy-check', 'Forward-auth check')}</nav>`;
 }
 
 export function sendAdminPage(

@@ -5,6 +5,7 @@ import { adminAuditPages } from './admin-audit.ts';
 import { adminInvitationPages } from './admin-invitations.ts';
 import { adminPersonPages } from './admin-person.ts';
 import { adminApiTokenPages } from './admin-api-tokens.ts';
+import { adminProxyCheckPages } from './admin-proxy-check.ts';
 import { adminPolicyPages } from './admin-policy.ts';
 import { adminUsersPages, sendUsersPage } from './admin-users.ts';
 
@@ -21,4 +22,5 @@ export async function adminPageRoutes(app: FastifyInstance, opts: { deps: Servic
   await app.register(adminPersonPages, opts);
   await app.register(adminAppsPages, opts);
   await app.register(adminApiTokenPages, opts);
+  await app.register(adminProxyCheckPages, opts);
 }
