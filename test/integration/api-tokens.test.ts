@@ -99,7 +99,7 @@ describe('organisation API tokens', () => {
     assert.equal(await snapshotState(db()), before);
     const page = await ts.client().request('GET', '/admin/users', undefined, { ...bearer(token), accept: 'text/html' });
     assert.equal(page.status, 303);
-    assert.equal(page.headers.get('location'), '/login');
+    assert.equal(page.headers.get('location'), '/login?return_to=%2Fadmin%2Fusers');
   });
 
   it('acts on its own organisation only', async () => {

@@ -84,7 +84,7 @@ describe('sign-in with a return address', () => {
     // Tessera's own host receives its cookie: signed in, so straight on.
     const own = await getPage(ts, client, `/login?rd=${encodeURIComponent(`${ts.url}/account/security`)}`);
     assert.equal(own.status, 303);
-    assert.equal((await getPage(ts, client, '/')).headers.get('location'), `${ts.url}/account/security`);
+    assert.equal((await getPage(ts, client, '/')).headers.get('location'), '/account/security', 'a page of its own is followed by path');
     // Without COOKIE_DOMAIN no other host does, so an app sending a signed-in person here has a configuration problem.
     const other = await getPage(ts, client, `/login?rd=${encodeURIComponent(APP_URL)}`);
     assert.equal(other.status, 403);
