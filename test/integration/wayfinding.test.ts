@@ -25,7 +25,7 @@ describe('wayfinding (issue 17 item 14)', () => {
     const signIn = await signInOnPages(ts, c, 'ada@acme.test', deep.headers.get('location')!);
     assert.equal(signIn.headers.get('location'), '/');
     const home = await getPage(ts, c, '/');
-    assert.equal(home.headers.get('location'), `${ts.config.baseUrl}/admin/audit?type=account.locked`);
+    assert.equal(home.headers.get('location'), '/admin/audit?type=account.locked');
 
     for (const hostile of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', '/\t/evil.example', 'javascript:alert(1)']) {
       const d = ts.client();
