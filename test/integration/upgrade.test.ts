@@ -87,9 +87,10 @@ describe('upgrading a database from each earlier release', () => {
       assert.equal(backup.status, 200, JSON.stringify(backup.body));
 
       assert.equal((await db.selectFrom('audit_events').select('id').where('type', '=', 'mfa.enabled').execute()).length, 1);
-      assert.equal(await deliverMail(ts) >= 1, true, 'the message waiting before the upgrade goes out');
+      // The server's own delivery loop may have sent it already; either way it must be gone out now.
+      await deliverMail(ts);
       const waiting = await db.selectFrom('mail_queue').select('sent_at').where('id', '=', 'm-waiting').executeTakeFirstOrThrow();
-      assert.notEqual(waiting.sent_at, null);
+      assert.notEqual(waiting.sent_at, null, 'the message waiting before the upgrade goes out');
       assert.ok(readdirSync(join(fixture.dataDir, 'outbox')).length >= 1);
     });
   }
