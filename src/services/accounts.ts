@@ -58,13 +58,18 @@ export interface MfaState {
   passkeyGraceDaysLeft: number;
 }
 
-/** `totpEnabled`, when the caller already read it in this request (the session lookup), saves reading it again. */
-export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, totpEnabled?: boolean): Promise<MfaState> {
+/**
+ * `factors`, when the caller already read them in this request (the session lookup), saves reading
+ * them again: GET /me then costs one statement.
+ */
+export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, factors?: { totpEnabled?: boolean; passkeyCount?: number }): Promise<MfaState> {
   const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
+  const known = factors?.totpEnabled !== undefined && factors.passkeyCount !== undefined ? factors : null;
   // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
-  const enabled = totpEnabled === true || (await hasSecondFactor(db, account.user.id));
+  const enabled = known ? known.totpEnabled === true || known.passkeyCount! > 0 : factors?.totpEnabled === true || (await hasSecondFactor(db, account.user.id));
   const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
   const passkeyRequired = isPasskeyRequired(orgPolicy(account.org), userStanding(account.user));
+  const passkeys = async () => known ? known.passkeyCount! : countPasskeys(db, account.user.id);
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
@@ -75,7 +80,7 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
     setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
     passkeyRequired,
-    passkeyGraceDaysLeft: passkeyRequired && (await countPasskeys(db, account.user.id)) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    passkeyGraceDaysLeft: passkeyRequired && (await passkeys()) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
   };
 }
 

@@ -30,6 +30,8 @@ export interface ActiveSession extends Account {
   token: string;
   /** Whether the person had an authenticator when the session was looked up (set by resolveSession). */
   totpEnabled?: boolean;
+  /** How many passkeys the person had then (set by resolveSession). */
+  passkeyCount?: number;
 }
 
 export interface IssuedSession {
@@ -124,14 +126,14 @@ export async function resolveSession(deps: ServiceDeps, token: string): Promise<
   const idHash = hashToken(token);
   const found = await findSessionWithAccount(deps.db, idHash);
   if (!found) return null;
-  const { session, user, org, totpEnabled } = found;
+  const { session, user, org, totpEnabled, passkeyCount } = found;
   const now = deps.clock.now().getTime();
   if (isSessionExpired(deps, session, now)) {
     await deleteSession(deps.db, idHash);
     return null;
   }
   if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
-  return { user, org, session, token, totpEnabled };
+  return { user, org, session, token, totpEnabled, passkeyCount };
 }
 
 export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {

@@ -63,6 +63,8 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     // Whether the person has an authenticator: GET /me shows it, and a statement of its own was a
     // second round trip on every such request (one index probe here).
     .select((eb) => eb.exists(eb.selectFrom('totp_credentials').select('totp_credentials.user_id').whereRef('totp_credentials.user_id', '=', 'users.id')).as('totp__enabled'))
+    // And how many passkeys: GET /me shows the count, which was a second statement (one more index probe here).
+    .select((eb) => eb.selectFrom('passkeys').select((p) => p.fn.countAll<number>().as('n')).whereRef('passkeys.user_id', '=', 'users.id').as('passkeys__count'))
     .select([
       'sessions.id_hash as session__id_hash',
       'sessions.level as session__level',
@@ -78,7 +80,7 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .where('sessions.id_hash', '=', p.idHash),
 );
 
-export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean } | null> {
+export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean; passkeyCount: number } | null> {
   const row = (await sessionWithAccount(db, { idHash })).rows[0];
   if (!row) return null;
   const {
@@ -93,6 +95,7 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     session__sign_in_method,
     session__authenticated_at,
     totp__enabled,
+    passkeys__count,
     ...rest
   } = row;
   const session: SessionRow = {
@@ -108,8 +111,8 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     sign_in_method: session__sign_in_method,
     authenticated_at: session__authenticated_at,
   };
-  // SQLite answers 1 or 0, PostgreSQL true or false.
-  return { session, ...splitOrg(rest), totpEnabled: Boolean(totp__enabled) };
+  // SQLite answers 1 or 0, PostgreSQL true or false; PostgreSQL's count is a bigint, handed over as a string.
+  return { session, ...splitOrg(rest), totpEnabled: Boolean(totp__enabled), passkeyCount: Number(passkeys__count ?? 0) };
 }
 
 

@@ -78,9 +78,9 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    // Nothing has changed since the session was looked up: its reading of the authenticator stands.
-    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active.totpEnabled);
-    const passkeys = { count: await countPasskeys(deps.db, active.user.id), required: passkeyRequired, graceDaysLeft: passkeyGrace };
+    // Nothing has changed since the session was looked up: its reading of the factors stands.
+    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active);
+    const passkeys = { count: active.passkeyCount ?? (await countPasskeys(deps.db, active.user.id)), required: passkeyRequired, graceDaysLeft: passkeyGrace };
     const assurance = sessionAssurance(active);
     return {
       signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },
