@@ -175,13 +175,18 @@ export function createMetrics(deps: {
     contentType: registry.contentType,
     observeEvents(inner) {
       return {
-        async record(tx, event) {
-          await inner.record(tx, event);
-          // Counted when recorded inside the change's transaction; one that then rolls back (a
-          // crash, a broken deadlock) is still counted, which errs on the side of showing attempts.
-          const outcome = OUTCOME_OF_EVENT[event.type];
-          if (outcome) steps.inc({ step: stepOf(event), outcome });
-          else if (event.type === 'account.locked') lockouts.inc();
+        async record(tx, event, writes) {
+          await inner.record(tx, event, writes);
+          // Counted when recorded inside the change's transaction (or once its batched writes took);
+          // one that then rolls back (a crash, a broken deadlock) is still counted, which errs on the
+          // side of showing attempts.
+          const count = () => {
+            const outcome = OUTCOME_OF_EVENT[event.type];
+            if (outcome) steps.inc({ step: stepOf(event), outcome });
+            else if (event.type === 'account.locked') lockouts.inc();
+          };
+          if (writes) writes.afterRun(count);
+          else count();
         },
       };
     },

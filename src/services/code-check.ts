@@ -5,7 +5,8 @@ import { openSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { checkTotpCode } from '../domain/totp.ts';
 import type { Database } from '../store/schema.ts';
 import { deleteFullSessions } from '../store/sessions.ts';
-import { claimTotpStep, findTotpCredential } from '../store/totp.ts';
+import { claimTotpStepQuery, findTotpCredential } from '../store/totp.ts';
+import { WriteBatch } from '../store/write-batch.ts';
 import {
   clearCodeFailures,
   countWrongCode,
@@ -130,8 +131,12 @@ class ReplayedCode extends Error {
 
 /** How a code-check transaction that claims a partial session (the sign-in's code step) claims it. */
 export interface SessionClaim {
-  /** Takes the session, or throws wrong_step when another request completed or ended it first. */
-  take(tx: Kysely<Database>): Promise<void>;
+  /**
+   * Takes the session and records the sign-in, queuing what it can on `writes` (they run with the
+   * time step's claim: one round trip on PostgreSQL); a write that finds the session completed or
+   * ended by another request first throws wrong_step.
+   */
+  take(tx: Kysely<Database>, writes: WriteBatch): Promise<void>;
   /** Throws wrong_step when the session is gone: a double-submitted form, not a guess. */
   stillOpen(tx: Kysely<Database>): Promise<void>;
 }
@@ -178,9 +183,12 @@ export async function withVerifiedCode<T>(
         throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
       }
       if (check.ok) {
-        await opts.claim?.take(tx);
-        // Conditional all the same: a step can only be burnt once, whatever else changed.
-        if (!(await claimTotpStep(tx, user.id, check.step))) throw new ReplayedCode(max - standing.failed_code_attempts);
+        const writes = new WriteBatch(tx);
+        await opts.claim?.take(tx, writes);
+        // Conditional all the same: a step can only be burnt once, whatever else changed. Checked
+        // after the session's claim, so a double submit is wrong_step rather than a replay.
+        writes.add(claimTotpStepQuery(tx, user.id, check.step), () => new ReplayedCode(max - standing.failed_code_attempts));
+        await writes.run();
         if (standing.failed_code_attempts > 0) await clearCodeFailures(tx, user.id);
         return { ok: true, value: await work(tx) };
       }

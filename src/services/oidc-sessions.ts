@@ -51,8 +51,8 @@ const ENDS_PROVIDER_SESSIONS: ReadonlySet<SecurityEventType> = new Set<SecurityE
  */
 export function endingProviderSessions(inner: EventSink, deps: Pick<ServiceDeps, 'clock'>): EventSink {
   return {
-    async record(db, event) {
-      await inner.record(db, event);
+    async record(db, event, writes) {
+      await inner.record(db, event, writes);
       if (ENDS_PROVIDER_SESSIONS.has(event.type) && event.subject?.userId) await endProviderSessions(db, deps.clock.now().getTime(), event.subject.userId);
     },
   };

@@ -5,6 +5,7 @@ import { isCounterRegression, type KeyKind, keyKindOf, type ParsedResponse, pars
 import { claimChallenge, findPasskeyByCredentialId, type PasskeyRow, recordPasskeyUse } from '../store/passkeys.ts';
 import type { ChallengePurpose, Database } from '../store/schema.ts';
 import { clearCodeFailures, countWrongCode, lockIfAttemptsExhausted, lockPerson, type UserRow } from '../store/users.ts';
+import { WriteBatch } from '../store/write-batch.ts';
 import { eventFor } from './accounts.ts';
 import { recordLock, type SessionClaim, tooManyAtOnce } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
@@ -85,7 +86,9 @@ export async function withVerifiedPasskey<T>(
       await deps.events.record(tx, eventFor(deps, ctx, 'passkey.counter_regressed', user, { details: { passkey: passkey.name, stored: passkey.counter, received: check.newCounter } }));
       return { ok: false, kind: 'cloned' };
     }
-    await opts.claim?.take(tx);
+    const writes = new WriteBatch(tx);
+    await opts.claim?.take(tx, writes);
+    await writes.run();
     // Conditional on the counter read above: two assertions of one key checked at once move it once.
     if (!(await recordPasskeyUse(tx, passkey.id, passkey, { counter: check.newCounter, backedUp: check.backedUp, at: now }))) throw challengeGone();
     if (standing.failed_code_attempts > 0) await clearCodeFailures(tx, user.id);

@@ -5,14 +5,19 @@ import { newId, type RandomSource } from '../domain/random.ts';
 import type { Keyring } from '../domain/secret-box.ts';
 import { sealMailBody } from './sealed-mail.ts';
 import { type MailContent, type MailContext, mailTemplates } from '../mail/templates.ts';
-import { appendAuditEvent } from '../store/audit.ts';
+import { appendAuditEvent, appendAuditEventQuery } from '../store/audit.ts';
 import { enqueueMail } from '../store/mail-queue.ts';
 import { hitRateLimit } from '../store/rate-limits.ts';
 import type { Database } from '../store/schema.ts';
+import type { WriteBatch } from '../store/write-batch.ts';
 
-/** Receives every security event inside the transaction that caused it. */
+/**
+ * Receives every security event inside the transaction that caused it. Given `writes`, the event's
+ * own row joins the step's other writes (one round trip on PostgreSQL), and whatever a wrapper
+ * does outside the database waits until those writes have all taken.
+ */
 export interface EventSink {
-  record(db: Kysely<Database>, event: SecurityEvent): Promise<void>;
+  record(db: Kysely<Database>, event: SecurityEvent, writes?: WriteBatch): Promise<void>;
 }
 
 const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => MailContent>> = {
@@ -81,8 +86,8 @@ export async function queueMails(
  */
 export function createAuditAndNotifySink(config: Config, random: RandomSource): EventSink {
   return {
-    async record(db, event) {
-      await appendAuditEvent(db, {
+    async record(db, event, writes) {
+      const row = {
         at: event.at.getTime(),
         type: event.type,
         org_id: event.orgId,
@@ -94,7 +99,9 @@ export function createAuditAndNotifySink(config: Config, random: RandomSource): 
         user_agent: event.userAgent ? event.userAgent.slice(0, 300) : null,
         details: JSON.stringify(event.details),
         request_id: event.requestId ?? null,
-      });
+      };
+      if (writes) writes.add(appendAuditEventQuery(db, row), () => new Error('audit row not written'));
+      else await appendAuditEvent(db, row);
       const template = NOTIFICATIONS[event.type];
       if (template && event.subject && NOTIFIED_EVENT_TYPES.has(event.type) && (await isNotificationDue(db, event, event.subject.userId ?? event.subject.email))) {
         const content = template({
@@ -125,9 +132,10 @@ export function createRecordingSink(inner: EventSink): EventSink & { events: Sec
   const events: SecurityEvent[] = [];
   return {
     events,
-    async record(db, event) {
-      await inner.record(db, event);
-      events.push(event);
+    async record(db, event, writes) {
+      await inner.record(db, event, writes);
+      if (writes) writes.afterRun(() => events.push(event));
+      else events.push(event);
     },
   };
 }

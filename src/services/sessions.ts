@@ -3,12 +3,14 @@ import { MINUTE_MS } from '../domain/clock.ts';
 import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { generateToken, hashToken } from '../domain/tokens.ts';
 import type { Database } from '../store/schema.ts';
+import type { WriteBatch } from '../store/write-batch.ts';
 import {
   deleteSession,
   deleteUserSessions,
   insertSession,
   markPasswordVerified,
   replaceSession,
+  replaceSessionQuery,
   type SessionRow,
   touchSession,
 } from '../store/sessions.ts';
@@ -87,10 +89,23 @@ function newSession(
  * The second step's claim: the partial session becomes a full one under a new id (no fixation),
  * keeping when the password was entered, in one UPDATE of its row. Null when another request
  * completed or ended it first, so two concurrent completions cannot both mint a session. One
- * statement where a DELETE and an INSERT were two (issue 20).
+ * statement where a DELETE and an INSERT were two (issue 20). With `queue` the UPDATE joins the
+ * step's other writes instead of running now: the new session is returned at once, and the batch
+ * throws `gone()` if the partial one was already taken.
  */
-export async function completePartialSession(deps: ServiceDeps, db: Kysely<Database>, partial: SessionRow, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession | null> {
+export async function completePartialSession(
+  deps: ServiceDeps,
+  db: Kysely<Database>,
+  partial: SessionRow,
+  ctx: RequestContext,
+  method: SignInMethod,
+  queue?: { writes: WriteBatch; gone: () => Error },
+): Promise<IssuedSession | null> {
   const issued = newSession(deps, partial.user_id, 'full', null, ctx, partial.password_verified_at, method);
+  if (queue) {
+    queue.writes.add(replaceSessionQuery(db, partial.id_hash, issued.session), queue.gone);
+    return issued;
+  }
   return (await replaceSession(db, partial.id_hash, issued.session)) ? issued : null;
 }
 

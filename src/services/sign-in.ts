@@ -19,6 +19,7 @@ import type { RequestContext, ServiceDeps } from './context.ts';
 import { crashPoint } from './crash-points.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
 import { type ActiveSession, claimSession, completePartialSession, type IssuedSession, issueSession } from './sessions.ts';
+import type { WriteBatch } from '../store/write-batch.ts';
 
 export const MAX_EMAIL_LENGTH = 254;
 
@@ -111,15 +112,14 @@ export async function completeSignInWithCode(
     ctx,
     active.user,
     code,
-    async (tx) => {
-      await recordSecondStep(deps, tx, active, ctx, 'password+totp', issued!);
-      return issued!;
-    },
+    async () => issued!,
     {
       claim: {
-        // Claiming the partial session is replacing it with the full one: one UPDATE of its id.
-        take: async (tx) => {
-          issued = await claimAndComplete(deps, tx, active, ctx, 'password+totp');
+        // Claiming the partial session is replacing it with the full one: one UPDATE of its id,
+        // sent with the audit row and the time step's claim.
+        take: async (tx, writes) => {
+          issued = await claimAndComplete(deps, tx, active, ctx, 'password+totp', writes);
+          await recordSecondStep(deps, tx, active, ctx, 'password+totp', issued, writes);
         },
         stillOpen: async (tx) => {
           if (!(await sessionExists(tx, active.session.id_hash))) throw alreadyCompleted();
@@ -139,21 +139,21 @@ export function alreadyCompleted(): TesseraError {
  * person has no passkey, with a password-verified one whose next step is to add a passkey — the code
  * proves the person, the passkey is what the policy asks for.
  */
-async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod): Promise<IssuedSession> {
+async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, writes?: WriteBatch): Promise<IssuedSession> {
   const mustAddPasskey = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now()) && (await countPasskeys(tx, active.user.id)) === 0;
   const issued = mustAddPasskey
     ? (await claimSession(tx, active.session)) && (await issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at))
-    : await completePartialSession(deps, tx, active.session, ctx, method);
+    : await completePartialSession(deps, tx, active.session, ctx, method, writes && { writes, gone: alreadyCompleted });
   if (!issued) throw alreadyCompleted();
   return issued;
 }
 
 /** The audit event of a right second step: signed in, or sent on to add a passkey. */
-async function recordSecondStep(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, issued: IssuedSession): Promise<void> {
+async function recordSecondStep(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, issued: IssuedSession, writes?: WriteBatch): Promise<void> {
   const event = issued.session.level === 'full'
     ? eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: method } })
     : eventFor(deps, ctx, 'sign_in.password_verified', active.user, { details: { next: 'enroll', factors: method, reason: 'passkey_required' } });
-  await deps.events.record(tx, event);
+  await deps.events.record(tx, event, writes);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditEventTable, Database } from './schema.ts';
 import { likePrefix } from './like.ts';
 import { preparedQuery } from './prepared.ts';
@@ -23,6 +23,10 @@ const insertEvent = preparedQuery((db, p: Omit<AuditEventRow, 'id'>) =>
 );
 export async function appendAuditEvent(db: Db, row: Omit<AuditEventRow, 'id'>): Promise<void> {
   await insertEvent(db, row);
+}
+/** appendAuditEvent, to run in a WriteBatch. */
+export function appendAuditEventQuery(db: Db, row: Omit<AuditEventRow, 'id'>): CompiledQuery {
+  return insertEvent.bind(db, row);
 }
 
 /** What an admin narrows the log to: whose events (email prefix), which type, which time range (ms, `to` exclusive). */

@@ -26,10 +26,19 @@ export function preparedStatementName(sql: string): string | undefined {
   return statementNames.get(sql);
 }
 
+/** Names `sql` for preparing, if it is not yet: for SQL made once and run many times outside preparedQuery (write-batch.ts). */
+export function statementNameFor(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) statementNames.set(sql, (name = `tessera_${statementNames.size + 1}`));
+  return name;
+}
+
 export interface PreparedQuery<P, O> {
   (db: Kysely<Database>, params: P): Promise<QueryResult<O>>;
   /** The SQL this query runs as on `db`'s dialect. */
   sqlFor(db: Kysely<Database>): string;
+  /** The query with these parameters, to run later (a WriteBatch). */
+  bind(db: Kysely<Database>, params: P): CompiledQuery<O>;
 }
 
 /**
@@ -65,15 +74,16 @@ export function preparedQuery<P extends Record<string, unknown>, O>(
     for (const name of Object.keys(first)) {
       if (!slots.has(name)) throw new Error(`prepared query: parameter "${name}" is not used in: ${compiled.sql}`);
     }
-    if (!statementNames.has(compiled.sql)) statementNames.set(compiled.sql, `tessera_${statementNames.size + 1}`);
+    statementNameFor(compiled.sql);
     return { sql: compiled.sql, parameters: compiled.parameters };
   };
-  const run = async (db: Kysely<Database>, params: P): Promise<QueryResult<O>> => {
+  const bind = (db: Kysely<Database>, params: P): CompiledQuery<O> => {
     const adapter = db.getExecutor().adapter;
     let compiled = byAdapter.get(adapter);
     if (!compiled) byAdapter.set(adapter, (compiled = compile(db, params)));
     const values = compiled.parameters.map((p) => (p instanceof Slot ? params[p.name] : p));
-    return await db.executeQuery(CompiledQuery.raw(compiled.sql, values) as CompiledQuery<O>);
+    return CompiledQuery.raw(compiled.sql, values) as CompiledQuery<O>;
   };
-  return Object.assign(run, { sqlFor: (db: Kysely<Database>) => compile(db, {} as P).sql });
+  const run = async (db: Kysely<Database>, params: P): Promise<QueryResult<O>> => await db.executeQuery(bind(db, params));
+  return Object.assign(run, { sqlFor: (db: Kysely<Database>) => compile(db, {} as P).sql, bind });
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { CompiledQuery, Kysely, Selectable } from 'kysely';
 import type { Database, SessionTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 
@@ -43,6 +43,10 @@ const replaceSessionRow = preparedQuery((db, p: SessionRow & { oldIdHash: string
 );
 export async function replaceSession(db: Db, oldIdHash: string, row: SessionRow): Promise<boolean> {
   return Number((await replaceSessionRow(db, { ...row, oldIdHash })).numAffectedRows) === 1;
+}
+/** replaceSession, to run in a WriteBatch. */
+export function replaceSessionQuery(db: Db, oldIdHash: string, row: SessionRow): CompiledQuery {
+  return replaceSessionRow.bind(db, { ...row, oldIdHash });
 }
 
 /** Deleting is the claim: of two requests rotating one session, only one gets a new id. */

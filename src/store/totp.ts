@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { CompiledQuery, Kysely, Selectable } from 'kysely';
 import type { Database, TotpCredentialTable, TotpEnrolmentTable } from './schema.ts';
 import { preparedQuery } from './prepared.ts';
 
@@ -25,6 +25,10 @@ const claimStep = preparedQuery((db, p: { userId: string; step: number }) =>
 );
 export async function claimTotpStep(db: Db, userId: string, step: number): Promise<boolean> {
   return Number((await claimStep(db, { userId, step })).numAffectedRows) === 1;
+}
+/** claimTotpStep, to run in a WriteBatch. */
+export function claimTotpStepQuery(db: Db, userId: string, step: number): CompiledQuery {
+  return claimStep.bind(db, { userId, step });
 }
 
 export async function deleteTotpCredential(db: Db, userId: string): Promise<boolean> {
