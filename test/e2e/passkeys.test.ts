@@ -202,9 +202,9 @@ describe('passkeys in a real browser', () => {
     assert.deepEqual(enrolled.filter((e) => e?.endsWith('@pr.test')), ['new@pr.test', 'app@pr.test']);
   });
 
-  it('without JavaScript the code prompt says passkeys need it and the app code still signs in', async () => {
+  it('without JavaScript the code prompt says passkeys need it; the app code and the backup code still sign in', async () => {
     await ts.createUser({ email: 'cy@acme.test' });
-    const secret = (await enrolFromProfile(ts, ts.client(), 'cy@acme.test')).secret;
+    const { secret, recoveryCode } = await enrolFromProfile(ts, ts.client(), 'cy@acme.test');
     // A passkey beside the app, added in a browser with script (the code confirms it, 2FA being on).
     const scripted = await openPage(browser);
     await addVirtualAuthenticator(scripted.page);
@@ -225,5 +225,12 @@ describe('passkeys in a real browser', () => {
     assert.equal(await page.getByRole('button', { name: 'Use your passkey' }).isVisible(), false);
     await enterCode(page, currentCode(ts, secret), { javaScript: false });
     assert.equal(new URL(page.url()).pathname, '/');
+
+    await signOut(page);
+    await passwordStep(page, 'cy@acme.test');
+    await page.getByRole('link', { name: 'Use your backup code' }).click();
+    await page.getByLabel('Backup code').fill(recoveryCode);
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in', exact: true }).click()]);
+    assert.notEqual(await readBackupCode(page), recoveryCode);
   });
 });
