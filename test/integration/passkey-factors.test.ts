@@ -94,7 +94,10 @@ describe('passkeys beside the app and the backup code', () => {
     const asReplacement = await c.post('/me/totp/replace/confirm', { code: setupCode });
     assert.equal(asReplacement.status, 409);
     assert.equal(asReplacement.body.error.code, 'mfa_not_enabled');
-    assert.equal((await c.post('/me/totp/confirm', { code: setupCode })).status, 200);
+    // Three confirmations at once: the pending row is taken once, so one adds the app.
+    const confirms = await Promise.all([0, 1, 2].map(() => c.post('/me/totp/confirm', { code: setupCode })));
+    assert.deepEqual(confirms.map((r) => r.status).sort(), [200, 409, 409], JSON.stringify(confirms.map((r) => r.body)));
+    assert.equal(eventsOf('bo@acme.test', 'totp.added').length, 1);
 
     // Now a replacement, begun with a passkey as the current factor.
     ts.clock.advance(30_000);
@@ -121,6 +124,7 @@ describe('passkeys beside the app and the backup code', () => {
     const prompt = await getPage(ts, c, '/account/security/setup');
     assert.match(prompt.body, /data-passkey-reauth-form/);
     assert.match(prompt.body, /confirm with one of your passkeys/);
+    assert.match(prompt.body, /id="passkey-noscript">Adding an authenticator app is confirmed with one of your passkeys/);
     const begun = await postForm(ts, c, '/account/security/setup/password', {
       _csrf: csrfIn(prompt.body), password: DEFAULT_PASSWORD, assertion: JSON.stringify(await passkeyAssertion(ts, c, cred)),
     });

@@ -183,7 +183,7 @@ function sendPasswordPrompt(reply: FastifyReply, mode: 'profile' | 'add', active
   const add = mode === 'add';
   const body = html`<h1>${add ? 'Confirm it is you' : 'Confirm your password'}</h1>
 <p>${add ? 'To add an authenticator app, enter your password and confirm with one of your passkeys.' : 'To set up two-factor authentication, enter your password again.'}</p>
-${add ? NO_SCRIPT_NOTE : ''}
+${add ? html`<noscript><p class="hint-box" id="passkey-noscript">Adding an authenticator app is confirmed with one of your passkeys, and passkeys need JavaScript, which is turned off in this browser.</p></noscript>` : ''}
 <form method="post" action="/account/security/setup/password" class="stack" data-once${add ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: true, error })}
