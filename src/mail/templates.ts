@@ -74,6 +74,10 @@ export const mailTemplates = {
     compose(ctx, 'A passkey was added to your account', [
       `A passkey or security key was added to ${ctx.email}. It can now be used to sign in. You can see and remove your passkeys at ${ctx.baseUrl}/account/security.`,
     ]),
+  totpAdded: (ctx: MailContext) =>
+    compose(ctx, 'An authenticator app was added to your account', [
+      `An authenticator app was added to ${ctx.email}, beside your passkeys. Its codes can now be used to sign in. You can see your sign-in methods at ${ctx.baseUrl}/account/security.`,
+    ]),
   passkeyRemoved: (ctx: MailContext) =>
     compose(ctx, 'A passkey was removed from your account', [
       `A passkey or security key was removed from ${ctx.email}. It can no longer be used to sign in.`,

@@ -2,7 +2,8 @@ import { TesseraError } from '../domain/errors.ts';
 import { checkTotpCode, generateTotpSecret } from '../domain/totp.ts';
 import { findPendingEnrolment, findTotpCredential, takePendingEnrolment } from '../store/totp.ts';
 import { eventFor } from './accounts.ts';
-import { openTotpSecret, withVerifiedCode } from './code-check.ts';
+import { openTotpSecret } from './code-check.ts';
+import { type FactorInput, withCurrentFactor } from './current-factor.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { countWrongSetupCode, MAX_SETUP_CODE_ATTEMPTS, PENDING_ENROLMENT_TTL_MS, presentTotpSetup, requireAvailable, savePendingSecret, type TotpSetup } from './enrolment.ts';
 import { replaceSecondFactor } from './factor-change.ts';
@@ -10,32 +11,44 @@ import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 
 /**
- * Moving 2FA to a new phone: password and a code from the current app, then a code from the new
- * one, and the new secret takes the old one's place in one statement. 2FA is never off on the way,
+ * Moving 2FA to a new phone: password and a current factor (a code from the current app, or one of
+ * the person's passkeys), then a code from the new app, and the new secret takes the old one's place
+ * in one statement. 2FA is never off on the way,
  * so this is allowed where the organisation requires 2FA (removal is not).
  *
  * The new secret waits in the same per-session row as a set-up (totp_enrolments): for a person who
  * already has an app, a pending row can only be a replacement, since set-up is refused while an app
- * exists and every way of losing the app deletes the person's pending rows. Both confirmations
- * check which case they are in inside their transaction, so neither can finish the other's.
+ * exists, confirming a set-up deletes every other pending row of the person, and every way of losing
+ * the app deletes them too. Without an app it is a set-up (beside passkeys, perhaps), since a
+ * replacement begins only where an app exists: checked here under the person's row, as a passkey
+ * proves nothing about an app. Both confirmations check which case they are in inside their
+ * transaction, so neither can finish the other's.
  */
 
 function requireFullSession(active: ActiveSession): void {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
 }
 
-/** First step: the password and a current code (its step is burnt), then a new secret for this session only. */
+/**
+ * First step: the password and a current factor (a code, whose step is burnt, or a passkey
+ * assertion), then a new secret for this session only.
+ */
 export async function beginAppReplacement(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
-  input: { password: unknown; code: unknown },
+  input: { password: unknown } & FactorInput,
 ): Promise<TotpSetup> {
   requireFullSession(active);
   requireAvailable(active);
   await verifyFreshPassword(deps, ctx, active, input.password);
+  // Said before a passkey is asked for; checked again under the row below.
+  if (!(await findTotpCredential(deps.db, active.user.id))) throw new TesseraError('mfa_not_enabled');
   const secret = generateTotpSecret(deps.random);
-  await withVerifiedCode(deps, ctx, active.user, input.code, (tx) => savePendingSecret(deps, tx, active, secret));
+  await withCurrentFactor(deps, ctx, active, input, async (tx) => {
+    if (!(await findTotpCredential(tx, active.user.id))) throw new TesseraError('mfa_not_enabled');
+    await savePendingSecret(deps, tx, active, secret);
+  });
   return presentTotpSetup(deps, active.user.email, secret);
 }
 

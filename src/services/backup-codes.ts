@@ -1,8 +1,13 @@
 import type { Kysely } from 'kysely';
 import { generateBackupCode, normalizeBackupCode } from '../domain/backup-code.ts';
-import { findBackupCodeHash } from '../store/backup-codes.ts';
+import { TesseraError } from '../domain/errors.ts';
+import { consumeBackupCode, findBackupCodeHash, replaceBackupCode } from '../store/backup-codes.ts';
 import type { Database } from '../store/schema.ts';
-import type { ServiceDeps } from './context.ts';
+import { clearCodeFailures, lockPersonRow, type UserRow } from '../store/users.ts';
+import { eventFor } from './accounts.ts';
+import { withCodeAttempt, WrongCode } from './code-check.ts';
+import type { RequestContext, ServiceDeps } from './context.ts';
+import { crashPoint } from './crash-points.ts';
 
 export interface IssuedBackupCode {
   /** Shown to the person once, grouped for typing. */
@@ -31,4 +36,49 @@ export async function matchBackupCode(deps: ServiceDeps, db: Kysely<Database>, u
     return null;
   }
   return (await deps.passwords.verify(stored, normalized)) ? stored : null;
+}
+
+/**
+ * Checks a backup code for `user` and, when it is right, spends it and runs `work` in the same
+ * transaction, with a new code in its place (returned, to be shown once). The throttle is the one
+ * every backup code goes through (withCodeAttempt): attempt taken → slow hash outside any
+ * transaction → consume exactly the verified hash, one conditional DELETE, so of concurrent uses
+ * one wins and the others are replays. `claim` runs first under the person's row (a sign-in claims
+ * its partial session there, so a double-submitted form loses uncounted).
+ */
+export async function withVerifiedBackupCode<T>(
+  deps: ServiceDeps,
+  ctx: RequestContext,
+  user: UserRow,
+  code: unknown,
+  work: (tx: Kysely<Database>, fresh: UserRow) => Promise<T>,
+  opts: { field?: string; claim?: (tx: Kysely<Database>) => Promise<void> } = {},
+): Promise<{ value: T; recoveryCode: string }> {
+  const field = opts.field ?? 'code';
+  if (typeof code !== 'string') throw new TesseraError('invalid_request', { field });
+  const normalized = normalizeBackupCode(code);
+  if (normalized === null) {
+    throw new TesseraError('invalid_request', { field }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
+  }
+  return withCodeAttempt(deps, ctx, user, async () => {
+    // Both slow hashes run before the transaction, so neither holds a connection or the row.
+    const matched = await matchBackupCode(deps, deps.db, user.id, normalized);
+    const replacement = await issueBackupCode(deps);
+    return deps.db.transaction().execute(async (tx) => {
+      // The person's row first, as app-code checks take it (one lock order, no deadlock between
+      // them; and no app-code guess can lock the account between the read below and the commit).
+      const fresh = await lockPersonRow(tx, user.id);
+      await opts.claim?.(tx);
+      if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
+      if (matched === null) throw new WrongCode(false);
+      // The code was right but a concurrent request consumed it first: a replay, not a guess, so it
+      // is recorded and the owner warned, but it does not count towards the lock.
+      if (!(await consumeBackupCode(tx, fresh.id, matched))) throw new WrongCode(true);
+      crashPoint('backup-code.use');
+      await replaceBackupCode(tx, fresh.id, replacement.hash, deps.clock.now().getTime());
+      await clearCodeFailures(tx, fresh.id);
+      await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
+      return { value: await work(tx, fresh), recoveryCode: replacement.code };
+    });
+  });
 }

@@ -1,15 +1,18 @@
 import type { Kysely } from 'kysely';
 import { HOUR_MS } from '../domain/clock.ts';
 import { TesseraError } from '../domain/errors.ts';
-import { describeMfaAvailability, mustAddPasskeyNow, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
+import { describeMfaAvailability, isPasskeyRequired, mustAddPasskeyNow, UNAVAILABLE_EXPLANATIONS } from '../domain/policy.ts';
 import { sealSecret, totpSecretBinding } from '../domain/secret-box.ts';
 import { buildOtpauthUri, checkTotpCode, formatSecretForDisplay, generateTotpSecret } from '../domain/totp.ts';
 import { replaceBackupCode } from '../store/backup-codes.ts';
 import { hasSecondFactor } from '../store/passkeys.ts';
 import type { Database } from '../store/schema.ts';
+import { lockPerson } from '../store/users.ts';
 import {
+  deletePendingEnrolments,
   discardPendingEnrolment,
   findPendingEnrolment,
+  findTotpCredential,
   insertTotpCredential,
   savePendingEnrolment,
   spendSetupCodeAttempt,
@@ -22,6 +25,7 @@ import { issueBackupCode } from './backup-codes.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { crashPoint } from './crash-points.ts';
+import { type FactorInput, withCurrentFactor } from './current-factor.ts';
 import { raiseSignInMethod } from '../store/sessions.ts';
 import { type ActiveSession, elevateSession, endOtherSessions, type IssuedSession } from './sessions.ts';
 
@@ -66,25 +70,54 @@ export function requireEnrolmentAllowed(active: ActiveSession): 'forced' | 'prof
 
 /**
  * Starts set-up with a fresh secret. From the profile the password is asked again (a sensitive
- * change needs a fresh password); in forced set-up it was entered a moment ago.
+ * change needs a fresh password); in forced set-up it was entered a moment ago. Someone whose 2FA
+ * is on through passkeys adds the app beside them: like adding a passkey then, a current factor
+ * too (`input.assertion` from one of those passkeys), so a stolen session with a leaked password
+ * cannot add an app of its own. An existing app is replaced, not set up (app-replacement.ts).
  */
 export async function beginTotpSetup(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
-  password: unknown,
+  input: { password?: unknown } & FactorInput = {},
 ): Promise<TotpSetup> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
   refuseAppWherePasskeyRequired(deps, active, mode);
   if (mode === 'profile') {
-    await verifyFreshPassword(deps, ctx, active, password);
+    await verifyFreshPassword(deps, ctx, active, input.password);
   }
-  // With passkeys 2FA is already on: adding the app beside them would need a current factor, which this set-up does not ask.
-  if (await hasSecondFactor(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
+  if (await findTotpCredential(deps.db, active.user.id)) throw new TesseraError('mfa_already_enabled');
+  const beside = await hasSecondFactor(deps.db, active.user.id);
+  if (beside && mode === 'forced') throw new TesseraError('mfa_already_enabled');
+  if (beside) refuseAppBesidePasskeysByPolicy(active);
   const secret = generateTotpSecret(deps.random);
-  await savePendingSecret(deps, deps.db, active, secret);
+  // Under the person's row (taken by both checks, and by every factor change): whether the person
+  // has a factor is then settled for the save, so a set-up begun without one cannot be left pending
+  // beside a passkey that was being added meanwhile.
+  const save = async (tx: Kysely<Database>, withFactor: boolean) => {
+    if (!withFactor) await lockPerson(tx, active.user.id);
+    if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
+    if (!withFactor && (await hasSecondFactor(tx, active.user.id))) throw changedMeanwhile();
+    await savePendingSecret(deps, tx, active, secret);
+  };
+  if (beside) await withCurrentFactor(deps, ctx, active, input, (tx) => save(tx, true));
+  else await deps.db.transaction().execute((tx) => save(tx, false));
   return presentTotpSetup(deps, active.user.email, secret);
+}
+
+/**
+ * Where the organisation requires passkeys only, an app is not added beside them: its codes can be
+ * phished, and they would still sign in a person who has a passkey.
+ */
+function refuseAppBesidePasskeysByPolicy(active: ActiveSession): void {
+  if (isPasskeyRequired(orgPolicy(active.org), userStanding(active.user))) {
+    throw new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires passkeys or security keys: an authenticator app cannot be added.');
+  }
+}
+
+function changedMeanwhile(): TesseraError {
+  return new TesseraError('conflict', { reason: 'changed_meanwhile' }, 'Your two-factor settings changed meanwhile. Reload and try again.');
 }
 
 /**
@@ -114,17 +147,19 @@ export async function presentTotpSetup(deps: ServiceDeps, email: string, secret:
 }
 
 /**
- * Turns 2FA on once a correct code proves the app holds the secret. Only the session that started
- * the set-up can confirm it. Taking the pending row is the claim, so two confirmations of one
- * set-up cannot both succeed; the accepted step is stored so the same code cannot then sign in.
- * Every other session of the person ends (ASVS 7.4.3): whoever else held the password is out.
+ * Turns 2FA on once a correct code proves the app holds the secret, or, for someone with passkeys,
+ * adds the app beside them (2FA stays on, the backup code stays, `recoveryCode` is null). Only the
+ * session that started the set-up can confirm it. Taking the pending row is the claim, so two
+ * confirmations of one set-up cannot both succeed; the accepted step is stored so the same code
+ * cannot then sign in. Every other session of the person ends (ASVS 7.4.3): whoever else held the
+ * password is out.
  */
 export async function confirmTotpSetup(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
   code: unknown,
-): Promise<{ recoveryCode: string; issued: IssuedSession | null }> {
+): Promise<{ recoveryCode: string | null; issued: IssuedSession | null }> {
   const mode = requireEnrolmentAllowed(active);
   requireAvailable(active);
   refuseAppWherePasskeyRequired(deps, active, mode);
@@ -138,11 +173,21 @@ export async function confirmTotpSetup(
     if (check.reason === 'malformed') throw new TesseraError('invalid_request', { field: 'code' }, 'Enter the 6-digit code from your authenticator app.');
     throw await countWrongSetupCode(deps, ctx, active, pending.created_at);
   }
-  const backup = await issueBackupCode(deps);
-  const recoveryCode = backup.code;
+  // Hashed before the transaction (argon2id), and used only if this turns 2FA on.
+  const backup = (await hasSecondFactor(deps.db, active.user.id)) ? null : await issueBackupCode(deps);
+  // The policy may have changed since the set-up began.
+  if (backup === null) refuseAppBesidePasskeysByPolicy(active);
   const result = await deps.db.transaction().execute(async (tx) => {
+    // The person's row first, in the same order as every code check and factor change.
+    await lockPerson(tx, active.user.id);
     if (!(await takePendingEnrolment(tx, active.session.id_hash, pending.created_at, MAX_SETUP_CODE_ATTEMPTS))) throw new TesseraError('no_pending_setup');
-    if (await hasSecondFactor(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
+    // With an app, this session's pending row is a replacement (app-replacement.ts), not this set-up.
+    if (await findTotpCredential(tx, active.user.id)) throw new TesseraError('mfa_already_enabled');
+    const beside = await hasSecondFactor(tx, active.user.id);
+    // Read before the transaction; a factor added meanwhile changes which case this is.
+    if (beside === (backup !== null)) throw changedMeanwhile();
+    // A set-up begun without 2FA has no current factor behind it: it cannot add an app beside passkeys.
+    if (beside && mode === 'forced') throw new TesseraError('mfa_already_enabled');
     await insertTotpCredential(tx, {
       user_id: active.user.id,
       key_id: pending.key_id,
@@ -151,10 +196,12 @@ export async function confirmTotpSetup(
       confirmed_at: now.getTime(),
     });
     crashPoint('enrolment.confirm');
-    await replaceBackupCode(tx, active.user.id, backup.hash, now.getTime());
-    // A reset link or a removal question opened before this set-up was meant for an earlier app.
+    // With an app now, any other pending row would read as a replacement: none is left.
+    await deletePendingEnrolments(tx, active.user.id);
+    if (backup) await replaceBackupCode(tx, active.user.id, backup.hash, now.getTime());
+    // A reset link or a removal question opened before this set-up was meant for earlier factors.
     await closeRequestsAgainstFactor(tx, active.user.id, now.getTime());
-    await deps.events.record(tx, eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
+    await deps.events.record(tx, beside ? eventFor(deps, ctx, 'totp.added', active.user) : eventFor(deps, ctx, 'mfa.enabled', active.user, { details: { via: mode } }));
     let issued: IssuedSession | null = null;
     if (mode === 'forced') {
       issued = await elevateSession(deps, tx, active.session, ctx, 'password+totp');
@@ -162,13 +209,14 @@ export async function confirmTotpSetup(
       await deps.events.record(tx, eventFor(deps, ctx, 'sign_in.succeeded', active.user, { details: { factors: 'password+totp_enrolment' } }));
     }
     // From the profile the password was just re-entered and the new app's code proven: this session
-    // now stands as a two-factor sign-in for what relying parties and proxies are told.
-    if (mode === 'profile') await raiseSignInMethod(tx, active.session.id_hash, 'password+totp', now.getTime());
+    // now stands as a two-factor sign-in for what relying parties and proxies are told. Beside
+    // passkeys it already did (perhaps as a passkey's, which is more).
+    if (mode === 'profile' && !beside) await raiseSignInMethod(tx, active.session.id_hash, 'password+totp', now.getTime());
     const ended = await endOtherSessions(tx, active.user.id, issued?.session ?? active.session);
     if (ended > 0) {
-      await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', active.user, { details: { reason: 'mfa_enabled', sessions: ended } }));
+      await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', active.user, { details: { reason: beside ? 'totp_added' : 'mfa_enabled', sessions: ended } }));
     }
-    return { recoveryCode, issued };
+    return { recoveryCode: backup?.code ?? null, issued };
   });
   deps.onMailQueued();
   return result;

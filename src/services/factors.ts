@@ -9,7 +9,7 @@ import { withVerifiedCode } from './code-check.ts';
 import { issueBackupCode } from './backup-codes.ts';
 import { deleteSecondFactor } from './factor-change.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { withCurrentFactor } from './passkeys.ts';
+import { withCurrentFactor } from './current-factor.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import type { ActiveSession } from './sessions.ts';
 

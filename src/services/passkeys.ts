@@ -11,11 +11,11 @@ import type { ChallengePurpose, Database } from '../store/schema.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode } from './backup-codes.ts';
-import { withVerifiedCode } from './code-check.ts';
+import { type FactorInput, withCurrentFactor, withCurrentFactorOrBackupCode } from './current-factor.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { requireAvailable, requireEnrolmentAllowed } from './enrolment.ts';
 import { addPasskeyFactor, removePasskeyFactor } from './factor-change.ts';
-import { challengeGone, parseAssertion, withVerifiedPasskey } from './passkey-check.ts';
+import { challengeGone } from './passkey-check.ts';
 import { verifyFreshPassword } from './reauthentication.ts';
 import { type ActiveSession, elevateSession, type IssuedSession } from './sessions.ts';
 import { checkRegistration, creationOptions, relyingPartyOf } from './webauthn.ts';
@@ -47,28 +47,6 @@ export async function issueChallenge(deps: ServiceDeps, db: Kysely<Database>, bi
   const now = deps.clock.now().getTime();
   await saveChallenge(db, { challenge, binding_hash: bindingHash, purpose, user_id: userId, created_at: now, expires_at: now + WEBAUTHN_CHALLENGE_TTL_MS });
   return challenge;
-}
-
-/**
- * A current second factor, beside the password, for a change to the factors themselves: an app
- * code, or an assertion from one of the person's passkeys (its challenge from a signed-in
- * POST /sessions/passkey/options). Failures count towards the lock like any failed second step.
- */
-export async function withCurrentFactor<T>(
-  deps: ServiceDeps,
-  ctx: RequestContext,
-  active: ActiveSession,
-  input: { code?: unknown; assertion?: unknown },
-  work: (tx: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  if (input.assertion !== undefined && input.assertion !== null) {
-    const response = parseAssertion(input.assertion);
-    return withVerifiedPasskey(deps, ctx, active.user, response, { bindingHash: active.session.id_hash, purpose: 'reauth', requireUserVerification: false, countFailures: true }, (tx) => work(tx));
-  }
-  if (input.code === undefined || input.code === null || input.code === '') {
-    throw new TesseraError('invalid_request', { field: 'code' }, 'Enter a code from your authenticator app, or use one of your passkeys.');
-  }
-  return withVerifiedCode(deps, ctx, active.user, input.code, work);
 }
 
 /**
@@ -193,24 +171,25 @@ export async function renameOwnPasskey(deps: ServiceDeps, ctx: RequestContext, a
 }
 
 /**
- * Removes one of the person's passkeys: the password and a current factor first. The last factor
- * stays while the organisation requires 2FA, and the last passkey while it requires
- * phishing-resistant 2FA.
+ * Removes one of the person's passkeys: the password and a current factor first (an app code,
+ * another passkey, or the backup code, which is then spent and replaced: `recoveryCode` is the new
+ * one, null when none was used or 2FA went off with this passkey). The last factor stays while the
+ * organisation requires 2FA, and the last passkey while it requires phishing-resistant 2FA.
  */
 export async function removeOwnPasskey(
   deps: ServiceDeps,
   ctx: RequestContext,
   active: ActiveSession,
   id: unknown,
-  input: { password?: unknown; code?: unknown; assertion?: unknown },
-): Promise<{ mfaOff: boolean }> {
+  input: { password?: unknown } & FactorInput,
+): Promise<{ mfaOff: boolean; recoveryCode: string | null }> {
   if (active.session.level !== 'full') throw new TesseraError('not_authenticated');
   if (typeof id !== 'string' || id.length > 64) throw new TesseraError('not_found');
   const target = await findPasskeyOf(deps.db, active.user.id, id);
   if (!target) throw new TesseraError('not_found');
   await refuseRemovalByPolicy(deps, active, deps.db);
   await verifyFreshPassword(deps, ctx, active, input.password);
-  const result = await withCurrentFactor(deps, ctx, active, input, async (tx) => {
+  const { value, recoveryCode } = await withCurrentFactorOrBackupCode(deps, ctx, active, input, async (tx) => {
     // Policy again under the person's row: two removals at once must not both leave it satisfied.
     await refuseRemovalByPolicy(deps, active, tx, id);
     const removed = await removePasskeyFactor(tx, active.user.id, id, deps.clock.now().getTime(), active.session);
@@ -221,7 +200,8 @@ export async function removeOwnPasskey(
     return { mfaOff: removed.mfaOff };
   });
   deps.onMailQueued();
-  return result;
+  // With 2FA off the new backup code went with the passkey (removePasskeyFactor): nothing to show.
+  return { mfaOff: value.mfaOff, recoveryCode: value.mfaOff ? null : recoveryCode };
 }
 
 /** Refused when removing `id` (or, before the lock, any one passkey) would leave the policy unmet. */

@@ -24,6 +24,7 @@ const NOTIFICATIONS: Partial<Record<SecurityEventType, (ctx: MailContext) => Mai
   'mfa.enabled': mailTemplates.mfaEnabled,
   'mfa.disabled': mailTemplates.mfaDisabled,
   'mfa.replaced': mailTemplates.mfaReplaced,
+  'totp.added': mailTemplates.totpAdded,
   'mfa.reset_completed': mailTemplates.mfaResetCompleted,
   'backup_code.used': mailTemplates.backupCodeUsed,
   'backup_code.regenerated': mailTemplates.backupCodeRegenerated,

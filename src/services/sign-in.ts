@@ -4,19 +4,16 @@ import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
 import { graceEndsAt, isMfaRequired, mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
-import { normalizeBackupCode } from '../domain/backup-code.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
-import { consumeBackupCode, replaceBackupCode } from '../store/backup-codes.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
 import { findOrgSettings } from '../store/org-settings.ts';
 import { deleteSession, type SessionRow, sessionExists } from '../store/sessions.ts';
-import { clearCodeFailures, findUserByEmail, lockPersonRow } from '../store/users.ts';
+import { findUserByEmail } from '../store/users.ts';
 import { eventFor, normalizeEmail, orgPolicy, userStanding } from './accounts.ts';
-import { issueBackupCode, matchBackupCode } from './backup-codes.ts';
-import { withCodeAttempt, withVerifiedCode, WrongCode } from './code-check.ts';
+import { withVerifiedBackupCode } from './backup-codes.ts';
+import { withVerifiedCode } from './code-check.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
-import { crashPoint } from './crash-points.ts';
 import { claimPasswordAttempt } from './password-throttle.ts';
 import { type ActiveSession, claimSession, completePartialSession, type IssuedSession, issueSession } from './sessions.ts';
 import type { WriteBatch } from '../store/write-batch.ts';
@@ -167,34 +164,19 @@ export async function completeSignInWithBackupCode(
   code: unknown,
 ): Promise<{ issued: IssuedSession; recoveryCode: string }> {
   requirePendingStep(active, 'totp');
-  if (typeof code !== 'string') throw new TesseraError('invalid_request', { field: 'code' });
-  const normalized = normalizeBackupCode(code);
-  if (normalized === null) {
-    throw new TesseraError('invalid_request', { field: 'code' }, 'A backup code has 16 letters and digits, like ABCD-EFGH-JKMN-PQRS.');
-  }
-  return withCodeAttempt(deps, ctx, active.user, async () => {
-    // The slow hash checks run before the transaction; the DELETE below then consumes exactly
-    // the row that was verified, or fails if someone else consumed it first.
-    const matched = await matchBackupCode(deps, deps.db, active.user.id, normalized);
-    const replacement = await issueBackupCode(deps);
-    return deps.db.transaction().execute(async (tx) => {
-      // The person's row first, as app-code checks take it (one lock order, no deadlock between
-      // them; and no app-code guess can lock the account between the read below and the commit).
-      const fresh = await lockPersonRow(tx, active.user.id);
-      // Claim the partial session next: a double-submitted form then loses here, uncounted.
-      const issued = await claimAndComplete(deps, tx, active, ctx, 'password+backup_code');
-      if (!fresh || fresh.locked_at !== null) throw new TesseraError('account_locked');
-      if (matched === null) throw new WrongCode(false);
-      // The code was right but a concurrent request (another session) consumed it first: a replay,
-      // not a guess, so it is recorded and the owner warned, but it does not count towards the lock.
-      if (!(await consumeBackupCode(tx, fresh.id, matched))) throw new WrongCode(true);
-      crashPoint('backup-code.use');
-      const now = deps.clock.now().getTime();
-      await replaceBackupCode(tx, fresh.id, replacement.hash, now);
-      await clearCodeFailures(tx, fresh.id);
-      await deps.events.record(tx, eventFor(deps, ctx, 'backup_code.used', fresh));
-      await recordSecondStep(deps, tx, active, ctx, 'password+backup_code', issued);
-      return { issued, recoveryCode: replacement.code };
-    });
-  });
+  let issued: IssuedSession | null = null;
+  const { recoveryCode } = await withVerifiedBackupCode(
+    deps,
+    ctx,
+    active.user,
+    code,
+    (tx) => recordSecondStep(deps, tx, active, ctx, 'password+backup_code', issued!),
+    {
+      // Claim the partial session first: a double-submitted form then loses here, uncounted.
+      claim: async (tx) => {
+        issued = await claimAndComplete(deps, tx, active, ctx, 'password+backup_code');
+      },
+    },
+  );
+  return { issued: issued!, recoveryCode };
 }

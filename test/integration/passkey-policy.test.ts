@@ -67,6 +67,19 @@ describe('requiring phishing-resistant 2FA', () => {
     assert.equal(removal.body.error.reason, 'phishing_resistant');
   });
 
+  it('someone with passkeys only cannot add the app beside them while passkeys are required', async () => {
+    await ts.createUser({ email: 'pk@pr.test', org: 'PR' });
+    const c = ts.client();
+    assert.equal(await signInPassword(c, 'pk@pr.test'), 'enroll');
+    const { cred } = await registerPasskey(ts, c, { factor: {} });
+    const app = await c.post('/me/totp/setup', { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, c, cred) });
+    assert.equal(app.status, 403);
+    assert.equal(app.body.error.reason, 'phishing_resistant');
+    const security = await getPage(ts, c, '/account/security');
+    assert.doesNotMatch(security.body, /id="add-app"/);
+    assert.equal((await getPage(ts, c, '/account/security/setup')).headers.get('location'), '/account/security');
+  });
+
   it('the people page shows the policy and its checkbox', async () => {
     admin = ts.client();
     assert.equal(await signInPassword(admin, 'boss@pr.test'), 'totp');

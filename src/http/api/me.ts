@@ -14,7 +14,7 @@ import { changeRecoveryEmail } from '../../services/recovery-address.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
-import { body, codeString, errors, nextStep, passwordString } from './schemas.ts';
+import { body, codeString, errors, nextStep, passkeyAssertion, passwordString } from './schemas.ts';
 
 /** A new secret as the app needs it: set-up and replacement both answer with it. */
 const setupResponse = {
@@ -110,8 +110,8 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   app.post('/me/totp/setup', {
     schema: {
       tags,
-      summary: 'Start 2FA set-up: a fresh secret, otpauth URI and QR code (password needed except in forced set-up)',
-      body: { type: 'object', properties: { password: passwordString }, additionalProperties: false },
+      summary: 'Start setting up the authenticator app: a fresh secret, otpauth URI and QR code (password needed except in forced set-up; with passkeys already on, a passkey assertion too, to add the app beside them)',
+      body: { type: 'object', properties: { password: passwordString, assertion: passkeyAssertion }, additionalProperties: false },
       response: {
         200: setupResponse,
         ...errors(400, 401, 403, 409),
@@ -120,16 +120,16 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     config: { level: 'enrolling' },
   }, async (request) => {
     const active = activeSession(request);
-    return beginTotpSetup(deps, requestContext(request), active, (request.body as { password?: unknown } | undefined)?.password);
+    return beginTotpSetup(deps, requestContext(request), active, (request.body ?? {}) as { password?: unknown; assertion?: unknown });
   });
 
   app.post('/me/totp/confirm', {
     schema: {
       tags,
-      summary: 'Finish set-up with a code from the app; answers with the backup code, shown once',
+      summary: 'Finish set-up with a code from the app; answers with the backup code, shown once (null when the app was added beside passkeys: 2FA was on, the backup code stays)',
       body: body({ code: codeString }, ['code']),
       response: {
-        200: { type: 'object', properties: { recoveryCode: { type: 'string' }, next: nextStep }, required: ['recoveryCode', 'next'] },
+        200: { type: 'object', properties: { recoveryCode: { type: ['string', 'null'] }, next: nextStep }, required: ['recoveryCode', 'next'] },
         ...errors(400, 401, 403, 409),
       },
     },
@@ -144,14 +144,14 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   app.post('/me/totp/replace', {
     schema: {
       tags,
-      summary: 'Move 2FA to a new authenticator app (password and a code from the current app): a new secret, otpauth URI and QR code',
-      body: body({ password: passwordString, code: codeString }, ['password', 'code']),
+      summary: 'Move 2FA to a new authenticator app (password and a code from the current app, or a passkey assertion): a new secret, otpauth URI and QR code',
+      body: body({ password: passwordString, code: codeString, assertion: passkeyAssertion }, ['password']),
       response: { 200: setupResponse, ...errors(400, 401, 403, 409, 423) },
     },
     config: { level: 'signed_in' },
   }, async (request) => {
     const active = activeSession(request);
-    return beginAppReplacement(deps, requestContext(request), active, request.body as { password: unknown; code: unknown });
+    return beginAppReplacement(deps, requestContext(request), active, request.body as { password: unknown; code?: unknown; assertion?: unknown });
   });
 
   app.post('/me/totp/replace/confirm', {
@@ -200,7 +200,7 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
     schema: {
       tags,
       summary: 'Regenerate the backup code (password and a current code, or a passkey assertion)',
-      body: body({ password: passwordString, code: codeString, assertion: { type: 'object', maxProperties: 8, description: 'Instead of a code: a passkey assertion from a signed-in POST /sessions/passkey/options' } }, ['password']),
+      body: body({ password: passwordString, code: codeString, assertion: passkeyAssertion }, ['password']),
       response: { 200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] }, ...errors(400, 401, 409, 423) },
     },
     config: { level: 'signed_in' },

@@ -85,16 +85,20 @@ export async function passkeyRoutes(app: FastifyInstance, opts: { deps: ServiceD
   app.delete('/me/passkeys/:id', {
     schema: {
       tags,
-      summary: 'Remove a passkey (password and a current factor); refused for the last factor while 2FA is required',
+      summary: 'Remove a passkey (password and a current factor: an app code, an assertion, or the backup code); refused for the last factor while 2FA is required. 204; 200 {recoveryCode} when the backup code was spent: the new one, shown once',
       params: idParams,
-      body: body(factorFields, ['password']),
-      response: { 204: { type: 'null' }, ...errors(400, 401, 403, 404, 409, 423) },
+      body: body({ ...factorFields, backupCode: { ...codeString, description: 'Instead of a code or an assertion: the backup code, spent by this; a new one is answered' } }, ['password']),
+      response: {
+        200: { type: 'object', properties: { recoveryCode: { type: 'string' } }, required: ['recoveryCode'] },
+        204: { type: 'null' },
+        ...errors(400, 401, 403, 404, 409, 423, 429),
+      },
     },
     config: { level: 'signed_in' },
   }, async (request, reply) => {
     const active = activeSession(request);
-    await removeOwnPasskey(deps, requestContext(request), active, (request.params as { id: string }).id, request.body as Record<string, unknown>);
-    return reply.status(204).send();
+    const { recoveryCode } = await removeOwnPasskey(deps, requestContext(request), active, (request.params as { id: string }).id, request.body as Record<string, unknown>);
+    return recoveryCode === null ? reply.status(204).send() : reply.status(200).send({ recoveryCode });
   });
 
   app.post('/sessions/passkey/options', {

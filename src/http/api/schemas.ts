@@ -30,3 +30,6 @@ export function errors(...statuses: number[]): Record<number, object> {
 }
 
 export const nextStep = { type: 'string', enum: ['done', 'totp', 'enroll'] } as const;
+
+/** Instead of an app code, the current factor as a passkey: an assertion answering a signed-in POST /sessions/passkey/options. */
+export const passkeyAssertion = { type: 'object', maxProperties: 8, description: 'Instead of a code: a passkey assertion from a signed-in POST /sessions/passkey/options' } as const;

@@ -8,6 +8,7 @@ import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import { listOwnPasskeys } from '../../services/passkeys.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import { countPasskeys } from '../../store/passkeys.ts';
 import { findTotpCredential } from '../../store/totp.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
@@ -26,6 +27,7 @@ const NOTICES: Record<string, string> = {
   name: 'Your name is saved. Apps receive it from your next sign-in.',
   password: 'Your password has been changed. You have been signed out everywhere else.',
   replaced: 'Your authenticator app has been replaced: use codes from the new app from now on. You have been signed out everywhere else.',
+  'app-added': 'Your authenticator app has been added: you can sign in with a code from it as well as with your passkeys. You have been signed out everywhere else.',
   recovery: 'Your recovery email address is saved. We emailed your sign-in address about the change.',
   passkey: 'Your passkey has been added.',
   'passkey-renamed': 'Your passkey has been renamed.',
@@ -42,8 +44,12 @@ function statusSection(mfa: MfaState, isAdmin: boolean, hasApp: boolean): SafeHt
   }
   if (mfa.enabled && !hasApp) {
     // On through passkeys alone: their list below is where they are managed.
+    // The app can be added beside them, except where the organisation requires passkeys only.
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You use a passkey or security key each time you sign in.</p>
-<div class="actions"><a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a></div>`;
+<div class="actions">
+  ${mfa.available && !mfa.passkeyRequired ? html`<a class="button secondary" href="/account/security/setup" id="add-app">Add authenticator app</a>` : ''}
+  <a class="button secondary" href="/account/security/backup-code" id="regenerate">Regenerate backup code</a>
+</div>`;
   }
   if (mfa.enabled) {
     return html`<p>Two-factor authentication is <strong id="mfa-status">on</strong>. You enter a code from your authenticator app each time you sign in.</p>
@@ -98,9 +104,20 @@ const REGENERATE_FORM: ReauthForm = {
   button: 'Create a new backup code',
 };
 
+/** What a re-auth form takes beside the password: an app code, a passkey, or either. */
+type Proof = 'code' | 'passkey' | 'either';
+
+const PROOF_ASKED: Record<Proof, string> = {
+  code: 'a current code from your authenticator app',
+  passkey: 'confirm with one of your passkeys',
+  either: 'a current code from your authenticator app, or confirm with one of your passkeys',
+};
+
 /**
  * The password + code form. An error goes under the field it is about (`field`, from fieldOfError),
- * which takes the focus: the code field, not the password, when the code was wrong.
+ * which takes the focus: the code field, not the password, when the code was wrong. Someone with
+ * passkeys may confirm with one instead (the page's script puts the assertion in `assertion`);
+ * someone with passkeys only has no code field.
  */
 function sendReauthForm(
   reply: FastifyReply,
@@ -109,22 +126,23 @@ function sendReauthForm(
   error: string | null,
   status = 200,
   field: 'password' | 'code' | null = null,
-  passkeyOnly = false,
+  proof: Proof = 'code',
 ): FastifyReply {
   const csrf = newCsrf(reply);
-  // Someone with passkeys only confirms with one (the page's script puts the assertion in `assertion`).
+  const passkey = proof !== 'code';
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
-<p>To confirm it is you, enter your password and ${passkeyOnly ? 'confirm with one of your passkeys' : 'a current code from your authenticator app'}.</p>
-${passkeyOnly ? NO_SCRIPT_NOTE : ''}
-<form method="post" action="${form.action}" class="stack" data-once${passkeyOnly ? html` data-passkey-reauth-form` : ''}>
+<p>To confirm it is you, enter your password and ${PROOF_ASKED[proof]}.</p>
+${proof === 'passkey' ? NO_SCRIPT_NOTE : ''}
+<form method="post" action="${form.action}" class="stack" data-once${passkey ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
-  ${passkeyOnly ? html`<input type="hidden" name="assertion" value="">${PASSKEY_STATUS}` : codeField({ label: '6-digit code from your app', error: field === 'code' ? error : null })}
-  ${passkeyOnly ? '' : html`<button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>`}
+  ${proof === 'passkey' ? '' : codeField({ label: '6-digit code from your app', hint: proof === 'either' ? 'Or leave it empty and confirm with a passkey.' : undefined, error: field === 'code' ? error : null })}
+  ${passkey ? html`<input type="hidden" name="assertion" value="">${PASSKEY_STATUS}` : ''}
+  ${proof === 'passkey' ? '' : html`<button type="submit"${form.danger ? html` class="danger"` : ''}>${form.button}</button>`}
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
-  return sendPage(reply, page({ title: form.title, error, passkeys: passkeyOnly, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: form.title, error, passkeys: passkey, ...chrome(active, csrf) }, body), status);
 }
 
 /**
@@ -246,20 +264,20 @@ ${passkeySection(passkeys, mfa)}
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
     const pending = await resumeTotpSetup(deps, active);
-    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null);
+    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null, 200, null, await proofFor(deps, active));
   });
 
   app.post('/account/security/replace', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const form = formBody(request);
     try {
-      await beginAppReplacement(deps, requestContext(request), active, { password: form.password, code: form.code });
+      await beginAppReplacement(deps, requestContext(request), active, { password: form.password, ...currentFactorFields(form) });
       return reply.redirect('/account/security/replace', 303);
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err));
+      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err), await proofFor(deps, active));
     }
   });
 
@@ -277,7 +295,7 @@ ${passkeySection(passkeys, mfa)}
         const why = err instanceof TesseraError && err.details.reason === 'too_many_codes'
           ? `${message} Enter your password and a code from your current app to get one.`
           : 'That new key has expired. Enter your password and a code from your current app to start again.';
-        return sendReauthForm(reply, active, REPLACE_FORM, why, 409);
+        return sendReauthForm(reply, active, REPLACE_FORM, why, 409, null, await proofFor(deps, active));
       }
       return sendSetupPage(reply, 'replace', active, pending, message, (err as TesseraError).status);
     }
@@ -286,14 +304,14 @@ ${passkeySection(passkeys, mfa)}
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
-    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, !(await hasApp(deps, active)));
+    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, await proofFor(deps, active));
   });
 
   app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
     const form = formBody(request);
     try {
-      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, code: form.code, assertion: assertionField(form.assertion) });
+      const code = await regenerateBackupCode(deps, requestContext(request), active, { password: form.password, ...currentFactorFields(form) });
       const csrf = newCsrf(reply);
       const body = backupCodePanel(code, 'Your previous backup code no longer works.', '/account/security', 'Back to security settings');
       return sendPage(reply, page({ title: 'Your new backup code', ...chrome(active, csrf) }, body));
@@ -301,11 +319,20 @@ ${passkeySection(passkeys, mfa)}
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), !(await hasApp(deps, active)));
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), await proofFor(deps, active));
     }
   });
 }
 
-async function hasApp(deps: ServiceDeps, active: ActiveSession): Promise<boolean> {
-  return (await findTotpCredential(deps.db, active.user.id)) !== null;
+/** The app's code, a passkey, or either, by what the person has. */
+async function proofFor(deps: ServiceDeps, active: ActiveSession): Promise<Proof> {
+  const [app, passkeys] = await Promise.all([findTotpCredential(deps.db, active.user.id), countPasskeys(deps.db, active.user.id)]);
+  if (app === null) return 'passkey';
+  return passkeys > 0 ? 'either' : 'code';
+}
+
+/** The form's proof: a passkey's assertion when its script sent one (the code field is then ignored), else the code. */
+function currentFactorFields(form: Record<string, unknown>): { code?: unknown; assertion?: unknown } {
+  const assertion = assertionField(form.assertion);
+  return assertion === undefined ? { code: form.code } : { assertion };
 }

@@ -27,6 +27,7 @@ const EVENT_LABELS: Record<SecurityEventType, string> = {
   'mfa.setup_code_failed': 'Wrong code at 2FA set-up',
   'mfa.disabled': '2FA turned off',
   'mfa.replaced': 'Authenticator app replaced',
+  'totp.added': 'Authenticator app added',
   'mfa.reset_requested': '2FA reset requested',
   'mfa.reset_cancelled': '2FA reset withdrawn',
   'mfa.reset_completed': '2FA reset',

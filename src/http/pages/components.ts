@@ -48,7 +48,7 @@ function describedBy(ids: string[]): SafeHtml {
  * The 6-digit code field, with what phones and password managers need to offer the code. An
  * `error` is shown under it, tied to it, and takes the focus.
  */
-export function codeField(opts: { label?: string; hint?: string; invalid?: boolean; autofocus?: boolean; autosubmit?: boolean; error?: string | null } = {}): SafeHtml {
+export function codeField(opts: { label?: string; hint?: string; invalid?: boolean; autofocus?: boolean; autosubmit?: boolean; optional?: boolean; error?: string | null } = {}): SafeHtml {
   const err = fieldError('code', opts.error);
   const ids = [...(opts.hint ? ['code-hint'] : []), ...err.ids];
   return html`<div class="field">
@@ -56,7 +56,7 @@ export function codeField(opts: { label?: string; hint?: string; invalid?: boole
   ${opts.hint ? html`<p class="hint" id="code-hint">${opts.hint}</p>` : ''}
   ${err.markup}
   <input id="code" name="code" class="code" type="text" inputmode="numeric" autocomplete="one-time-code"
-    minlength="6" maxlength="7" required spellcheck="false"${describedBy(ids)}${
+    minlength="6" maxlength="7"${attr(!opts.optional, 'required')} spellcheck="false"${describedBy(ids)}${
       attr(opts.invalid || Boolean(opts.error), 'aria-invalid="true"')}${attr(opts.autofocus || Boolean(opts.error), 'autofocus')}${attr(opts.autosubmit, 'data-autosubmit')}>
 </div>`;
 }

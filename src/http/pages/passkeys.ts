@@ -12,7 +12,7 @@ import { findTotpCredential } from '../../store/totp.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { formatUtc } from './admin-common.ts';
-import { chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
+import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { sendSignInDone } from './oidc-pending.ts';
@@ -101,16 +101,34 @@ function sendRenamePage(reply: FastifyReply, active: ActiveSession, passkey: Pas
   return sendPage(reply, page({ title: 'Rename passkey', error, ...chrome(active, csrf) }, body), status);
 }
 
-function sendRemovePage(reply: FastifyReply, active: ActiveSession, passkey: PasskeyView, hasApp: boolean, error: string | null, status = 200, field: 'password' | 'code' | null = null): FastifyReply {
+type RemoveField = 'password' | 'code' | 'backupCode' | null;
+
+/**
+ * The backup code as the other factor, folded away: it is the last resort, spent by this and
+ * replaced by a new one shown once. It also works without script, where a passkey cannot.
+ */
+function backupCodeOption(error: string | null): SafeHtml {
+  return html`<details class="field" id="use-backup-code"${error ? html` open` : ''}>
+    <summary>Use your backup code instead</summary>
+    <label for="backup-code-input">Backup code</label>
+    <p class="hint" id="backup-code-hint">It is used up by this, and you get a new one.</p>
+    ${error ? html`<p class="field-error" id="backup-code-error">${error}</p>` : ''}
+    <input id="backup-code-input" name="backupCode" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="64"
+      aria-describedby="backup-code-hint${error ? ' backup-code-error' : ''}"${error ? html` aria-invalid="true" autofocus` : ''}>
+  </details>`;
+}
+
+function sendRemovePage(reply: FastifyReply, active: ActiveSession, passkey: PasskeyView, hasApp: boolean, error: string | null, status = 200, field: RemoveField = null): FastifyReply {
   const csrf = newCsrf(reply);
   const body = html`<h1>Remove “${passkey.name}”</h1>
 <p>It will no longer sign you in, and you will be signed out on every other device.</p>
-<p>To confirm it is you, enter your password and ${hasApp ? 'a current code from your authenticator app, or confirm with one of your passkeys' : 'confirm with one of your passkeys'}.</p>
+<p>To confirm it is you, enter your password and ${hasApp ? 'a current code from your authenticator app, or confirm with one of your passkeys' : 'confirm with one of your passkeys'}, or use your backup code.</p>
 ${hasApp ? '' : NO_SCRIPT_NOTE}
 <form method="post" action="/account/security/passkeys/${passkey.id}/remove" class="stack" data-once data-passkey-reauth-form>
   ${csrfField(csrf)}
-  ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}
-  ${hasApp ? codeField({ label: '6-digit code from your app', hint: 'Or leave it empty and confirm with a passkey.', error: field === 'code' ? error : null }) : ''}
+  ${passwordField({ autofocus: field !== 'code' && field !== 'backupCode', error: field === 'password' ? error : null })}
+  ${hasApp ? codeField({ label: '6-digit code from your app', hint: 'Or leave it empty and confirm with a passkey or your backup code.', optional: true, error: field === 'code' ? error : null }) : ''}
+  ${backupCodeOption(field === 'backupCode' ? error : null)}
   <input type="hidden" name="assertion" value="">
   ${PASSKEY_STATUS}
   <button type="submit" class="danger" id="remove-passkey">Remove passkey</button>
@@ -182,16 +200,25 @@ export async function passkeyPages(app: FastifyInstance, opts: { deps: ServiceDe
     if (!passkey) return reply.redirect('/account/security', 303);
     const hasApp = (await findTotpCredential(deps.db, active.user.id)) !== null;
     const form = formBody(request);
+    const filled = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+    let backupCode: string | undefined;
     try {
+      // One proof is used: a passkey the script sent, else the app code, else the backup code.
       const assertion = assertionField(form.assertion);
-      const code = typeof form.code === 'string' && form.code !== '' ? form.code : undefined;
-      const { mfaOff } = await removeOwnPasskey(deps, requestContext(request), active, passkey.id, { password: form.password, code: assertion ? undefined : code, assertion });
-      return reply.redirect(`/account/security?done=${mfaOff ? 'passkey-removed-off' : 'passkey-removed'}`, 303);
+      const code = assertion ? undefined : filled(form.code);
+      backupCode = assertion || code ? undefined : filled(form.backupCode);
+      const { mfaOff, recoveryCode } = await removeOwnPasskey(deps, requestContext(request), active, passkey.id, { password: form.password, code, assertion, backupCode });
+      const done = `/account/security?done=${mfaOff ? 'passkey-removed-off' : 'passkey-removed'}`;
+      if (recoveryCode === null) return reply.redirect(done, 303);
+      const csrf = newCsrf(reply);
+      const panel = backupCodePanel(recoveryCode, `“${passkey.name}” has been removed, and your backup code is used up. This is your new one.`, done, 'Back to security settings');
+      return sendPage(reply, page({ title: 'Save your new backup code', ...chrome(active, csrf) }, panel));
     } catch (err) {
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
-      const message = describeFormError(err, 'reauth');
+      const message = describeFormError(err, backupCode ? 'backup' : 'reauth');
       if (message === null) throw err;
-      return sendRemovePage(reply, active, passkey, hasApp, message, (err as TesseraError).status, fieldOfError(err));
+      const field = fieldOfError(err);
+      return sendRemovePage(reply, active, passkey, hasApp, message, (err as TesseraError).status, backupCode && (field === 'code' || (err as TesseraError).details.field === 'backupCode') ? 'backupCode' : field);
     }
   });
 

@@ -11,24 +11,31 @@ import type { ActiveSession } from '../../services/sessions.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
-import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, newCsrf, passwordField, pendingStepPath } from './components.ts';
+import { backupCodePanel, chrome, codeField, copyButton, describeFormError, formBody, isLocked, newCsrf, passwordField, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
 import { html, type SafeHtml, trusted } from './html.ts';
 import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
-import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { assertionField, NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { findTotpCredential } from '../../store/totp.ts';
 import { MAX_PASSKEY_NAME_LENGTH } from '../../domain/passkeys.ts';
 
 /** Set-up, forced right after the password (/login/setup) or chosen from the profile (/account/security/setup). */
 
-/** `replace`: moving an existing 2FA to a new app (account.ts), the same page with other words. */
-export type SetupMode = 'forced' | 'profile' | 'replace';
+/**
+ * `replace`: moving an existing 2FA to a new app (account.ts), the same page with other words; `add`:
+ * the app beside passkeys, for someone whose 2FA is already on through them.
+ */
+export type SetupMode = 'forced' | 'profile' | 'add' | 'replace';
 type Mode = SetupMode;
-const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup', replace: '/account/security/replace/confirm' };
+const ACTION: Record<Mode, string> = { forced: '/login/setup', profile: '/account/security/setup', add: '/account/security/setup', replace: '/account/security/replace/confirm' };
 const HEADING: Record<Mode, string> = {
   forced: 'Set up two-factor authentication',
   profile: 'Set up two-factor authentication',
+  add: 'Add an authenticator app',
   replace: 'Replace your authenticator app',
 };
+
+const SUBMIT: Record<Mode, string> = { forced: 'Verify and turn on', profile: 'Verify and turn on', add: 'Verify and add', replace: 'Verify and replace' };
 
 function qrMarkup(svg: string): string {
   // The library's SVG carries no text alternative; the secret key below is the textual equivalent.
@@ -49,6 +56,8 @@ function leadParagraph(mode: Mode, active: ActiveSession): SafeHtml {
       return html`<p class="lead">Your organisation requires two-factor authentication. Set it up now to finish signing in as <strong>${active.user.email}</strong>.</p>`;
     case 'profile':
       return html`<p class="lead">Each time you sign in, you will enter a code from an app on your phone as well as your password.</p>`;
+    case 'add':
+      return html`<p class="lead">Beside your passkeys, you will be able to sign in with a code from an app on your phone. Your passkeys and backup code keep working.</p>`;
     case 'replace':
       return html`<p class="lead">Add this new key to the authenticator app on your new phone. Your current app keeps working until you enter a code from the new one.</p>`;
   }
@@ -152,7 +161,7 @@ ${mode === 'forced' ? html`<h2 id="app-heading">Or use an authenticator app</h2>
     <form method="post" action="${ACTION[mode]}" class="stack" data-once>
       ${csrfField(csrf)}
       ${codeField({ error, autosubmit: true, hint: 'The app shows a new 6-digit code every 30 seconds.' })}
-      <button type="submit">${mode === 'replace' ? 'Verify and replace' : 'Verify and turn on'}</button>
+      <button type="submit">${SUBMIT[mode]}</button>
     </form>
   </li>
 </ol>
@@ -165,17 +174,23 @@ ${mode === 'forced'
   return sendPage(reply, page({ title: HEADING[mode], error, passkeys: mode === 'forced', ...chrome(active, csrf) }, body), status);
 }
 
-function sendPasswordPrompt(reply: FastifyReply, active: ActiveSession, error: string | null, status = 200): FastifyReply {
+/**
+ * The password again before a new secret is shown; to add the app beside passkeys, a passkey too
+ * (the page's script puts its assertion in `assertion`), as for adding another passkey.
+ */
+function sendPasswordPrompt(reply: FastifyReply, mode: 'profile' | 'add', active: ActiveSession, error: string | null, status = 200): FastifyReply {
   const csrf = newCsrf(reply);
-  const body = html`<h1>Confirm your password</h1>
-<p>To set up two-factor authentication, enter your password again.</p>
-<form method="post" action="/account/security/setup/password" class="stack" data-once>
+  const add = mode === 'add';
+  const body = html`<h1>${add ? 'Confirm it is you' : 'Confirm your password'}</h1>
+<p>${add ? 'To add an authenticator app, enter your password and confirm with one of your passkeys.' : 'To set up two-factor authentication, enter your password again.'}</p>
+${add ? html`<noscript><p class="hint-box" id="passkey-noscript">Adding an authenticator app is confirmed with one of your passkeys, and passkeys need JavaScript, which is turned off in this browser.</p></noscript>` : ''}
+<form method="post" action="/account/security/setup/password" class="stack" data-once${add ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: true, error })}
-  <button type="submit">Continue</button>
+  ${add ? html`<input type="hidden" name="assertion" value="">${PASSKEY_STATUS}` : html`<button type="submit">Continue</button>`}
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
-  return sendPage(reply, page({ title: 'Confirm your password', error, ...chrome(active, csrf) }, body), status);
+  return sendPage(reply, page({ title: add ? 'Confirm it is you' : 'Confirm your password', error, passkeys: add, ...chrome(active, csrf) }, body), status);
 }
 
 /** The set-up's secret was thrown away after too many wrong codes (not merely expired). */
@@ -190,10 +205,17 @@ function requireForcedStep(request: FastifyRequest): ActiveSession | string {
   return active.session.next_step === 'enroll' ? active : pendingStepPath(active);
 }
 
-async function requireProfileSetupAllowed(deps: ServiceDeps, request: FastifyRequest): Promise<ActiveSession | string> {
+/**
+ * Set-up from the profile: for someone without 2FA, or (`add`) beside passkeys for someone without
+ * an app where the organisation does not require passkeys only. Others are sent back.
+ */
+async function requireProfileSetupAllowed(deps: ServiceDeps, request: FastifyRequest): Promise<{ active: ActiveSession; mode: 'profile' | 'add' } | string> {
   const active = activeSession(request);
   const mfa = await describeMfaState(deps, active);
-  return mfa.available && !mfa.enabled ? active : '/account/security';
+  if (!mfa.available) return '/account/security';
+  if (!mfa.enabled) return { active, mode: 'profile' };
+  const hasApp = (await findTotpCredential(deps.db, active.user.id)) !== null;
+  return hasApp || mfa.passkeyRequired ? '/account/security' : { active, mode: 'add' };
 }
 
 export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps }): Promise<void> {
@@ -205,7 +227,7 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     if (mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now())) return sendPasskeyOnlySetup(reply, active);
     const resumed = await resumeTotpSetup(deps, active);
     if (resumed) return sendSetupPage(reply, 'forced', active, resumed, null);
-    const setup = await beginTotpSetup(deps, requestContext(request), active, undefined);
+    const setup = await beginTotpSetup(deps, requestContext(request), active);
     return sendSetupPage(reply, 'forced', active, setup, null, 200, { newKey: await followsUnfinishedSetup(deps, active) });
   });
 
@@ -215,6 +237,8 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
     try {
       const result = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
       if (result.issued) setSessionCookie(reply, deps.config, result.issued.token);
+      // Forced set-up is for someone without 2FA, so it always turns 2FA on and has a code to show.
+      if (result.recoveryCode === null) throw new Error('forced set-up without a backup code');
       const csrf = newCsrf(reply);
       const body = backupCodePanel(result.recoveryCode, 'Two-factor authentication is on. One last step: keep this backup code.', afterSignInPath(request), 'Continue');
       return sendPage(reply, page({ title: 'Save your backup code', signedInAs: active.user.email, isAdmin: active.user.role === 'admin', csrfToken: csrf }, body));
@@ -222,37 +246,43 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       const message = describeFormError(err, 'setup');
       if (message === null) throw err;
       const resumed = await resumeTotpSetup(deps, active);
-      const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active, undefined));
+      const setup = resumed ?? (await beginTotpSetup(deps, requestContext(request), active));
       const shown = resumed || tooManyCodes(err) ? message : 'That set-up had expired. Add the new key below to your app, then enter its code.';
       return sendSetupPage(reply, 'forced', active, setup, shown, (err as TesseraError).status, { newKey: !resumed });
     }
   });
 
   app.get('/account/security/setup', { config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireProfileSetupAllowed(deps, request);
-    if (typeof active === 'string') return reply.redirect(active, 303);
-    const setup = await resumeTotpSetup(deps, active);
-    return setup ? sendSetupPage(reply, 'profile', active, setup, null) : sendPasswordPrompt(reply, active, null);
+    const allowed = await requireProfileSetupAllowed(deps, request);
+    if (typeof allowed === 'string') return reply.redirect(allowed, 303);
+    const setup = await resumeTotpSetup(deps, allowed.active);
+    return setup ? sendSetupPage(reply, allowed.mode, allowed.active, setup, null) : sendPasswordPrompt(reply, allowed.mode, allowed.active, null);
   });
 
   app.post('/account/security/setup/password', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireProfileSetupAllowed(deps, request);
-    if (typeof active === 'string') return reply.redirect(active, 303);
+    const allowed = await requireProfileSetupAllowed(deps, request);
+    if (typeof allowed === 'string') return reply.redirect(allowed, 303);
+    const { active, mode } = allowed;
+    const form = formBody(request);
     try {
-      await beginTotpSetup(deps, requestContext(request), active, formBody(request).password);
+      await beginTotpSetup(deps, requestContext(request), active, { password: form.password, assertion: mode === 'add' ? assertionField(form.assertion) : undefined });
       return reply.redirect(ACTION.profile, 303);
     } catch (err) {
+      if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendPasswordPrompt(reply, active, message, (err as TesseraError).status);
+      return sendPasswordPrompt(reply, mode, active, message, (err as TesseraError).status);
     }
   });
 
   app.post('/account/security/setup', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
-    const active = await requireProfileSetupAllowed(deps, request);
-    if (typeof active === 'string') return reply.redirect(active, 303);
+    const allowed = await requireProfileSetupAllowed(deps, request);
+    if (typeof allowed === 'string') return reply.redirect(allowed, 303);
+    const { active, mode } = allowed;
     try {
       const { recoveryCode } = await confirmTotpSetup(deps, requestContext(request), active, formBody(request).code);
+      // Beside passkeys 2FA was already on and the backup code stays: nothing new to keep.
+      if (recoveryCode === null) return reply.redirect('/account/security?done=app-added', 303);
       const csrf = newCsrf(reply);
       // Set up because an application asked for two-factor sign-in: back to it from here.
       const toApp = afterSignInPath(request) !== '/';
@@ -265,10 +295,11 @@ export async function setupPages(app: FastifyInstance, opts: { deps: ServiceDeps
       if (message === null) throw err;
       const setup = err instanceof TesseraError && err.code === 'no_pending_setup' ? null : await resumeTotpSetup(deps, active);
       if (!setup) {
-        const why = tooManyCodes(err) ? `${message} Enter your password to get one.` : 'The set-up has expired. Enter your password to start again.';
-        return sendPasswordPrompt(reply, active, why, 409);
+        const again = mode === 'add' ? 'Enter your password and confirm with a passkey' : 'Enter your password';
+        const why = tooManyCodes(err) ? `${message} ${again} to get one.` : `The set-up has expired. ${again} to start again.`;
+        return sendPasswordPrompt(reply, mode, active, why, 409);
       }
-      return sendSetupPage(reply, 'profile', active, setup, message, (err as TesseraError).status);
+      return sendSetupPage(reply, mode, active, setup, message, (err as TesseraError).status);
     }
   });
 }
