@@ -97,3 +97,12 @@ export function isPasskeyRequired(org: OrgPolicy, user: UserStanding): boolean {
 export function mustAddPasskeyNow(org: OrgPolicy, user: UserStanding, now: Date): boolean {
   return isPasskeyRequired(org, user) && passkeyGraceDaysLeft(org, now) === 0;
 }
+
+/**
+ * Required and past its grace period, someone who has a passkey signs in with it: an app code can be
+ * phished, which is what the requirement is there to stop. (The backup code stays the way back in
+ * when the passkey is lost; it never reaches the phishing-resistant level.)
+ */
+export function isAppCodeRefused(org: OrgPolicy, user: UserStanding, now: Date, passkeys: number): boolean {
+  return passkeys > 0 && mustAddPasskeyNow(org, user, now);
+}

@@ -3,7 +3,7 @@ import { countPasskeys, hasSecondFactor } from '../store/passkeys.ts';
 import type { SignInMethod } from '../domain/forward-auth-policy.ts';
 import { TesseraError } from '../domain/errors.ts';
 import type { Database } from '../store/schema.ts';
-import { graceEndsAt, isMfaRequired, mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
+import { graceEndsAt, isAppCodeRefused, isMfaRequired, mustAddPasskeyNow, type NextStep, nextStepAfterPassword } from '../domain/policy.ts';
 import { isPasswordWithinLimits } from '../domain/password-policy.ts';
 import { isDeactivated } from '../store/deactivations.ts';
 import { findOrgById } from '../store/orgs.ts';
@@ -103,6 +103,7 @@ export async function completeSignInWithCode(
   code: unknown,
 ): Promise<IssuedSession> {
   requirePendingStep(active, 'totp');
+  await refuseAppCodeByPolicy(deps, active);
   let issued: IssuedSession | null = null;
   return withVerifiedCode(
     deps,
@@ -124,6 +125,14 @@ export async function completeSignInWithCode(
       },
     },
   );
+}
+
+/** Before the code is checked, so nothing is counted or burnt. The passkeys are read only where the organisation requires them. */
+async function refuseAppCodeByPolicy(deps: ServiceDeps, active: ActiveSession): Promise<void> {
+  const [policy, standing, now] = [orgPolicy(active.org), userStanding(active.user), deps.clock.now()];
+  if (mustAddPasskeyNow(policy, standing, now) && isAppCodeRefused(policy, standing, now, await countPasskeys(deps.db, active.user.id))) {
+    throw new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires you to sign in with your passkey.');
+  }
 }
 
 export function alreadyCompleted(): TesseraError {

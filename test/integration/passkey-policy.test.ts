@@ -15,6 +15,8 @@ describe('requiring phishing-resistant 2FA', () => {
   let ts: TestServer;
   let admin: TestClient;
   let adminKey: SoftCredential;
+  /** app@pr.test's authenticator, set up in the second test. */
+  let appSecret = '';
   before(async () => {
     ts = await startTestServer();
     await ts.createUser({ email: 'boss@pr.test', org: 'PR', admin: true });
@@ -41,6 +43,7 @@ describe('requiring phishing-resistant 2FA', () => {
   it('lets people with only an app in during the grace period, then sends them from the code to adding a passkey', async () => {
     const c = ts.client();
     const { secret } = await enrolFromProfile(ts, c, 'app@pr.test');
+    appSecret = secret;
     const me = await c.get('/me');
     assert.deepEqual(me.body.passkeys, { count: 0, required: true, graceDaysLeft: 3 });
 
@@ -65,6 +68,21 @@ describe('requiring phishing-resistant 2FA', () => {
     const removal = await late.delete(`/me/passkeys/${body.passkey.id}`, { password: DEFAULT_PASSWORD, assertion: await passkeyAssertion(ts, late, cred) });
     assert.equal(removal.status, 403);
     assert.equal(removal.body.error.reason, 'phishing_resistant');
+  });
+
+  it('someone with an app and a passkey signs in with the passkey: the app code is refused, uncounted, and not offered', async () => {
+    const c = ts.client();
+    assert.equal(await signInPassword(c, 'app@pr.test'), 'totp');
+    ts.clock.advance(30_000);
+    const coded = await c.post('/sessions/totp', { code: appCode(ts, appSecret) });
+    assert.equal(coded.status, 403);
+    assert.equal(coded.body.error.reason, 'phishing_resistant');
+    const prompt = await getPage(ts, c, '/login/code');
+    assert.match(prompt.body, /id="use-passkey"/);
+    assert.doesNotMatch(prompt.body, /action="\/login\/code"/);
+    assert.match(prompt.body, /id="use-backup-code"/);
+    const me = await ts.server.runtime.deps.db.selectFrom('users').select('failed_code_attempts').where('email', '=', 'app@pr.test').executeTakeFirstOrThrow();
+    assert.equal(me.failed_code_attempts, 0, 'a refused app code is not a wrong guess');
   });
 
   it('someone with passkeys only cannot add the app beside them while passkeys are required', async () => {

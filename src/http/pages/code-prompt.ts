@@ -11,12 +11,13 @@ import { requestContext } from '../request-context.ts';
 import { setSessionCookie } from '../session-cookie.ts';
 import { backupCodePanel, codeField, describeFormError, formBody, isLocked, newCsrf, pendingStepPath, sendLockedPageAndEnd } from './components.ts';
 import { afterResetSentence } from './grace.ts';
-import type { SetUpOnNextSignIn } from '../../domain/policy.ts';
+import { isAppCodeRefused, type SetUpOnNextSignIn } from '../../domain/policy.ts';
 import { html, type SafeHtml } from './html.ts';
 import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
 import { countPasskeys } from '../../store/passkeys.ts';
+import { orgPolicy, userStanding } from '../../services/accounts.ts';
 import { findTotpCredential } from '../../store/totp.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
@@ -48,7 +49,9 @@ interface Factors {
 
 async function factorsOf(deps: ServiceDeps, active: ActiveSession): Promise<Factors> {
   const [app, passkeys] = await Promise.all([findTotpCredential(deps.db, active.user.id), countPasskeys(deps.db, active.user.id)]);
-  return { app: app !== null, passkeys: passkeys > 0 };
+  // Where the organisation requires passkeys, the app is not offered to someone who has one.
+  const appRefused = isAppCodeRefused(orgPolicy(active.org), userStanding(active.user), deps.clock.now(), passkeys);
+  return { app: app !== null && !appRefused, passkeys: passkeys > 0 };
 }
 
 function passkeyOption(): SafeHtml {
