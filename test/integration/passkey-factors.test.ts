@@ -125,6 +125,10 @@ describe('passkeys beside the app and the backup code', () => {
     assert.match(prompt.body, /data-passkey-reauth-form/);
     assert.match(prompt.body, /confirm with one of your passkeys/);
     assert.match(prompt.body, /id="passkey-noscript">Adding an authenticator app is confirmed with one of your passkeys/);
+    // Without script, each page says what still works there: nothing else for a new backup code.
+    const regenerate = await getPage(ts, c, '/account/security/backup-code');
+    assert.match(regenerate.body, /id="passkey-noscript">[^<]*Turn it on/);
+    assert.doesNotMatch(regenerate.body, /id="passkey-noscript">[^<]*app code/);
     const begun = await postForm(ts, c, '/account/security/setup/password', {
       _csrf: csrfIn(prompt.body), password: DEFAULT_PASSWORD, assertion: JSON.stringify(await passkeyAssertion(ts, c, cred)),
     });

@@ -17,7 +17,7 @@ import { formatLongDay } from './grace.ts';
 import { recoveryAddressCard } from './recovery-address.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField, page, sendPage } from './layout.ts';
-import { assertionField, NO_SCRIPT_NOTE, PASSKEY_STATUS, passkeySection } from './passkeys.ts';
+import { assertionField, noScriptNote, PASSKEY_STATUS, passkeySection, TURN_SCRIPT_ON } from './passkeys.ts';
 import { sendSetupPage } from './setup.ts';
 
 /** /account/security: 2FA status and the changes that need the password and a current code. */
@@ -133,7 +133,7 @@ function sendReauthForm(
   const body = html`<h1>${form.title}</h1>
 ${form.intro}
 <p>To confirm it is you, enter your password and ${PROOF_ASKED[proof]}.</p>
-${proof === 'passkey' ? NO_SCRIPT_NOTE : ''}
+${proof === 'passkey' ? noScriptNote(TURN_SCRIPT_ON) : ''}
 <form method="post" action="${form.action}" class="stack" data-once${passkey ? html` data-passkey-reauth-form` : ''}>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code', error: field === 'password' ? error : null })}

@@ -15,7 +15,7 @@ import { isAppCodeRefused, type SetUpOnNextSignIn } from '../../domain/policy.ts
 import { html, type SafeHtml } from './html.ts';
 import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
-import { NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { noScriptNote, PASSKEY_STATUS } from './passkeys.ts';
 import { countPasskeys } from '../../store/passkeys.ts';
 import { orgPolicy, userStanding } from '../../services/accounts.ts';
 import { findTotpCredential } from '../../store/totp.ts';
@@ -54,11 +54,11 @@ async function factorsOf(deps: ServiceDeps, active: ActiveSession): Promise<Fact
   return { app: app !== null && !appRefused, passkeys: passkeys > 0 };
 }
 
-function passkeyOption(): SafeHtml {
+function passkeyOption(factors: Factors): SafeHtml {
   return html`<section aria-labelledby="passkey-heading" id="passkey-option">
   <h2 id="passkey-heading">Use your passkey</h2>
   <p>Use your fingerprint, face, screen lock or security key.</p>
-  ${NO_SCRIPT_NOTE}
+  ${noScriptNote(factors.app ? 'Use your authenticator app code or your backup code instead.' : 'Use your backup code instead.')}
   <button type="button" id="use-passkey" data-passkey-sign-in hidden>Use your passkey</button>
   ${PASSKEY_STATUS}
 </section>`;
@@ -82,7 +82,7 @@ function sendCodePrompt(
 <p>Signed in as <strong id="code-account">${email}</strong>.${factors.app ? html` ${factors.passkeys ? 'Or open' : 'Open'} the authenticator app on your phone and enter the 6-digit code
 it shows for <strong>${ctx.issuer} (${email})</strong>.` : ''}</p>
 ${ctx.help ?? ''}
-${factors.passkeys ? passkeyOption() : ''}
+${factors.passkeys ? passkeyOption(factors) : ''}
 ${factors.app ? (factors.passkeys ? html`<section aria-labelledby="app-heading"><h2 id="app-heading">Use your authenticator app</h2>${appForm}</section>` : appForm) : ''}
 <section class="other-options" aria-labelledby="other-heading">
   <h2 id="other-heading">${factors.app ? 'Can’t use your app?' : 'Can’t use your passkey?'}</h2>

@@ -30,8 +30,12 @@ function readBrowserBundle(): string {
   return readFileSync(join(dirname(main), '..', 'dist', 'bundle', 'index.umd.min.js'), 'utf8');
 }
 
-/** What a page with a passkey button says when script is off. */
-export const NO_SCRIPT_NOTE = html`<noscript><p class="hint-box" id="passkey-noscript">Passkeys and security keys need JavaScript, which is turned off in this browser. Use your authenticator app code or your backup code instead.</p></noscript>`;
+/** What a page with a passkey button says when script is off, and what the person can do instead there. */
+export function noScriptNote(instead: string): SafeHtml {
+  return html`<noscript><p class="hint-box" id="passkey-noscript">Passkeys and security keys need JavaScript, which is turned off in this browser. ${instead}</p></noscript>`;
+}
+/** Where nothing else will do. */
+export const TURN_SCRIPT_ON = 'Turn it on, or use a browser where it is on, to use one here.';
 
 /** Where a passkey ceremony's errors are announced. */
 export const PASSKEY_STATUS = html`<p class="field-error" role="alert" data-passkey-status></p>`;
@@ -62,7 +66,7 @@ async function sendAddPage(deps: ServiceDeps, reply: FastifyReply, active: Activ
   const hasApp = (await findTotpCredential(deps.db, active.user.id)) !== null;
   const body = html`<h1>Add a passkey or security key</h1>
 <p>Your browser will ask you to use your fingerprint, face, screen lock or a security key.${mfaOn ? '' : ' This turns on two-factor authentication, and you will get a backup code to keep.'}</p>
-${NO_SCRIPT_NOTE}
+${noScriptNote(TURN_SCRIPT_ON)}
 <form class="stack" data-passkey-register hidden>
   <div class="field">
     <label for="passkey-name">Name</label>
@@ -123,7 +127,7 @@ function sendRemovePage(reply: FastifyReply, active: ActiveSession, passkey: Pas
   const body = html`<h1>Remove “${passkey.name}”</h1>
 <p>It will no longer sign you in, and you will be signed out on every other device.</p>
 <p>To confirm it is you, enter your password and ${hasApp ? 'a current code from your authenticator app, or confirm with one of your passkeys' : 'confirm with one of your passkeys'}, or use your backup code.</p>
-${hasApp ? '' : NO_SCRIPT_NOTE}
+${hasApp ? '' : noScriptNote('Use your backup code instead.')}
 <form method="post" action="/account/security/passkeys/${passkey.id}/remove" class="stack" data-once data-passkey-reauth-form>
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code' && field !== 'backupCode', error: field === 'password' ? error : null })}

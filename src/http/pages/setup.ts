@@ -15,7 +15,7 @@ import { backupCodePanel, chrome, codeField, copyButton, describeFormError, form
 import { html, type SafeHtml, trusted } from './html.ts';
 import { afterSignInPath } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
-import { assertionField, NO_SCRIPT_NOTE, PASSKEY_STATUS } from './passkeys.ts';
+import { assertionField, noScriptNote, PASSKEY_STATUS, TURN_SCRIPT_ON } from './passkeys.ts';
 import { findTotpCredential } from '../../store/totp.ts';
 import { MAX_PASSKEY_NAME_LENGTH } from '../../domain/passkeys.ts';
 
@@ -83,11 +83,11 @@ delete the earlier entry for ${active.user.email} from your app: it will not wor
 }
 
 /** Forced set-up offers a passkey first: one step, and it cannot be phished. */
-function forcedPasskeyOption(): SafeHtml {
+function forcedPasskeyOption(appOffered: boolean): SafeHtml {
   return html`<section class="card" aria-labelledby="passkey-heading" id="passkey-option">
   <h2 id="passkey-heading">Use a passkey or security key</h2>
   <p>Sign in with your fingerprint, face, screen lock or a security key such as a YubiKey.</p>
-  ${NO_SCRIPT_NOTE}
+  ${noScriptNote(appOffered ? 'Set up the authenticator app below instead.' : TURN_SCRIPT_ON)}
   <form class="stack" data-passkey-register data-done="/login/passkey-done" hidden>
     <div class="field">
       <label for="passkey-name">Name for this passkey</label>
@@ -112,7 +112,7 @@ function sendPasskeyOnlySetup(reply: FastifyReply, active: ActiveSession): Fasti
 <p class="lead">Your organisation requires a passkey or security key: codes from an app can be phished, passkeys cannot. Add one now
 to finish signing in as <strong>${active.user.email}</strong>.</p>
 ${timeLimit('forced', active)}
-${forcedPasskeyOption()}
+${forcedPasskeyOption(false)}
 <form method="post" action="/logout" class="inline">${csrfField(csrf)}<button type="submit" class="link">Cancel and sign out</button></form>`;
   return sendPage(reply, page({ title: 'Add a passkey or security key', passkeys: true, ...chrome(active, csrf) }, body));
 }
@@ -131,7 +131,7 @@ export function sendSetupPage(
 ${opts.newKey ? newKeyNotice(active) : ''}
 ${leadParagraph(mode, active)}
 ${timeLimit(mode, active)}
-${mode === 'forced' ? forcedPasskeyOption() : ''}
+${mode === 'forced' ? forcedPasskeyOption(true) : ''}
 ${mode === 'forced' ? html`<h2 id="app-heading">Or use an authenticator app</h2>` : ''}
 <ol class="steps">
   <li>
