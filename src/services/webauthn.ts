@@ -1,15 +1,17 @@
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Config } from '../config.ts';
 import type { ParsedResponse } from '../domain/passkeys.ts';
+
+/**
+ * Loaded on first use: importing it (and the ASN.1 and CBOR code it brings) adds ~26 MB to the
+ * server's RSS, which a server whose people never use a passkey should not carry (issue 20's 150 MB).
+ */
+const library = () => import('@simplewebauthn/server');
 
 /**
  * The one module that speaks to @simplewebauthn/server. The relying party is Tessera at BASE_URL:
@@ -44,10 +46,11 @@ function transportsOf(stored: StoredCredential): AuthenticatorTransportFuture[] 
 }
 type AuthenticatorTransportFuture = NonNullable<RegistrationResponseJSON['response']['transports']>[number];
 
-export function creationOptions(
+export async function creationOptions(
   rp: RelyingParty,
   input: { userId: string; email: string; challenge: string; exclude: StoredCredential[] },
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const { generateRegistrationOptions } = await library();
   return generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -64,10 +67,11 @@ export function creationOptions(
   });
 }
 
-export function requestOptions(
+export async function requestOptions(
   rp: RelyingParty,
   input: { challenge: string; allow: StoredCredential[]; userVerification: 'required' | 'preferred' },
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const { generateAuthenticationOptions } = await library();
   return generateAuthenticationOptions({
     rpID: rp.id,
     challenge: Buffer.from(input.challenge, 'base64url'),
@@ -84,6 +88,7 @@ export type RegistrationCheck =
 /** Attestation "none": what is checked is the ceremony (challenge, origin, RP ID, flags), not the maker. */
 export async function checkRegistration(rp: RelyingParty, response: ParsedResponse, challenge: string): Promise<RegistrationCheck> {
   try {
+    const { verifyRegistrationResponse } = await library();
     const result = await verifyRegistrationResponse({
       response: response.json as unknown as RegistrationResponseJSON,
       expectedChallenge: challenge,
@@ -125,6 +130,7 @@ export async function checkAssertion(
   requireUserVerification: boolean,
 ): Promise<AssertionCheck> {
   try {
+    const { verifyAuthenticationResponse } = await library();
     const result = await verifyAuthenticationResponse({
       response: response.json as unknown as AuthenticationResponseJSON,
       expectedChallenge: challenge,
