@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import middie from '@fastify/middie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import { errors } from 'oidc-provider';
 import type { Acr } from '../domain/assurance.ts';
 import type { ServiceDeps } from '../services/context.ts';
 import { type BackchannelDelivery, createBackchannelDelivery } from '../services/backchannel-delivery.ts';
@@ -10,14 +9,15 @@ import { type ClientAuthFailure, recordClientAuthFailure, recordClientUse } from
 import { endProviderSessions } from '../services/oidc-sessions.ts';
 import { enqueueBackchannel } from '../store/backchannel-queue.ts';
 import { signingKeysStamp } from '../store/oidc-keys.ts';
-import { createProvider, OIDC_PATH, ORG_IDS, THIRD_PARTY } from './provider.ts';
+import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
+import { OIDC_PATH } from './paths.ts';
 
 /**
  * The OpenID provider, behind the one interface the rest of Tessera uses. oidc-provider is a Koa
  * app; nothing outside src/oidc imports it.
  */
 
-export { INTERACTION_PATH, OIDC_PATH } from './provider.ts';
+export { INTERACTION_PATH, OIDC_PATH } from './paths.ts';
 
 export interface InteractionView {
   uid: string;
@@ -66,7 +66,7 @@ export interface OidcProvider {
    * /oidc/* to the Koa app), so listRoutes() cannot see them. Each path once per method a walker
    * should try; a path parameter is filled with "x".
    */
-  routes(): Array<{ method: 'GET' | 'POST'; url: string }>;
+  routes(): Promise<Array<{ method: 'GET' | 'POST'; url: string }>>;
 }
 
 /**
@@ -108,19 +108,39 @@ function describeClientAuth(ctx: KoaCtx): Pick<ClientAuthFailure, 'clientId' | '
   return { clientId, methodUsed: 'none' };
 }
 
+/** The library's error classes, known once it is loaded (before any of its calls can fail). */
+let libraryErrors: (typeof import('oidc-provider'))['errors'] | null = null;
+
 function gone(err: unknown): never {
-  if (err instanceof errors.SessionNotFound) throw new InteractionGone(err.error_description ?? err.message);
+  if (libraryErrors && err instanceof libraryErrors.SessionNotFound) throw new InteractionGone(err.error_description ?? err.message);
   throw err;
 }
 
 export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvider> {
   // Keys are read when a Provider is built, so a rotation means a new one; requests go through
-  // whichever is current.
-  let provider: Provider = await createProvider(deps);
-  let handler = provider.callback();
+  // whichever is current. The first is built on the first request that needs it: oidc-provider and
+  // what it brings (Koa, jose) add ~47 MB to the RSS of a server that no application signs in with.
+  let current: { provider: Provider; handler: ReturnType<Provider['callback']> } | null = null;
+  let building: Promise<{ provider: Provider; handler: ReturnType<Provider['callback']> }> | null = null;
   let keysStamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
   let keysTimer: NodeJS.Timeout | null = null;
+  async function build(): Promise<{ provider: Provider; handler: ReturnType<Provider['callback']> }> {
+    const [{ createProvider }, library] = await Promise.all([import('./provider.ts'), import('oidc-provider')]);
+    libraryErrors = library.errors;
+    const stamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
+    const provider = await createProvider(deps);
+    watch(provider);
+    keysStamp = stamp;
+    return { provider, handler: provider.callback() };
+  }
+  /** The provider, built once however many requests ask for it at the same moment. */
+  const ready = async () => {
+    if (current) return current;
+    building ??= build().finally(() => (building = null));
+    return (current = await building);
+  };
   const backchannel = createBackchannelDelivery(deps, async (clientId, accountId, sid) => {
+    const { provider } = await ready();
     const client = await provider.Client.find(clientId);
     if (!client?.backchannelLogoutUri) return false;
     // Present on every Client since oidc-provider 6; missing from its type definitions.
@@ -161,15 +181,12 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
       }
     });
   };
-  watch(provider);
 
   async function reloadKeysIfChanged(): Promise<boolean> {
     const stamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
     if (stamp === keysStamp) return false;
-    const next = await createProvider(deps);
-    watch(next);
-    provider = next;
-    handler = next.callback();
+    // Not built yet: the first build reads the keys as they are then.
+    if (current) current = await build();
     keysStamp = stamp;
     // Tessera-Assertion signs with the same keys: switch it with the provider.
     await deps.assertions.refresh();
@@ -198,7 +215,14 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
         done();
       });
       await app.register(middie);
-      app.use(OIDC_PATH, (req: IncomingMessage, res: ServerResponse) => handler(req, res));
+      app.use(OIDC_PATH, (req: IncomingMessage, res: ServerResponse) => {
+        ready().then(({ handler }) => handler(req, res), (err: unknown) => {
+          deps.log.error({ err: err instanceof Error ? err.message : String(err) }, 'could not start the OpenID provider');
+          res.statusCode = 503;
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ error: 'temporarily_unavailable' }));
+        });
+      });
       app.addHook('onReady', async () => {
         backchannel.start();
         keysTimer = setInterval(() => {
@@ -214,7 +238,8 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     backchannel,
     reloadKeysIfChanged,
 
-    routes() {
+    async routes() {
+      const { provider } = await ready();
       const paths = new Set<string>();
       for (const name of PROVIDER_ROUTE_NAMES) {
         try {
@@ -229,6 +254,7 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     },
 
     async interaction(request, reply) {
+      const { provider } = await ready();
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);
       const clientId = String(details.params.client_id ?? '');
       const client = await provider.Client.find(clientId);
@@ -251,11 +277,13 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     },
 
     async completeLogin(request, reply, login) {
+      const { provider } = await ready();
       const result = { login: { accountId: login.accountId, acr: login.acr, amr: login.amr, ts: login.authTime, remember: true } };
       return provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false }).catch(gone);
     },
 
     async grantConsent(request, reply) {
+      const { provider } = await ready();
       const details = await provider.interactionDetails(request.raw, reply.raw).catch(gone);
       const accountId = details.session?.accountId;
       if (!accountId) throw new InteractionGone('the sign-in for this request has ended');
@@ -267,6 +295,7 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
     },
 
     async refuse(request, reply, error, description) {
+      const { provider } = await ready();
       return provider.interactionResult(request.raw, reply.raw, { error, error_description: description }, { mergeWithLastSubmission: false }).catch(gone);
     },
 

@@ -12,9 +12,9 @@ import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
 import { loadSigningKeys } from './keys.ts';
 import { renderLogoutDone, renderLogoutPage, renderProviderError } from './views.ts';
 
-/** Interaction pages are Tessera's own; this is where the provider sends the browser. */
-export const INTERACTION_PATH = '/interaction';
-export const OIDC_PATH = '/oidc';
+import { INTERACTION_PATH, OIDC_PATH } from './paths.ts';
+
+export { INTERACTION_PATH, OIDC_PATH };
 
 export { ORG_IDS, THIRD_PARTY };
 

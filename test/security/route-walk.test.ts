@@ -46,7 +46,7 @@ describe('no route gives a user with 2FA a full session without the second facto
     await enrolment.delete('/sessions/current');
     rp = await registerClient(ts);
     authorizeQuery = (await authorizationRequest(rp, { login_hint: EMAIL })).url.search.slice(1);
-    const providerRoutes = oidcProviderOf(ts.server.app)!.routes().map((r) => ({ ...r, level: 'public' as const }));
+    const providerRoutes = (await oidcProviderOf(ts.server.app)!.routes()).map((r) => ({ ...r, level: 'public' as const }));
     routes = [...listRoutes(ts.server.app), ...providerRoutes];
   });
 
