@@ -218,6 +218,8 @@ describe('passkeys beside the app and the backup code', () => {
     const { body: second } = await registerPasskey(ts, c, { name: 'Phone', factor: { assertion: await passkeyAssertion(ts, c, cred) } });
     const form = await getPage(ts, c, `/account/security/passkeys/${second.passkey.id}/remove`);
     assert.match(form.body, /Use your backup code instead/);
+    // Without an app, the passkey is the way shown; the red button belongs to the folded backup code.
+    assert.match(form.body, /<details[^>]*id="use-backup-code"[\s\S]*<button type="submit" class="danger" id="remove-passkey">Remove with the backup code<\/button>\s*<\/details>/);
     const wrong = await postForm(ts, c, `/account/security/passkeys/${second.passkey.id}/remove`, { _csrf: csrfIn(form.body), password: DEFAULT_PASSWORD, code: '', assertion: '', backupCode: 'AAAA-BBBB-CCCC-DDDD' });
     assert.equal(wrong.status, 401);
     assert.match(wrong.body, /id="backup-code-error">That backup code is not valid/);

@@ -111,7 +111,7 @@ type RemoveField = 'password' | 'code' | 'backupCode' | null;
  * The backup code as the other factor, folded away: it is the last resort, spent by this and
  * replaced by a new one shown once. It also works without script, where a passkey cannot.
  */
-function backupCodeOption(error: string | null): SafeHtml {
+function backupCodeOption(error: string | null, submit: SafeHtml | ''): SafeHtml {
   return html`<details class="field" id="use-backup-code"${error ? html` open` : ''}>
     <summary>Use your backup code instead</summary>
     <label for="backup-code-input">Backup code</label>
@@ -119,6 +119,7 @@ function backupCodeOption(error: string | null): SafeHtml {
     ${error ? html`<p class="field-error" id="backup-code-error">${error}</p>` : ''}
     <input id="backup-code-input" name="backupCode" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="64"
       aria-describedby="backup-code-hint${error ? ' backup-code-error' : ''}"${error ? html` aria-invalid="true" autofocus` : ''}>
+    ${submit}
   </details>`;
 }
 
@@ -132,10 +133,10 @@ ${hasApp ? '' : noScriptNote('Use your backup code instead.')}
   ${csrfField(csrf)}
   ${passwordField({ autofocus: field !== 'code' && field !== 'backupCode', error: field === 'password' ? error : null })}
   ${hasApp ? codeField({ label: '6-digit code from your app', hint: 'Or leave it empty and confirm with a passkey or your backup code.', optional: true, error: field === 'code' ? error : null }) : ''}
-  ${backupCodeOption(field === 'backupCode' ? error : null)}
+  ${backupCodeOption(field === 'backupCode' ? error : null, hasApp ? '' : html`<button type="submit" class="danger" id="remove-passkey">Remove with the backup code</button>`)}
   <input type="hidden" name="assertion" value="">
   ${PASSKEY_STATUS}
-  <button type="submit" class="danger" id="remove-passkey">Remove passkey</button>
+  ${hasApp ? html`<button type="submit" class="danger" id="remove-passkey">Remove passkey</button>` : ''}
 </form>
 <p><a href="/account/security">Cancel</a></p>`;
   return sendPage(reply, page({ title: `Remove ${passkey.name}`, error, passkeys: true, ...chrome(active, csrf) }, body), status);
