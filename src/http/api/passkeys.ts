@@ -110,7 +110,7 @@ export async function passkeyRoutes(app: FastifyInstance, opts: { deps: ServiceD
         ...errors(400, 409, 429),
       },
     },
-    config: { level: 'public', rateLimit: 'password' },
+    config: { level: 'public' },
   }, async (request, reply) => {
     const active = await currentSession(deps, request);
     const binding = active === null ? passwordlessBinding(request, reply, deps.config, deps.random) : null;
@@ -124,7 +124,7 @@ export async function passkeyRoutes(app: FastifyInstance, opts: { deps: ServiceD
       body: body({ response: webauthnResponse }, ['response']),
       response: { 200: { type: 'object', properties: { next: nextStep }, required: ['next'] }, ...errors(400, 401, 403, 409, 423, 429) },
     },
-    config: { level: 'public', rateLimit: 'password', signInStep: 'passkey' },
+    config: { level: 'public', signInStep: 'passkey' },
   }, async (request, reply) => {
     const active = await currentSession(deps, request);
     const ctx = requestContext(request);

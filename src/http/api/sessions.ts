@@ -19,7 +19,7 @@ export async function sessionRoutes(app: FastifyInstance, opts: { deps: ServiceD
       body: body({ email: { type: 'string', minLength: 1, maxLength: 254 }, password: passwordString }, ['email', 'password']),
       response: { 200: { type: 'object', properties: { next: nextStep }, required: ['next'] }, ...errors(400, 401, 403, 423, 429) },
     },
-    config: { level: 'public', rateLimit: 'password', signInStep: 'password' },
+    config: { level: 'public', signInStep: 'password' },
   }, async (request, reply) => {
     const previous = await currentSession(deps, request);
     const { next, issued } = await signInWithPassword(deps, requestContext(request), request.body as { email: unknown; password: unknown }, previous?.session ?? null);
