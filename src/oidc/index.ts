@@ -10,6 +10,7 @@ import { endProviderSessions } from '../services/oidc-sessions.ts';
 import { enqueueBackchannel } from '../store/backchannel-queue.ts';
 import { signingKeysStamp } from '../store/oidc-keys.ts';
 import { ORG_IDS, THIRD_PARTY } from './client-metadata.ts';
+import { loadSigningKeys } from './keys.ts';
 import { OIDC_PATH } from './paths.ts';
 
 /**
@@ -122,6 +123,9 @@ export async function createOidcProvider(deps: ServiceDeps): Promise<OidcProvide
   // what it brings (Koa, jose) add ~47 MB to the RSS of a server that no application signs in with.
   let current: { provider: Provider; handler: ReturnType<Provider['callback']> } | null = null;
   let building: Promise<{ provider: Provider; handler: ReturnType<Provider['callback']> }> | null = null;
+  // The signing keys are made at the first start all the same (they need no library): the JWKS,
+  // forward-auth's assertions and `tessera keys rotate` find them there, as before the lazy build.
+  await loadSigningKeys(deps);
   let keysStamp = await signingKeysStamp(deps.db, deps.clock.now().getTime());
   let keysTimer: NodeJS.Timeout | null = null;
   async function build(): Promise<{ provider: Provider; handler: ReturnType<Provider['callback']> }> {

@@ -130,9 +130,11 @@ export async function completeSignInWithCode(
 /** Before the code is checked, so nothing is counted or burnt. The passkeys are read only where the organisation requires them. */
 async function refuseAppCodeByPolicy(deps: ServiceDeps, active: ActiveSession): Promise<void> {
   const [policy, standing, now] = [orgPolicy(active.org), userStanding(active.user), deps.clock.now()];
-  if (mustAddPasskeyNow(policy, standing, now) && isAppCodeRefused(policy, standing, now, await countPasskeys(deps.db, active.user.id))) {
-    throw new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires you to sign in with your passkey.');
-  }
+  if (mustAddPasskeyNow(policy, standing, now) && isAppCodeRefused(policy, standing, now, await countPasskeys(deps.db, active.user.id))) throw appCodeRefused();
+}
+
+function appCodeRefused(): TesseraError {
+  return new TesseraError('mfa_required_by_policy', { reason: 'phishing_resistant' }, 'Your organisation requires you to sign in with your passkey.');
 }
 
 export function alreadyCompleted(): TesseraError {
@@ -146,7 +148,11 @@ export function alreadyCompleted(): TesseraError {
  * proves the person, the passkey is what the policy asks for.
  */
 async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, writes?: WriteBatch): Promise<IssuedSession> {
-  const mustAddPasskey = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now()) && (await countPasskeys(tx, active.user.id)) === 0;
+  const policyNow = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now());
+  const passkeys = policyNow ? await countPasskeys(tx, active.user.id) : 0;
+  // Again inside the transaction: a passkey added since refuseAppCodeByPolicy read none must not let the code through.
+  if (method === 'password+totp' && passkeys > 0) throw appCodeRefused();
+  const mustAddPasskey = policyNow && passkeys === 0;
   const issued = mustAddPasskey
     ? (await claimSession(tx, active.session)) && (await issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at))
     : await completePartialSession(deps, tx, active.session, ctx, method, writes && { writes, gone: alreadyCompleted });

@@ -87,8 +87,9 @@ export type RegistrationCheck =
 
 /** Attestation "none": what is checked is the ceremony (challenge, origin, RP ID, flags), not the maker. */
 export async function checkRegistration(rp: RelyingParty, response: ParsedResponse, challenge: string): Promise<RegistrationCheck> {
+  // Loaded outside the try: a library that cannot load is a server fault, not a failed ceremony to count.
+  const { verifyRegistrationResponse } = await library();
   try {
-    const { verifyRegistrationResponse } = await library();
     const result = await verifyRegistrationResponse({
       response: response.json as unknown as RegistrationResponseJSON,
       expectedChallenge: challenge,
@@ -129,8 +130,8 @@ export async function checkAssertion(
   stored: StoredCredential,
   requireUserVerification: boolean,
 ): Promise<AssertionCheck> {
+  const { verifyAuthenticationResponse } = await library();
   try {
-    const { verifyAuthenticationResponse } = await library();
     const result = await verifyAuthenticationResponse({
       response: response.json as unknown as AuthenticationResponseJSON,
       expectedChallenge: challenge,
