@@ -28,9 +28,12 @@ export async function issueBackupCode(deps: ServiceDeps): Promise<IssuedBackupCo
   return { code, hash: await deps.passwords.hash(normalized) };
 }
 
-/** The stored hash that `normalized` matches, or null; the caller consumes exactly that hash. */
-export async function matchBackupCode(deps: ServiceDeps, db: Kysely<Database>, userId: string, normalized: string): Promise<string | null> {
-  const stored = await findBackupCodeHash(db, userId);
+/**
+ * The stored hash that `normalized` matches, or null; the caller consumes exactly that hash.
+ * `asOf`, when given, is the hash as it was read earlier in the request (see withVerifiedBackupCode).
+ */
+export async function matchBackupCode(deps: ServiceDeps, db: Kysely<Database>, userId: string, normalized: string, asOf?: string | null): Promise<string | null> {
+  const stored = asOf !== undefined ? asOf : await findBackupCodeHash(db, userId);
   if (stored === null) {
     await deps.passwords.verify(null, normalized); // same work either way
     return null;
@@ -52,7 +55,15 @@ export async function withVerifiedBackupCode<T>(
   user: UserRow,
   code: unknown,
   work: (tx: Kysely<Database>, fresh: UserRow) => Promise<T>,
-  opts: { field?: string; claim?: (tx: Kysely<Database>) => Promise<void> } = {},
+  opts: {
+    field?: string;
+    claim?: (tx: Kysely<Database>) => Promise<void>;
+    /**
+     * The stored hash as the request found it on arrival: a code that a parallel request spent while
+     * this one was still checking the password is then a replay (uncounted), not a wrong guess.
+     */
+    asOf?: string | null;
+  } = {},
 ): Promise<{ value: T; recoveryCode: string }> {
   const field = opts.field ?? 'code';
   if (typeof code !== 'string') throw new TesseraError('invalid_request', { field });
@@ -62,7 +73,7 @@ export async function withVerifiedBackupCode<T>(
   }
   return withCodeAttempt(deps, ctx, user, async () => {
     // Both slow hashes run before the transaction, so neither holds a connection or the row.
-    const matched = await matchBackupCode(deps, deps.db, user.id, normalized);
+    const matched = await matchBackupCode(deps, deps.db, user.id, normalized, opts.asOf);
     const replacement = await issueBackupCode(deps);
     return deps.db.transaction().execute(async (tx) => {
       // The person's row first, as app-code checks take it (one lock order, no deadlock between

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { TesseraError } from '../domain/errors.ts';
+import { findBackupCodeHash } from '../store/backup-codes.ts';
 import type { Database } from '../store/schema.ts';
 import { withVerifiedBackupCode } from './backup-codes.ts';
 import { withVerifiedCode } from './code-check.ts';
@@ -41,6 +42,11 @@ export async function withCurrentFactor<T>(
   return withVerifiedCode(deps, ctx, active.user, input.code, work);
 }
 
+/** The person's backup code as it is when the request arrives, when the request offers one (for withCurrentFactorOrBackupCode). */
+export async function backupCodeAsSent(deps: ServiceDeps, active: ActiveSession, input: FactorInput): Promise<string | null | undefined> {
+  return given(input.backupCode) ? findBackupCodeHash(deps.db, active.user.id) : undefined;
+}
+
 /**
  * withCurrentFactor, or the backup code instead. Only for taking a factor away (removing a
  * passkey): the code is spent in the same transaction and a new one is returned, to be shown once.
@@ -53,9 +59,10 @@ export async function withCurrentFactorOrBackupCode<T>(
   active: ActiveSession,
   input: FactorInput,
   work: (tx: Kysely<Database>) => Promise<T>,
+  backupCodeAsOf?: string | null,
 ): Promise<{ value: T; recoveryCode: string | null }> {
   if (given(input.backupCode) && !given(input.assertion) && !given(input.code)) {
-    return withVerifiedBackupCode(deps, ctx, active.user, input.backupCode, (tx) => work(tx), { field: 'backupCode' });
+    return withVerifiedBackupCode(deps, ctx, active.user, input.backupCode, (tx) => work(tx), { field: 'backupCode', asOf: backupCodeAsOf });
   }
   return { value: await withCurrentFactor(deps, ctx, active, input, work), recoveryCode: null };
 }

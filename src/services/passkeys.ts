@@ -11,7 +11,7 @@ import type { ChallengePurpose, Database } from '../store/schema.ts';
 import { findTotpCredential } from '../store/totp.ts';
 import { eventFor, orgPolicy, userStanding } from './accounts.ts';
 import { issueBackupCode } from './backup-codes.ts';
-import { type FactorInput, withCurrentFactor, withCurrentFactorOrBackupCode } from './current-factor.ts';
+import { backupCodeAsSent, type FactorInput, withCurrentFactor, withCurrentFactorOrBackupCode } from './current-factor.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 import { requireAvailable, requireEnrolmentAllowed } from './enrolment.ts';
 import { addPasskeyFactor, removePasskeyFactor } from './factor-change.ts';
@@ -187,6 +187,7 @@ export async function removeOwnPasskey(
   if (typeof id !== 'string' || id.length > 64) throw new TesseraError('not_found');
   const target = await findPasskeyOf(deps.db, active.user.id, id);
   if (!target) throw new TesseraError('not_found');
+  const asSent = await backupCodeAsSent(deps, active, input);
   await refuseRemovalByPolicy(deps, active, deps.db);
   await verifyFreshPassword(deps, ctx, active, input.password);
   const { value, recoveryCode } = await withCurrentFactorOrBackupCode(deps, ctx, active, input, async (tx) => {
@@ -198,7 +199,7 @@ export async function removeOwnPasskey(
     if (removed.mfaOff) await deps.events.record(tx, eventFor(deps, ctx, 'mfa.disabled', active.user, { details: { factor: 'passkey' } }));
     if (removed.endedSessions > 0) await deps.events.record(tx, eventFor(deps, ctx, 'session.ended', active.user, { details: { reason: 'passkey_removed', sessions: removed.endedSessions } }));
     return { mfaOff: removed.mfaOff };
-  });
+  }, asSent);
   deps.onMailQueued();
   // With 2FA off the new backup code went with the passkey (removePasskeyFactor): nothing to show.
   return { mfaOff: value.mfaOff, recoveryCode: value.mfaOff ? null : recoveryCode };
