@@ -103,7 +103,8 @@ export async function completeSignInWithCode(
   code: unknown,
 ): Promise<IssuedSession> {
   requirePendingStep(active, 'totp');
-  await refuseAppCodeByPolicy(deps, active);
+  // Before the code is checked, so nothing is counted or burnt (and again in the claim, against a passkey added meanwhile).
+  if ((await passkeyPolicyNow(deps, deps.db, active)).refusesAppCode) throw appCodeRefused();
   let issued: IssuedSession | null = null;
   return withVerifiedCode(
     deps,
@@ -127,10 +128,16 @@ export async function completeSignInWithCode(
   );
 }
 
-/** Before the code is checked, so nothing is counted or burnt. The passkeys are read only where the organisation requires them. */
-async function refuseAppCodeByPolicy(deps: ServiceDeps, active: ActiveSession): Promise<void> {
+/**
+ * What the passkeys-only policy asks of this person's second step now: an app code refused (they
+ * have a passkey), or a passkey to add (they have none). The passkeys are read only where the
+ * organisation requires them past its grace period.
+ */
+async function passkeyPolicyNow(deps: ServiceDeps, db: Kysely<Database>, active: ActiveSession): Promise<{ refusesAppCode: boolean; mustAddPasskey: boolean }> {
   const [policy, standing, now] = [orgPolicy(active.org), userStanding(active.user), deps.clock.now()];
-  if (mustAddPasskeyNow(policy, standing, now) && isAppCodeRefused(policy, standing, now, await countPasskeys(deps.db, active.user.id))) throw appCodeRefused();
+  if (!mustAddPasskeyNow(policy, standing, now)) return { refusesAppCode: false, mustAddPasskey: false };
+  const passkeys = await countPasskeys(db, active.user.id);
+  return { refusesAppCode: isAppCodeRefused(policy, standing, now, passkeys), mustAddPasskey: passkeys === 0 };
 }
 
 function appCodeRefused(): TesseraError {
@@ -148,12 +155,10 @@ export function alreadyCompleted(): TesseraError {
  * proves the person, the passkey is what the policy asks for.
  */
 async function claimAndComplete(deps: ServiceDeps, tx: Kysely<Database>, active: ActiveSession, ctx: RequestContext, method: SignInMethod, writes?: WriteBatch): Promise<IssuedSession> {
-  const policyNow = mustAddPasskeyNow(orgPolicy(active.org), userStanding(active.user), deps.clock.now());
-  const passkeys = policyNow ? await countPasskeys(tx, active.user.id) : 0;
-  // Again inside the transaction: a passkey added since refuseAppCodeByPolicy read none must not let the code through.
-  if (method === 'password+totp' && passkeys > 0) throw appCodeRefused();
-  const mustAddPasskey = policyNow && passkeys === 0;
-  const issued = mustAddPasskey
+  const policy = await passkeyPolicyNow(deps, tx, active);
+  // Again inside the transaction: a passkey added since the check before the code must not let the code through.
+  if (method === 'password+totp' && policy.refusesAppCode) throw appCodeRefused();
+  const issued = policy.mustAddPasskey
     ? (await claimSession(tx, active.session)) && (await issueSession(deps, tx, active.user.id, 'partial', 'enroll', ctx, active.session.password_verified_at))
     : await completePartialSession(deps, tx, active.session, ctx, method, writes && { writes, gone: alreadyCompleted });
   if (!issued) throw alreadyCompleted();
