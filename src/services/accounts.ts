@@ -14,7 +14,7 @@ import {
 } from '../domain/policy.ts';
 import type { OrgRow } from '../store/orgs.ts';
 import type { Database } from '../store/schema.ts';
-import { findUserWithOrg, type UserRow } from '../store/users.ts';
+import { findUserWithOrg, type SessionFactors, type UserRow } from '../store/users.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
 export interface Account {
@@ -62,14 +62,16 @@ export interface MfaState {
  * `factors`, when the caller already read them in this request (the session lookup), saves reading
  * them again: GET /me then costs one statement.
  */
-export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, factors?: { totpEnabled?: boolean; passkeyCount?: number }): Promise<MfaState> {
-  const availability = describeMfaAvailability(orgPolicy(account.org), userStanding(account.user));
-  const known = factors?.totpEnabled !== undefined && factors.passkeyCount !== undefined ? factors : null;
-  // An authenticator read by the session lookup settles it; otherwise a passkey may still be the factor.
-  const enabled = known ? known.totpEnabled === true || known.passkeyCount! > 0 : factors?.totpEnabled === true || (await hasSecondFactor(db, account.user.id));
-  const required = isMfaRequired(orgPolicy(account.org), userStanding(account.user));
-  const passkeyRequired = isPasskeyRequired(orgPolicy(account.org), userStanding(account.user));
-  const passkeys = async () => known ? known.passkeyCount! : countPasskeys(db, account.user.id);
+export async function describeMfaState(deps: ServiceDeps, account: Account, db: Kysely<Database> = deps.db, factors?: SessionFactors): Promise<MfaState> {
+  const policy = orgPolicy(account.org);
+  const standing = userStanding(account.user);
+  const now = deps.clock.now();
+  const availability = describeMfaAvailability(policy, standing);
+  const enabled = factors ? factors.totpEnabled || factors.passkeyCount > 0 : await hasSecondFactor(db, account.user.id);
+  const required = isMfaRequired(policy, standing);
+  const passkeyRequired = isPasskeyRequired(policy, standing);
+  const graceLeft = required && !enabled ? graceDaysLeft(policy, now) : 0;
+  const passkeys = async () => (factors ? factors.passkeyCount : countPasskeys(db, account.user.id));
   return {
     available: availability.available,
     unavailableReason: availability.available ? null : availability.reason,
@@ -77,10 +79,10 @@ export async function describeMfaState(deps: ServiceDeps, account: Account, db: 
     enabled,
     locked: account.user.locked_at !== null,
     // Only someone who still has to set 2FA up is postponing anything.
-    graceDaysLeft: required && !enabled ? graceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
-    setupDueBy: required && !enabled && graceDaysLeft(orgPolicy(account.org), deps.clock.now()) > 0 ? graceEndsAt(orgPolicy(account.org)) : null,
+    graceDaysLeft: graceLeft,
+    setupDueBy: graceLeft > 0 ? graceEndsAt(policy) : null,
     passkeyRequired,
-    passkeyGraceDaysLeft: passkeyRequired && (await passkeys()) === 0 ? passkeyGraceDaysLeft(orgPolicy(account.org), deps.clock.now()) : 0,
+    passkeyGraceDaysLeft: passkeyRequired && (await passkeys()) === 0 ? passkeyGraceDaysLeft(policy, now) : 0,
   };
 }
 

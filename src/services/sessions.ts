@@ -14,7 +14,7 @@ import {
   type SessionRow,
   touchSession,
 } from '../store/sessions.ts';
-import { findSessionWithAccount } from '../store/users.ts';
+import { findSessionWithAccount, type SessionFactors } from '../store/users.ts';
 import type { Account } from './accounts.ts';
 import type { RequestContext, ServiceDeps } from './context.ts';
 
@@ -30,10 +30,8 @@ export interface ActiveSession extends Account {
   session: SessionRow;
   /** The cookie value; only its hash is stored. */
   token: string;
-  /** Whether the person had an authenticator when the session was looked up (set by resolveSession). */
-  totpEnabled?: boolean;
-  /** How many passkeys the person had then (set by resolveSession). */
-  passkeyCount?: number;
+  /** The person's authenticator and passkeys as the session lookup found them (GET /me answers from these). */
+  factors: SessionFactors;
 }
 
 export interface IssuedSession {
@@ -141,14 +139,14 @@ export async function resolveSession(deps: ServiceDeps, token: string): Promise<
   const idHash = hashToken(token);
   const found = await findSessionWithAccount(deps.db, idHash);
   if (!found) return null;
-  const { session, user, org, totpEnabled, passkeyCount } = found;
+  const { session, user, org, factors } = found;
   const now = deps.clock.now().getTime();
   if (isSessionExpired(deps, session, now)) {
     await deleteSession(deps.db, idHash);
     return null;
   }
   if (now - session.last_seen_at >= TOUCH_INTERVAL_MS) await touchSession(deps.db, idHash, now);
-  return { user, org, session, token, totpEnabled, passkeyCount };
+  return { user, org, session, token, factors };
 }
 
 export async function endSession(deps: ServiceDeps, session: SessionRow): Promise<void> {

@@ -80,7 +80,13 @@ const sessionWithAccount = preparedQuery((db, p: { idHash: string }) =>
     .where('sessions.id_hash', '=', p.idHash),
 );
 
-export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; totpEnabled: boolean; passkeyCount: number } | null> {
+/** The person's second factors as the session lookup read them. */
+export interface SessionFactors {
+  totpEnabled: boolean;
+  passkeyCount: number;
+}
+
+export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ session: SessionRow; user: UserRow; org: OrgRow; factors: SessionFactors } | null> {
   const row = (await sessionWithAccount(db, { idHash })).rows[0];
   if (!row) return null;
   const session: SessionRow = {
@@ -97,7 +103,7 @@ export async function findSessionWithAccount(db: Db, idHash: string): Promise<{ 
     authenticated_at: row.session__authenticated_at,
   };
   // SQLite answers 1 or 0, PostgreSQL true or false; PostgreSQL's count is a bigint, handed over as a string.
-  return { session, ...splitOrg(row), totpEnabled: Boolean(row.totp__enabled), passkeyCount: Number(row.passkeys__count ?? 0) };
+  return { session, ...splitOrg(row), factors: { totpEnabled: Boolean(row.totp__enabled), passkeyCount: Number(row.passkeys__count ?? 0) } };
 }
 
 type WithOrgColumns = UserRow & {

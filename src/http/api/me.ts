@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { parseSignInMethod } from '../../domain/forward-auth-policy.ts';
 import { describeMfaState } from '../../services/accounts.ts';
 import { sessionAssurance } from '../../services/session-assurance.ts';
-import { countPasskeys } from '../../store/passkeys.ts';
 import type { ServiceDeps } from '../../services/context.ts';
 import { beginAppReplacement, confirmAppReplacement } from '../../services/app-replacement.ts';
 import { beginTotpSetup, confirmTotpSetup } from '../../services/enrolment.ts';
@@ -79,8 +78,8 @@ export async function meRoutes(app: FastifyInstance, opts: { deps: ServiceDeps }
   }, async (request) => {
     const active = activeSession(request);
     // Nothing has changed since the session was looked up: its reading of the factors stands.
-    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active);
-    const passkeys = { count: active.passkeyCount ?? (await countPasskeys(deps.db, active.user.id)), required: passkeyRequired, graceDaysLeft: passkeyGrace };
+    const { passkeyRequired, passkeyGraceDaysLeft: passkeyGrace, ...mfa } = await describeMfaState(deps, active, deps.db, active.factors);
+    const passkeys = { count: active.factors.passkeyCount, required: passkeyRequired, graceDaysLeft: passkeyGrace };
     const assurance = sessionAssurance(active);
     return {
       signIn: { method: parseSignInMethod(active.session.sign_in_method), acr: assurance.acr, amr: assurance.amr, authTime: new Date(assurance.authenticatedAt).toISOString() },

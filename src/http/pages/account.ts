@@ -8,8 +8,6 @@ import { resumeTotpSetup } from '../../services/pending-setup.ts';
 import { authorizeTotpRemoval, cancelTotpRemoval, confirmTotpRemoval, regenerateBackupCode, REMOVAL_CONFIRM_SECONDS } from '../../services/factors.ts';
 import { listOwnPasskeys } from '../../services/passkeys.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
-import { countPasskeys } from '../../store/passkeys.ts';
-import { findTotpCredential } from '../../store/totp.ts';
 import { activeSession } from '../guards.ts';
 import { requestContext } from '../request-context.ts';
 import { backupCodePanel, chrome, codeField, describeFormError, fieldOfError, formBody, isLocked, newCsrf, passwordField, sendLockedPageAndEnd } from './components.ts';
@@ -183,8 +181,9 @@ export async function accountPages(app: FastifyInstance, opts: { deps: ServiceDe
 
   app.get('/account/security', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = activeSession(request);
-    const mfa = await describeMfaState(deps, active);
-    const [passkeys, hasApp] = await Promise.all([listOwnPasskeys(deps, active), findTotpCredential(deps.db, active.user.id).then((c) => c !== null)]);
+    const mfa = await describeMfaState(deps, active, deps.db, active.factors);
+    const passkeys = await listOwnPasskeys(deps, active);
+    const hasApp = active.factors.totpEnabled;
     const csrf = newCsrf(reply);
     const key = (request.query as { done?: unknown }).done;
     const notice = typeof key === 'string' ? (NOTICES[key] ?? null) : null;
@@ -264,7 +263,7 @@ ${passkeySection(passkeys, mfa)}
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
     const pending = await resumeTotpSetup(deps, active);
-    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null, 200, null, await proofFor(deps, active));
+    return pending ? sendSetupPage(reply, 'replace', active, pending, null) : sendReauthForm(reply, active, REPLACE_FORM, null, 200, null, proofFor(active));
   });
 
   app.post('/account/security/replace', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
@@ -277,7 +276,7 @@ ${passkeySection(passkeys, mfa)}
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err), await proofFor(deps, active));
+      return sendReauthForm(reply, active, REPLACE_FORM, message, (err as TesseraError).status, fieldOfError(err), proofFor(active));
     }
   });
 
@@ -295,7 +294,7 @@ ${passkeySection(passkeys, mfa)}
         const why = err instanceof TesseraError && err.details.reason === 'too_many_codes'
           ? `${message} Enter your password and a code from your current app to get one.`
           : 'That new key has expired. Enter your password and a code from your current app to start again.';
-        return sendReauthForm(reply, active, REPLACE_FORM, why, 409, null, await proofFor(deps, active));
+        return sendReauthForm(reply, active, REPLACE_FORM, why, 409, null, proofFor(active));
       }
       return sendSetupPage(reply, 'replace', active, pending, message, (err as TesseraError).status);
     }
@@ -304,7 +303,7 @@ ${passkeySection(passkeys, mfa)}
   app.get('/account/security/backup-code', { config: { level: 'signed_in' } }, async (request, reply) => {
     const active = await requireEnabled(deps, request, false);
     if (!active) return reply.redirect('/account/security', 303);
-    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, await proofFor(deps, active));
+    return sendReauthForm(reply, active, REGENERATE_FORM, null, 200, null, proofFor(active));
   });
 
   app.post('/account/security/backup-code', { preHandler: app.csrfProtection, config: { level: 'signed_in' } }, async (request, reply) => {
@@ -319,16 +318,15 @@ ${passkeySection(passkeys, mfa)}
       if (isLocked(err)) return sendLockedPageAndEnd(deps, reply, active);
       const message = describeFormError(err, 'reauth');
       if (message === null) throw err;
-      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), await proofFor(deps, active));
+      return sendReauthForm(reply, active, REGENERATE_FORM, message, (err as TesseraError).status, fieldOfError(err), proofFor(active));
     }
   });
 }
 
-/** The app's code, a passkey, or either, by what the person has. */
-async function proofFor(deps: ServiceDeps, active: ActiveSession): Promise<Proof> {
-  const [app, passkeys] = await Promise.all([findTotpCredential(deps.db, active.user.id), countPasskeys(deps.db, active.user.id)]);
-  if (app === null) return 'passkey';
-  return passkeys > 0 ? 'either' : 'code';
+/** The app's code, a passkey, or either, by what the person has (as the session lookup read it: these forms change nothing before they are shown). */
+function proofFor(active: ActiveSession): Proof {
+  if (!active.factors.totpEnabled) return 'passkey';
+  return active.factors.passkeyCount > 0 ? 'either' : 'code';
 }
 
 /** The form's proof: a passkey's assertion when its script sent one (the code field is then ignored), else the code. */

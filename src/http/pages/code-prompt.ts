@@ -16,9 +16,7 @@ import { html, type SafeHtml } from './html.ts';
 import { afterSignInPath, sendSignInDone } from './oidc-pending.ts';
 import { csrfField, page, sendPage } from './layout.ts';
 import { noScriptNote, PASSKEY_STATUS } from './passkeys.ts';
-import { countPasskeys } from '../../store/passkeys.ts';
 import { orgPolicy, userStanding } from '../../services/accounts.ts';
-import { findTotpCredential } from '../../store/totp.ts';
 
 /** The code prompt and its two ways out: the backup code and "Lost your mobile device?". */
 
@@ -47,11 +45,12 @@ interface Factors {
   passkeys: boolean;
 }
 
-async function factorsOf(deps: ServiceDeps, active: ActiveSession): Promise<Factors> {
-  const [app, passkeys] = await Promise.all([findTotpCredential(deps.db, active.user.id), countPasskeys(deps.db, active.user.id)]);
+/** From what the session lookup read: nothing changes the factors before the prompt is shown. */
+function factorsOf(deps: ServiceDeps, active: ActiveSession): Factors {
+  const { totpEnabled, passkeyCount } = active.factors;
   // Where the organisation requires passkeys, the app is not offered to someone who has one.
-  const appRefused = isAppCodeRefused(orgPolicy(active.org), userStanding(active.user), deps.clock.now(), passkeys);
-  return { app: app !== null && !appRefused, passkeys: passkeys > 0 };
+  const appRefused = isAppCodeRefused(orgPolicy(active.org), userStanding(active.user), deps.clock.now(), passkeyCount);
+  return { app: totpEnabled && !appRefused, passkeys: passkeyCount > 0 };
 }
 
 function passkeyOption(factors: Factors): SafeHtml {
@@ -128,7 +127,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
   app.get('/login/code', { config: { level: 'password_verified' } }, async (request, reply) => {
     const active = requireCodeStep(request);
     if (typeof active === 'string') return reply.redirect(active, 303);
-    return sendCodePrompt(reply, { active, issuer: deps.config.issuer, factors: await factorsOf(deps, active) }, newCsrf(reply), null);
+    return sendCodePrompt(reply, { active, issuer: deps.config.issuer, factors: factorsOf(deps, active) }, newCsrf(reply), null);
   });
 
   app.post('/login/code', { preHandler: app.csrfProtection, config: { level: 'password_verified', signInStep: 'code' } }, async (request, reply) => {
@@ -145,7 +144,7 @@ export async function codePromptPages(app: FastifyInstance, opts: { deps: Servic
       const message = describeFormError(err, 'code');
       if (message === null) throw err;
       const help = wrongCodeHelp(err, deps.config.maxCodeAttempts);
-      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help, factors: await factorsOf(deps, active) }, newCsrf(reply), message, (err as TesseraError).status);
+      return sendCodePrompt(reply, { active, issuer: deps.config.issuer, help, factors: factorsOf(deps, active) }, newCsrf(reply), message, (err as TesseraError).status);
     }
   });
 
