@@ -10,9 +10,8 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { control, type Measured, measureStretch, startUnderCallgrind, stopServer } from './callgrind.ts';
-import { get, post, readSeeded, tessera, totpNow } from './lib.ts';
+import { get, onThrowawayPostgres, post, readSeeded, tessera, totpNow } from './lib.ts';
 
 const argValue = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -99,12 +98,4 @@ async function measure(label: string, databaseUrl: string | null): Promise<Recor
 }
 
 if (!process.argv.includes('--postgres-only')) await measure('SQLite', null);
-if (process.argv.includes('--postgres') || process.argv.includes('--postgres-only')) {
-  let pg: TestPostgres | null = null;
-  try {
-    pg = await startPostgres();
-    await measure('PostgreSQL', await createDatabase(pg.url, `bench_api_cg_${randomBytes(4).toString('hex')}`));
-  } finally {
-    await pg?.stop();
-  }
-}
+if (process.argv.includes('--postgres') || process.argv.includes('--postgres-only')) await onThrowawayPostgres('bench_api_cg', (url) => measure('PostgreSQL', url));

@@ -1,5 +1,6 @@
 // Building blocks of the benchmark run: server processes, a keep-alive HTTP client, a bounded
 // two-step sign-in driver, autocannon runs, RSS sampling, percentiles.
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -7,6 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { base32ToBytes, rfc6238Code } from '../test/support/totp-oracle.ts';
+import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TESSERA = fileURLToPath(new URL('../bin/tessera.js', import.meta.url));
@@ -380,4 +382,15 @@ export async function cannonCodeSteps(port: number, sessions: Array<{ user: Seed
       },
     ],
   });
+}
+
+/** Runs `measure` against a fresh database on a throwaway PostgreSQL server, stopped afterwards. */
+export async function onThrowawayPostgres(prefix: string, measure: (databaseUrl: string) => Promise<unknown>): Promise<void> {
+  let pg: TestPostgres | null = null;
+  try {
+    pg = await startPostgres();
+    await measure(await createDatabase(pg.url, `${prefix}_${randomBytes(4).toString('hex')}`));
+  } finally {
+    await pg?.stop();
+  }
 }

@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
 import { control, type Measured, measureStretch, startUnderCallgrind, stopServer } from './callgrind.ts';
-import { readSeeded, type Seeded, tessera, totpNow } from './lib.ts';
+import { onThrowawayPostgres, readSeeded, type Seeded, tessera, totpNow } from './lib.ts';
 import { exchange, REDIRECT, type SignInInProgress, signInForCode, startSignIn, submitCode, submitPassword } from './oidc-flow.ts';
 
 const argValue = (name: string): string | undefined => {
@@ -90,13 +89,5 @@ async function measure(label: string, databaseUrl: string | null): Promise<void>
 }
 
 await measure('SQLite', null);
-if (process.argv.includes('--postgres')) {
-  let pg: TestPostgres | null = null;
-  try {
-    pg = await startPostgres();
-    await measure('PostgreSQL', await createDatabase(pg.url, `bench_cg_${randomBytes(4).toString('hex')}`));
-  } finally {
-    await pg?.stop();
-  }
-}
+if (process.argv.includes('--postgres')) await onThrowawayPostgres('bench_cg', (url) => measure('PostgreSQL', url));
 

@@ -5,8 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts';
-import { cpuMs, readSeeded, startTessera, tessera } from './lib.ts';
+import { cpuMs, onThrowawayPostgres, readSeeded, startTessera, tessera } from './lib.ts';
 import { exchange, REDIRECT, signInForCode } from './oidc-flow.ts';
 
 const USERS = 240;
@@ -58,12 +57,4 @@ async function measure(label: string, databaseUrl: string | null): Promise<void>
 }
 
 await measure('SQLite', null);
-if (process.argv.includes('--postgres')) {
-  let pg: TestPostgres | null = null;
-  try {
-    pg = await startPostgres();
-    await measure('PostgreSQL', await createDatabase(pg.url, `bench_oidc_${randomBytes(4).toString('hex')}`));
-  } finally {
-    await pg?.stop();
-  }
-}
+if (process.argv.includes('--postgres')) await onThrowawayPostgres('bench_oidc', (url) => measure('PostgreSQL', url));
