@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { constantTimeEqual } from '../domain/constant-time.ts';
 import { TesseraError } from '../domain/errors.ts';
 import '../http/route-config.ts';
 import type { Metrics } from './metrics.ts';
 
+// Not `import … from 'node:http'`: an ES import of node:http reads all its exports, WebSocket among
+// them, which loads Node's bundled fetch (undici): ~13 MB of RSS the server never uses (bench/RESULTS.md).
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** Sign-in steps refused before (or instead of) their check, by status: no security event says so. */
 const REFUSALS: Record<number, 'locked' | 'throttled' | 'unavailable'> = { 423: 'locked', 429: 'throttled', 503: 'unavailable' };

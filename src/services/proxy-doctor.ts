@@ -1,7 +1,9 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config.ts';
 import { allowedReturnAddress, cookieReaches } from '../domain/forward-auth-policy.ts';
+
+// Through getBuiltinModule, not an ES import: see metrics/http.ts (an ES import of node:http loads undici).
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /**
  * `tessera doctor proxy --url https://app.example.com/`: asks a protected app, through its proxy, as

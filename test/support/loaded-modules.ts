@@ -1,0 +1,20 @@
+// Preloaded into a `tessera serve` child (NODE_OPTIONS=--import) by startup.test.ts: when the process
+// exits, writes to LOADED_MODULES_OUT which of Node's own modules and which packages it loaded, so a
+// test can hold start-up to loading only what serving needs (each package costs resident memory).
+import { writeFileSync } from 'node:fs';
+import { registerHooks } from 'node:module';
+
+const packages = new Set<string>();
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    const resolved = nextResolve(specifier, context);
+    const name = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(resolved.url)?.[1];
+    if (name) packages.add(name);
+    return resolved;
+  },
+});
+// Node's list of the built-in modules it loaded (undocumented, in every release since 0.x).
+const { moduleLoadList } = process as unknown as { moduleLoadList: string[] };
+process.on('exit', () => {
+  writeFileSync(process.env.LOADED_MODULES_OUT!, JSON.stringify({ builtins: moduleLoadList, packages: [...packages].sort() }));
+});
