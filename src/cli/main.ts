@@ -330,11 +330,14 @@ function oneLine(err: unknown): string {
   return e.message ?? String(err);
 }
 
-try {
-  const code = await run(process.argv.slice(2));
-  if (code >= 0) process.exitCode = code;
-} catch (err) {
-  process.stderr.write(`tessera: ${oneLine(err)}\n`);
-  if (err instanceof UsageError) process.stderr.write(`${USAGE}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
+/** Runs one `tessera …` command; what it ends with becomes the process's exit code. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    const code = await run(argv);
+    if (code >= 0) process.exitCode = code;
+  } catch (err) {
+    process.stderr.write(`tessera: ${oneLine(err)}\n`);
+    if (err instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  }
 }

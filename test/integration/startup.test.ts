@@ -226,25 +226,38 @@ describe('the key that seals TOTP secrets', () => {
 });
 
 describe('what tessera serve loads', () => {
-  it('answers pages, the API and health checks without loading what only some requests need', async () => {
-    const { env } = await freshInstance('loaded');
-    const out = join(dir, `loaded-${randomBytes(4).toString('hex')}.json`);
-    const preload = fileURLToPath(new URL('../support/loaded-modules.ts', import.meta.url));
-    const server = await startServeProcess({ ...env, TESSERA_DEMO: '0', METRICS_PORT: '0', NODE_OPTIONS: `--import=${preload}`, LOADED_MODULES_OUT: out });
-    try {
-      for (const [path, status] of [['/login', 200], ['/api/v1/me', 401], ['/healthz', 200], ['/readyz', 200]] as const) {
-        assert.equal((await fetch(new URL(path, server.url))).status, status, path);
+  // A fresh NODE_COMPILE_CACHE is an install or upgrade's first start: every module still to be
+  // type-stripped, by amaro, which serve must not keep loaded (bin/tessera.js starts afresh instead).
+  for (const cache of ['warm', 'cold'] as const) {
+    it(`answers pages, the API and health checks without loading what only some requests need (${cache} compile cache)`, async () => {
+      const { env } = await freshInstance(`loaded_${cache}`);
+      const out = join(dir, `loaded-${randomBytes(4).toString('hex')}.json`);
+      const preload = fileURLToPath(new URL('../support/loaded-modules.mjs', import.meta.url));
+      const server = await startServeProcess({
+        ...env,
+        TESSERA_DEMO: '0',
+        METRICS_PORT: '0',
+        NODE_OPTIONS: `--import=${preload}`,
+        LOADED_MODULES_OUT: out,
+        ...(cache === 'cold' ? { NODE_COMPILE_CACHE: mkdtempSync(join(dir, 'compile-cache-')) } : {}),
+      });
+      try {
+        for (const [path, status] of [['/login', 200], ['/api/v1/me', 401], ['/healthz', 200], ['/readyz', 200]] as const) {
+          assert.equal((await fetch(new URL(path, server.url))).status, status, path);
+        }
+      } finally {
+        await stopCleanly(server);
       }
-    } finally {
-      await stopCleanly(server);
-    }
-    const loaded = JSON.parse(readFileSync(out, 'utf8')) as { builtins: string[]; packages: string[] };
-    assert.ok(loaded.packages.includes('fastify'), 'the record is of the server');
-    // Each is loaded on first use: the OpenID provider, passkeys, mail, QR codes, the common-password list.
-    for (const name of ['oidc-provider', '@simplewebauthn/server', 'nodemailer', 'qrcode', '@zxcvbn-ts/language-common']) {
-      assert.ok(!loaded.packages.includes(name), `${name} loaded at start`);
-    }
-    // Node's bundled fetch (~13 MB resident), which an ES import of node:http pulls in through its WebSocket export.
-    assert.ok(!loaded.builtins.some((m) => m.includes('undici')), 'undici loaded at start');
-  });
+      const loaded = JSON.parse(readFileSync(out, 'utf8')) as { builtins: string[]; packages: string[] };
+      assert.ok(loaded.packages.includes('fastify'), 'the record is of the server');
+      // Each is loaded on first use: the OpenID provider, passkeys, mail, QR codes, the common-password list.
+      for (const name of ['oidc-provider', '@simplewebauthn/server', 'nodemailer', 'qrcode', '@zxcvbn-ts/language-common']) {
+        assert.ok(!loaded.packages.includes(name), `${name} loaded at start`);
+      }
+      // Node's bundled fetch (~13 MB resident), which an ES import of node:http pulls in through its WebSocket export.
+      assert.ok(!loaded.builtins.some((m) => m.includes('undici')), 'undici loaded at start');
+      // Node's TypeScript stripper (~18 MB resident), needed only for modules not yet compiled.
+      assert.ok(!loaded.builtins.some((m) => m.includes('amaro')), 'amaro kept loaded');
+    });
+  }
 });
