@@ -8,6 +8,8 @@ export interface Report {
   startedAt: Date;
   seconds: number;
   host: Record<string, string>;
+  /** First answer of the first start after an install or upgrade (empty compile cache). */
+  firstStartAfterInstallMs: number;
   ceiling: RateRun & Cpu & { rssMb: number };
   /** The same, measured again at the end of the run. */
   ceilingAfter: RateRun & Cpu & { rssMb: number };
@@ -103,6 +105,20 @@ function notes(r: Report): string[] {
   ];
 }
 
+/** Issue 20's targets for the second step's cost, on this run's figures (its RSS target is issue 5's above). */
+function issue20Targets(r: Report): Array<[string, string, boolean]> {
+  const [sq, pg] = [r.sqlite, r.postgres];
+  return [
+    ['code step ≤ 300 µs of server CPU on SQLite, p99 < 20 ms', `${cpu(sq.codeStep)}, p99 ${ms(sq.codeStep.latency.p99)}`, sq.codeStep.cpuUs <= 300 && sq.codeStep.latency.p99 < 20],
+    ['code step ≤ 400 µs of server CPU on PostgreSQL, p99 < 20 ms', `${cpu(pg.codeStep)}, p99 ${ms(pg.codeStep.latency.p99)}`, pg.codeStep.cpuUs <= 400 && pg.codeStep.latency.p99 < 20],
+    ...[sq, pg].map((f): [string, string, boolean] => [
+      `GET /api/v1/me ≤ 70 µs of server CPU, within 30 µs of the app floor (${f.database})`,
+      `${cpu(f.me)}, floor ${cpu(f.floor)} (+${n0(f.me.cpuUs - f.floor.cpuUs)} µs)`,
+      f.me.cpuUs <= 70 && f.me.cpuUs - f.floor.cpuUs <= 30,
+    ]),
+  ];
+}
+
 export function writeResults(r: Report): string {
   const c = r.ceiling.perSecond;
   const sq = r.sqlite;
@@ -159,7 +175,16 @@ export function writeResults(r: Report): string {
     '| --- | --- | --- |',
     ...targets.map(([what, got, ok]) => `| ${what} | ${got} | ${yes(ok)} |`),
     '',
+    '## Targets (issue 20)',
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...issue20Targets(r).map(([what, got, ok]) => `| ${what} | ${got} | ${yes(ok)} |`),
+    '',
     '## Figures (10 connections)',
+    '',
+    `First answer of the first start after an install or upgrade (empty compile cache: every module type-stripped, ` +
+      `then \`tessera serve\` starts afresh): ${n0(r.firstStartAfterInstallMs)} ms. Every start below finds the cache written.`,
     '',
     `Ceiling (bare Node HTTP server answering a constant): ${n0(c)} req/s, p50 ${ms(r.ceiling.latency.p50)}, ` +
       `p99 ${ms(r.ceiling.latency.p99)}, ${cpu(r.ceiling)} of server CPU per request, RSS ${r.ceiling.rssMb.toFixed(0)} MB; ` +
