@@ -224,6 +224,22 @@ async function benchMillion(): Promise<MillionFigures> {
   return { seedSeconds, firstAnswerMs: server.firstAnswerMs, signIn, signInWhileAdminViews, adminViews: percentiles(views), peakRssMb };
 }
 
+const RESULTS = join(ROOT, 'bench/RESULTS.md');
+/** Where RESULTS.md's hand-written part begins (the other benchmarks' figures, each issue's before and after). */
+const HAND_WRITTEN = '<!-- Written by hand from here on: npm run bench keeps it. -->';
+
+/** RESULTS.md's hand-written part, kept when the figures above it are written anew. */
+function handWritten(): string {
+  let current = '';
+  try {
+    current = readFileSync(RESULTS, 'utf8');
+  } catch {
+    // no file yet
+  }
+  const at = current.indexOf(HAND_WRITTEN);
+  return at < 0 ? `${HAND_WRITTEN}\n` : current.slice(at);
+}
+
 /**
  * The first start after an install or upgrade: an empty compile cache (NODE_COMPILE_CACHE, fresh),
  * so every module is type-stripped first and bin/tessera.js then starts afresh. A second start on
@@ -291,7 +307,7 @@ try {
   host['load average at end'] = loadavg().map((l) => l.toFixed(2)).join(' ');
   const command = `npm run bench${QUICK ? ' -- --quick' : ''}`;
   const text = writeResults({ command, startedAt, seconds: (performance.now() - began) / 1000, host, firstStartAfterInstallMs, ceiling, ceilingAfter, sqlite, postgres, million, quick: QUICK });
-  if (!QUICK) writeFileSync(join(ROOT, 'bench/RESULTS.md'), text);
+  if (!QUICK) writeFileSync(RESULTS, `${text}\n${handWritten()}`);
   console.log(`\n${text}`);
   if (QUICK) console.log('(--quick: bench/RESULTS.md left unchanged)');
 } finally {
