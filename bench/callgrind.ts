@@ -94,7 +94,8 @@ export async function startUnderCallgrind(env: Record<string, string>, dir: stri
   const url = `http://127.0.0.1:${port}`;
   const log = openSync(join(dir, 'server.log'), 'a');
   const child = spawn('valgrind', [
-    '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'cg.out.%p')}`,
+    // --trace-children: `serve` starts afresh with execve after compiling a cold cache (bin/tessera.js).
+    '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', '--trace-children=yes', `--callgrind-out-file=${join(dir, 'cg.out.%p')}`,
     process.execPath, join(ROOT, 'bin/tessera.js'), 'serve',
   ], { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', log, log] });
   await waitForAnswer(url, child, 300_000);

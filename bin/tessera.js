@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources directly (Node >= 22.18 strips types natively): no build step, so
 // `npx tessera` works right after `npm ci`.
+import { accessSync, constants } from 'node:fs';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 
-/** Set on the process `serve` starts afresh as (see startAgainCompiled), so that happens once. */
+/** Set on the process `serve` starts afresh as (below), so that happens once. */
 const STARTED_AGAIN = 'TESSERA_STARTED_AGAIN';
 const startedAgain = process.env[STARTED_AGAIN] === '1';
 delete process.env[STARTED_AGAIN];
@@ -25,21 +26,45 @@ const serve = process.argv[2] === 'serve';
 // Set before the app's modules load, while the young generation is still at its initial size.
 if (serve) setFlagsFromString('--semi-space-growth-factor=1 --optimize-for-size');
 const { main } = await import('../src/cli/main.ts');
-if (serve && !startedAgain) await startAgainCompiled();
+if (strippedTypes() && module.getCompileCacheDir?.()) {
+  if (!serve) await compileWhatLoadsLater();
+  else if (!startedAgain && canStartAgain()) {
+    await compileWhatLoadsLater();
+    module.flushCompileCache();
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [STARTED_AGAIN]: '1' });
+  }
+}
 await main(process.argv.slice(2));
 
-/**
- * Node strips the types of a module missing from the compile cache with amaro (swc built to
- * WebAssembly) and keeps amaro loaded: after an install or an upgrade, the first `serve` would hold
- * its ~18 MB for as long as it runs (bench/RESULTS.md). So a `serve` that had to compile also
- * compiles what loads on first use (the OpenID provider), writes the cache, and starts afresh as
- * the same process (execve: same pid, same open files) with everything compiled. Once only: where
- * the cache cannot be written, it runs on with amaro loaded, as before.
- */
-async function startAgainCompiled() {
+// Node strips the types of a module missing from the compile cache with amaro (swc built to
+// WebAssembly) and keeps amaro loaded: the first `serve` after an install or an upgrade would hold
+// its ~18 MB for as long as it runs (bench/RESULTS.md), and so would a serve whose first /oidc
+// request compiles the OpenID provider, which loads on first use. So a command that had to strip
+// types compiles the provider too, into the cache (written when a command exits), and a `serve`
+// writes the cache and starts afresh as the same process (execve: same pid and stdio) with every
+// module compiled: once only (the marker), and not where the cache cannot be written.
+
+/** Whether this process had to strip types: amaro loads for the first module not in the cache. */
+function strippedTypes() {
   const loadList = /** @type {{ moduleLoadList?: string[] }} */ (process).moduleLoadList;
-  if (!loadList?.some((m) => m.includes('amaro')) || typeof process.execve !== 'function' || !module.getCompileCacheDir?.()) return;
-  await import('../src/oidc/provider.ts');
-  module.flushCompileCache();
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [STARTED_AGAIN]: '1' });
+  return loadList?.some((m) => m.includes('amaro')) ?? false;
+}
+
+async function compileWhatLoadsLater() {
+  try {
+    await import('../src/oidc/provider.ts');
+  } catch {
+    // Compiled even so; a provider that cannot load says so on the first /oidc request, as always.
+  }
+}
+
+/** Not under a debugger (it would attach twice), nor where execve would abort instead of throwing. */
+function canStartAgain() {
+  if (typeof process.execve !== 'function' || process.execArgv.some((a) => a.startsWith('--inspect'))) return false;
+  try {
+    accessSync(process.execPath, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

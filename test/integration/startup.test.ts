@@ -228,34 +228,37 @@ describe('the key that seals TOTP secrets', () => {
 describe('what tessera serve loads', () => {
   // A fresh NODE_COMPILE_CACHE is an install or upgrade's first start: every module still to be
   // type-stripped, by amaro, which serve must not keep loaded (bin/tessera.js starts afresh instead).
-  for (const cache of ['warm', 'cold'] as const) {
-    it(`answers pages, the API and health checks without loading what only some requests need (${cache} compile cache)`, async () => {
-      const { env } = await freshInstance(`loaded_${cache}`);
+  // After a CLI command on that cache (an upgrade's `migrate`), serve finds its own modules compiled,
+  // and its first /oidc request must find the lazily loaded OpenID provider compiled too.
+  const cases = [
+    { name: 'warm compile cache', cache: 'warm', cliFirst: false, oidc: false },
+    { name: 'cold compile cache', cache: 'cold', cliFirst: false, oidc: false },
+    { name: 'cold compile cache, a CLI command first, then /oidc', cache: 'cold', cliFirst: true, oidc: true },
+  ] as const;
+  for (const [n, { name, cache, cliFirst, oidc }] of cases.entries()) {
+    it(`answers pages, the API and health checks without loading what only some requests need (${name})`, async () => {
+      const { env: instance } = await freshInstance(`loaded_${n}`);
+      const env = { ...instance, ...(cache === 'cold' ? { NODE_COMPILE_CACHE: mkdtempSync(join(dir, 'compile-cache-')) } : {}) };
+      if (cliFirst) assert.equal((await runCli(['migrate'], env)).code, 0);
       const out = join(dir, `loaded-${randomBytes(4).toString('hex')}.json`);
       const preload = fileURLToPath(new URL('../support/loaded-modules.mjs', import.meta.url));
-      const server = await startServeProcess({
-        ...env,
-        TESSERA_DEMO: '0',
-        METRICS_PORT: '0',
-        NODE_OPTIONS: `--import=${preload}`,
-        LOADED_MODULES_OUT: out,
-        ...(cache === 'cold' ? { NODE_COMPILE_CACHE: mkdtempSync(join(dir, 'compile-cache-')) } : {}),
-      });
+      const server = await startServeProcess({ ...env, TESSERA_DEMO: '0', METRICS_PORT: '0', NODE_OPTIONS: `--import=${preload}`, LOADED_MODULES_OUT: out });
       try {
-        for (const [path, status] of [['/login', 200], ['/api/v1/me', 401], ['/healthz', 200], ['/readyz', 200]] as const) {
-          assert.equal((await fetch(new URL(path, server.url))).status, status, path);
-        }
+        const requests: Array<[string, number]> = [['/login', 200], ['/api/v1/me', 401], ['/healthz', 200], ['/readyz', 200], ...(oidc ? [['/oidc/.well-known/openid-configuration', 200] as [string, number]] : [])];
+        for (const [path, status] of requests) assert.equal((await fetch(new URL(path, server.url))).status, status, path);
       } finally {
         await stopCleanly(server);
       }
       const loaded = JSON.parse(readFileSync(out, 'utf8')) as { builtins: string[]; packages: string[] };
       assert.ok(loaded.packages.includes('fastify'), 'the record is of the server');
-      // Each is loaded on first use: the OpenID provider, passkeys, mail, QR codes, the common-password list.
-      for (const name of ['oidc-provider', '@simplewebauthn/server', 'nodemailer', 'qrcode', '@zxcvbn-ts/language-common']) {
-        assert.ok(!loaded.packages.includes(name), `${name} loaded at start`);
+      assert.equal(loaded.packages.includes('oidc-provider'), oidc, 'the OpenID provider is loaded on its first request, not before');
+      // Each is loaded on first use: passkeys, mail, QR codes, the common-password list.
+      for (const pkg of ['@simplewebauthn/server', 'nodemailer', 'qrcode', '@zxcvbn-ts/language-common']) {
+        assert.ok(!loaded.packages.includes(pkg), `${pkg} loaded at start`);
       }
-      // Node's bundled fetch (~13 MB resident), which an ES import of node:http pulls in through its WebSocket export.
-      assert.ok(!loaded.builtins.some((m) => m.includes('undici')), 'undici loaded at start');
+      // Node's bundled fetch (~13 MB resident), which an ES import of node:http pulls in through its WebSocket export
+      // (the OpenID provider's own imports do, once it is used).
+      if (!oidc) assert.ok(!loaded.builtins.some((m) => m.includes('undici')), 'undici loaded at start');
       // Node's TypeScript stripper (~18 MB resident), needed only for modules not yet compiled.
       assert.ok(!loaded.builtins.some((m) => m.includes('amaro')), 'amaro kept loaded');
     });
