@@ -11,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { isDatabaseUnavailable } from '../../src/http/errors.ts';
 import { wipeSecondFactor } from '../../src/services/recovery.ts';
-import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
+import type { DatabaseHandle } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { claimTotpStep } from '../../src/store/totp.ts';
 import { countWrongCode, lockPerson } from '../../src/store/users.ts';
-import { phasePostgresUrl } from '../support/postgres.ts';
+import { openPhaseDatabase } from '../support/postgres.ts';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -24,7 +24,7 @@ describe('the lock on the person’s row', () => {
   let database: DatabaseHandle;
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('code_lock'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('code_lock', dir);
     const { db } = database;
     await migrateToLatest(db, database.dialect);
     await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CompiledQuery, sql } from 'kysely';
-import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
+import type { DatabaseHandle } from '../../src/store/database.ts';
 import { mfaChangesSinceQuery } from '../../src/store/audit.ts';
 import { describeWaitingMail, waitingMailQuery } from '../../src/store/mail-queue.ts';
 import { describeSchemaDrift, migrateToLatest, migrateUpTo, NewerSchemaError, readMigrationStatus } from '../../src/store/migrate.ts';
-import { phasePostgresUrl } from '../support/postgres.ts';
+import { openPhaseDatabase } from '../support/postgres.ts';
 
 /**
  * How the database would run a query. SQLite explains it with its parameters unbound (the plan does
@@ -51,7 +51,7 @@ describe('migration 005: sessions stored by id', () => {
   });
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('migrations', dir);
     const { db } = database;
     assert.deepEqual((await migrateUpTo(db, database.dialect, '004-mail-given-up')).at(-1), '004-mail-given-up');
     await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();
@@ -114,7 +114,7 @@ describe('migration 006: the 2FA changes of an organisation, indexed apart from 
   const event = (id: number, type: string, orgId: string, at: number) => ({ at, type, org_id: orgId, actor: 'user', details: JSON.stringify({ n: id }) });
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations006'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('migrations006', dir);
     const { db } = database;
     await migrateUpTo(db, database.dialect, '005-sessions-by-id');
     await db.insertInto('audit_events').values([
@@ -153,7 +153,7 @@ describe('migration 008: waiting mail indexed apart from the sent, and request i
   });
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations008'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('migrations008', dir);
     await migrateUpTo(database.db, database.dialect, '006-audit-mfa-changes');
     await database.db.insertInto('mail_queue').values([mail('sent', 1_000, 2_000), mail('waiting', 3_000, null), mail('older', 2_500, null), mail('dropped', 500, null, 9_000)]).execute();
     await database.db.insertInto('audit_events').values({ at: 1, type: 'user.created', org_id: null, actor: 'operator:test', actor_user_id: null, subject_user_id: null, subject_email: null, ip: null, user_agent: null, details: '{}' }).execute();
@@ -192,7 +192,7 @@ describe('a database migrated by a newer Tessera', () => {
   let database: DatabaseHandle;
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations_newer'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('migrations_newer', dir);
     await migrateToLatest(database.db, database.dialect);
     await sql`insert into kysely_migration (name, timestamp) values ('999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(database.db);
   });
@@ -222,7 +222,7 @@ describe('migration 007: a set-up in progress belongs to its session', () => {
   });
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('migrations007'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('migrations007', dir);
     const { db } = database;
     await migrateUpTo(db, database.dialect, '006-audit-mfa-changes');
     await db.insertInto('orgs').values({ id: 'o1', name: 'Acme', edition: 'enterprise', require_2fa: 0, grace_days: 0, created_at: 1 }).execute();

@@ -5,18 +5,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
+import type { DatabaseHandle } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { preparedQuery } from '../../src/store/prepared.ts';
 import { WriteBatch } from '../../src/store/write-batch.ts';
-import { phasePostgresUrl } from '../support/postgres.ts';
+import { openPhaseDatabase } from '../support/postgres.ts';
 
 describe('write batches', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-write-batch-'));
   let database: DatabaseHandle;
 
   before(async () => {
-    database = openDatabase({ databaseUrl: await phasePostgresUrl('write_batch'), sqlitePath: join(dir, 'db.sqlite') });
+    database = await openPhaseDatabase('write_batch', dir);
     await migrateToLatest(database.db, database.dialect);
     for (const key of ['a', 'b']) await database.db.insertInto('rate_limits').values({ key, window_start: 1000, hits: 1 }).execute();
   });

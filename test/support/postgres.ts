@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ExecFileSyncOptionsWithStringEncoding } from 'node:child_process';
 import pg from 'pg';
+import { type DatabaseHandle, openDatabase } from '../../src/store/database.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -214,4 +215,12 @@ export async function createDatabase(url: string, name: string): Promise<string>
 export async function phasePostgresUrl(name: string): Promise<string | null> {
   const url = process.env.TEST_DATABASE_URL;
   return url ? createDatabase(url, `${name}_${randomBytes(6).toString('hex')}`) : null;
+}
+
+/**
+ * A fresh, empty database for this phase: on PostgreSQL one named after `name` (phasePostgresUrl), on
+ * SQLite `db.sqlite` in `dir`. Migrating it is the caller's: some tests stop at an older migration.
+ */
+export async function openPhaseDatabase(name: string, dir: string): Promise<DatabaseHandle> {
+  return openDatabase({ databaseUrl: await phasePostgresUrl(name), sqlitePath: join(dir, 'db.sqlite') });
 }
