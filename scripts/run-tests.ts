@@ -13,6 +13,13 @@ const only = process.argv.slice(2);
 const TEST_LIMIT_MS = 3 * 60_000;
 const PHASE_LIMIT_MS = 12 * 60_000;
 
+/**
+ * Each failed phase's "failing tests" report, printed again after the last phase: a CI log that
+ * keeps only its tail then still says why a test failed, not just which phase.
+ */
+const failureReports: string[] = [];
+const REPORT_LIMIT_CHARS = 20_000;
+
 async function run(label: string, files: string[], env: Record<string, string> = {}): Promise<boolean> {
   if (files.length === 0) return true;
   console.log(`\n# ${label}: ${files.length} files`);
@@ -21,8 +28,13 @@ async function run(label: string, files: string[], env: Record<string, string> =
   const child = spawn(
     process.execPath,
     ['--test', '--test-concurrency=2', `--test-timeout=${TEST_LIMIT_MS}`, '--test-reporter=spec', ...files],
-    { stdio: 'inherit', env: { ...process.env, ...env }, detached: true },
+    { stdio: ['inherit', 'pipe', 'inherit'], env: { ...process.env, ...env }, detached: true },
   );
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    process.stdout.write(chunk);
+    output += chunk;
+  });
   const signalGroup = (signal: NodeJS.Signals): void => {
     try {
       process.kill(-child.pid!, signal);
@@ -48,8 +60,16 @@ async function run(label: string, files: string[], env: Record<string, string> =
   process.off('SIGINT', onInt).off('SIGTERM', onTerm);
   // Whatever the phase left behind (a server a hung test started) goes with it.
   signalGroup('SIGKILL');
-  console.log(`# ${label}: ${code === 0 && !overran ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s`);
-  return code === 0 && !overran;
+  // The last of the runner's output may still be in the pipe.
+  if (!child.stdout!.readableEnded) await Promise.race([new Promise((r) => child.stdout!.once('end', r)), new Promise((r) => setTimeout(r, 5000).unref())]);
+  const passed = code === 0 && !overran;
+  console.log(`# ${label}: ${passed ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s`);
+  if (!passed) {
+    const at = output.lastIndexOf('failing tests:');
+    const report = at < 0 ? output.slice(-REPORT_LIMIT_CHARS) : output.slice(output.lastIndexOf('\n', at) + 1);
+    failureReports.push(`# ${label}\n${report.slice(0, REPORT_LIMIT_CHARS)}`);
+  }
+  return passed;
 }
 
 const pick = (pattern: string): string[] =>
@@ -80,4 +100,5 @@ ok = (await run('integration (SQLite)', pick('test/integration/**/*.test.ts'))) 
 ok = (await run('security', pick('test/security/**/*.test.ts'))) && ok;
 ok = (await runOnPostgres(pick('test/integration/**/*.test.ts'))) && ok;
 ok = (await run('browser', pick('test/e2e/**/*.test.ts'))) && ok;
+if (failureReports.length > 0) console.log(`\n# what failed, again (each phase's full report is above)\n${failureReports.join('\n')}`);
 process.exit(ok ? 0 : 1);
