@@ -26,7 +26,7 @@ const serve = process.argv[2] === 'serve';
 // Set before the app's modules load, while the young generation is still at its initial size.
 if (serve) setFlagsFromString('--semi-space-growth-factor=1 --optimize-for-size');
 const { main } = await import('../src/cli/main.ts');
-if (strippedTypes() && module.getCompileCacheDir?.()) {
+if (strippedTypes() && module.getCompileCacheDir?.() && cacheKeepsStrippedCode()) {
   if (!serve) await compileWhatLoadsLater();
   else if (!startedAgain && canStartAgain()) {
     await compileWhatLoadsLater();
@@ -43,6 +43,16 @@ await main(process.argv.slice(2));
 // types compiles the provider too, into the cache (written when a command exits), and a `serve`
 // writes the cache and starts afresh as the same process (execve: same pid and stdio) with every
 // module compiled: once only (the marker), and not where the cache cannot be written.
+
+/**
+ * Node keeps type-stripped code in the compile cache from 23.7 on (nodejs/node#56629). Before that
+ * (22.18 was measured) amaro loads at every start, cache or not, so starting afresh would only
+ * double the start and compiling the provider would only slow every CLI command.
+ */
+function cacheKeepsStrippedCode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 7);
+}
 
 /** Whether this process had to strip types: amaro loads for the first module not in the cache. */
 function strippedTypes() {
