@@ -14,9 +14,12 @@ delete process.env[STARTED_AGAIN];
 // Node keeps the compiled (and type-stripped) modules on disk between runs: the first answer after
 // start comes in ~600 ms instead of ~900 ms on the benchmark machine (bench/RESULTS.md). The cache
 // lives beside the installed modules, not in a shared /tmp where another local user could plant
-// one; where it cannot be written, Node simply runs without it.
-module.enableCompileCache?.(fileURLToPath(new URL('../node_modules/.cache/tessera-compile', import.meta.url)));
+// one; where it cannot be written, Node simply runs without it. `serve` has a cache of its own: it
+// runs with other V8 flags (below), V8 rejects code cached under other flags, and with one cache a
+// command after a serve rewrote ~760 entries (0.5 s instead of 0.3 s), and so did the next serve.
 const serve = process.argv[2] === 'serve';
+const cacheDir = `../node_modules/.cache/tessera-compile/${serve ? 'serve' : 'commands'}`;
+module.enableCompileCache?.(fileURLToPath(new URL(cacheDir, import.meta.url)));
 // `serve` runs for days, so memory comes before a little speed: left alone, V8 grows the young
 // generation to 128 MB under load and lets the old one swell before collecting (server RSS ~300 MB
 // in the benchmark, ~130 MB with these flags, for about the same CPU per request; bench/RESULTS.md).
@@ -39,10 +42,12 @@ await main(process.argv.slice(2));
 // Node strips the types of a module missing from the compile cache with amaro (swc built to
 // WebAssembly) and keeps amaro loaded: the first `serve` after an install or an upgrade would hold
 // its ~18 MB for as long as it runs (bench/RESULTS.md), and so would a serve whose first /oidc
-// request compiles the OpenID provider, which loads on first use. So a command that had to strip
-// types compiles the provider too, into the cache (written when a command exits), and a `serve`
-// writes the cache and starts afresh as the same process (execve: same pid and stdio) with every
-// module compiled: once only (the marker), and not where the cache cannot be written.
+// request compiles the OpenID provider, which loads on first use. So a `serve` that had to strip
+// types compiles the provider too, writes the cache and starts afresh as the same process (execve:
+// same pid and stdio) with every module compiled: once only (the marker), and not where the cache
+// cannot be written. Any other command that had to strip compiles the provider as well: where
+// NODE_COMPILE_CACHE names one cache for all (Node then ignores the directories above), a serve
+// after an upgrade's `migrate` finds its own modules compiled and would not start afresh.
 
 /**
  * Node keeps type-stripped code in the compile cache from 23.7 on (nodejs/node#56629). Before that
