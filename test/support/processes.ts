@@ -88,7 +88,8 @@ export async function startServeProcess(env: Record<string, string>, timeoutMs =
     }, timeoutMs);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      // Up to the quote that ends the log message: a chunk that ends inside the port must not match.
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(stdout);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
