@@ -16,19 +16,14 @@ import { onThrowawayPostgres, tessera } from './lib.ts';
 
 const ROUND_TRIPS = 20_000;
 
-function cpuUs(): { user: number; sys: number } {
-  const u = process.cpuUsage();
-  return { user: u.user, sys: u.system };
-}
-
 /** Runs `work` `n` times after `warm` unmeasured runs; prints this process's CPU (and wall time) per run. */
 async function perRun(label: string, n: number, warm: number, work: (i: number) => unknown): Promise<void> {
   for (let i = 0; i < warm; i++) await work(i);
-  const [before, t] = [cpuUs(), performance.now()];
+  const [before, t] = [process.cpuUsage(), performance.now()];
   for (let i = warm; i < warm + n; i++) await work(i);
-  const after = cpuUs();
+  const used = process.cpuUsage(before);
   const each = (x: number) => `${(x / n).toFixed(1).padStart(6)} µs`;
-  console.log(`${label.padEnd(52)} user ${each(after.user - before.user)}  system ${each(after.sys - before.sys)}  wall ${each((performance.now() - t) * 1000)}`);
+  console.log(`${label.padEnd(52)} user ${each(used.user)}  system ${each(used.system)}  wall ${each((performance.now() - t) * 1000)}`);
 }
 
 async function postgresRoundTrips(url: string): Promise<void> {
