@@ -228,8 +228,9 @@ describe('the key that seals TOTP secrets', () => {
 describe('what tessera serve loads', () => {
   // A fresh NODE_COMPILE_CACHE is an install or upgrade's first start: every module still to be
   // type-stripped, by amaro, which serve must not keep loaded (bin/tessera.js starts afresh instead).
-  // After a CLI command on that cache (an upgrade's `migrate`), serve finds its own modules compiled,
-  // and its first /oidc request must find the lazily loaded OpenID provider compiled too.
+  // After a CLI command on that cache (an upgrade's `migrate`; NODE_COMPILE_CACHE is one cache for
+  // every command), serve finds its own modules compiled, and its first /oidc request must find the
+  // lazily loaded OpenID provider compiled too.
   const cases = [
     { name: 'warm compile cache', cache: 'warm', cliFirst: false, oidc: false },
     { name: 'cold compile cache', cache: 'cold', cliFirst: false, oidc: false },
